@@ -1,0 +1,320 @@
+//! The Worker's HTTP API (DESIGN.md, "The HTTP API of the Worker"): request and response
+//! types, and the parser that turns a raw body into a validated [`RerankRequest`] or an
+//! [`ApiError`] with the right status and the name of the offending field.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::context::RequestContext;
+use crate::heuristic::HeuristicScore;
+use crate::mixer::MixWeights;
+use crate::validate::{self, FieldError};
+
+/// Largest request body accepted, in bytes.
+pub const MAX_BODY_BYTES: usize = 128 * 1024;
+/// Most candidates one request may rerank.
+pub const MAX_CANDIDATES: usize = 500;
+
+/// `POST /v1/rerank`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerankRequest {
+    pub user_id: String,
+    pub candidates: Vec<String>,
+    #[serde(default)]
+    pub context: RequestContext,
+    /// Return only the best `limit` tracks (all by default).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Add each candidate's heuristic signals to the response.
+    #[serde(default)]
+    pub explain: bool,
+    /// Override the default 0.7 / 0.3 mix for this request.
+    #[serde(default)]
+    pub weights: Option<MixWeights>,
+}
+
+/// One track of the answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedTrack {
+    pub track_id: String,
+    pub score: f32,
+    /// The standardised transformer part; `null` when the model had no score for this track.
+    pub transformer: Option<f32>,
+    /// The standardised heuristic part.
+    pub heuristic: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<HeuristicScore>,
+}
+
+/// What the answer had to do without.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Degraded {
+    /// The user has no stored features: the ranking uses only track-level signals.
+    pub unknown_user: bool,
+    /// Candidates without stored features, in request order.
+    pub unknown_tracks: Vec<String>,
+    /// No model was available: the ranking is the heuristic alone.
+    pub model_unavailable: bool,
+}
+
+/// The answer to `POST /v1/rerank`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RerankResponse {
+    pub user_id: String,
+    pub model_version: Option<String>,
+    /// Where the transformer ran: `tract-cpu`, `webgpu`, or `heuristic-only`.
+    pub backend: String,
+    pub ranked: Vec<RankedTrack>,
+    pub degraded: Degraded,
+    pub timing_ms: f64,
+}
+
+/// The answer to `GET /health`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthResponse {
+    pub status: String,
+    pub gpu_available: bool,
+    pub model_loaded: bool,
+    pub model_version: Option<String>,
+    pub features_version: Option<u64>,
+}
+
+/// An error answer: the HTTP status and the JSON body `{ "error": { code, message, field? } }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 422 for a field that parsed but is not acceptable.
+    pub fn invalid(e: FieldError) -> Self {
+        Self {
+            status: 422,
+            code: "invalid_field",
+            message: e.message,
+            field: Some(e.field),
+        }
+    }
+
+    /// The JSON body of the error.
+    pub fn body(&self) -> String {
+        serde_json::to_string(&ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+            },
+        })
+        .expect("error bodies always serialise")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(
+                f,
+                "{} {}: {field}: {}",
+                self.status, self.code, self.message
+            ),
+            None => write!(f, "{} {}: {}", self.status, self.code, self.message),
+        }
+    }
+}
+
+/// Parses and validates a rerank body. Never panics, whatever the bytes.
+pub fn parse_rerank_request(body: &[u8]) -> Result<RerankRequest, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!(
+                "the body is {} bytes; the limit is {MAX_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let request: RerankRequest = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            400,
+            "malformed_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    request.validate()?;
+    Ok(request)
+}
+
+fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let inner = e.inner();
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            400,
+            "malformed_json",
+            format!("the body is not valid JSON: {inner}"),
+        ),
+        Category::Data => {
+            let message = inner.to_string();
+            let path = e.path().to_string();
+            // serde reports a missing field at its parent; name the field itself.
+            let field = match message.split('`').nth(1) {
+                Some(name) if message.starts_with("missing field") => {
+                    if path == "." {
+                        name.to_string()
+                    } else {
+                        format!("{path}.{name}")
+                    }
+                }
+                _ => path,
+            };
+            ApiError {
+                status: 422,
+                code: "invalid_field",
+                message,
+                field: Some(field),
+            }
+        }
+    }
+}
+
+impl RerankRequest {
+    /// Checks every field; the error names the first bad one.
+    pub fn validate(&self) -> Result<(), ApiError> {
+        validate::id("user_id", &self.user_id).map_err(ApiError::invalid)?;
+        if self.candidates.is_empty() {
+            return Err(ApiError::invalid(FieldError::new(
+                "candidates",
+                "must not be empty",
+            )));
+        }
+        if self.candidates.len() > MAX_CANDIDATES {
+            return Err(ApiError {
+                status: 413,
+                code: "too_many_candidates",
+                message: format!(
+                    "{} candidates; the limit is {MAX_CANDIDATES}",
+                    self.candidates.len()
+                ),
+                field: Some("candidates".into()),
+            });
+        }
+        let mut seen = HashMap::with_capacity(self.candidates.len());
+        for (i, id) in self.candidates.iter().enumerate() {
+            let field = format!("candidates[{i}]");
+            validate::id(&field, id).map_err(ApiError::invalid)?;
+            if let Some(first) = seen.insert(id.as_str(), i) {
+                return Err(ApiError::invalid(FieldError::new(
+                    field,
+                    format!("{id:?} repeats candidates[{first}]"),
+                )));
+            }
+        }
+        if self.limit == Some(0) {
+            return Err(ApiError::invalid(FieldError::new(
+                "limit",
+                "must be at least 1",
+            )));
+        }
+        self.context.validate().map_err(ApiError::invalid)?;
+        if let Some(weights) = &self.weights {
+            weights.validate().map_err(ApiError::invalid)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ApiError {
+        parse_rerank_request(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_full_request_parses() {
+        let r = parse_rerank_request(
+            br#"{"user_id":"u1","candidates":["a","b"],"context":{"hour":8,"device":"car"},
+                "limit":1,"explain":true,"weights":{"transformer":1,"heuristic":0}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.candidates, ["a", "b"]);
+        assert_eq!(r.context.hour, Some(8));
+        assert_eq!(r.limit, Some(1));
+    }
+
+    #[test]
+    fn each_bad_input_gets_its_status_and_field() {
+        let e = err("{not json");
+        assert_eq!((e.status, e.code), (400, "malformed_json"));
+        let e = err(r#"{"candidates":["a"]}"#);
+        assert_eq!((e.status, e.field.as_deref()), (422, Some("user_id")));
+        let e = err(r#"{"user_id":"u","candidates":"a"}"#);
+        assert_eq!(e.field.as_deref(), Some("candidates"));
+        let e = err(r#"{"user_id":"u","candidates":["a"],"context":{"hour":"8"}}"#);
+        assert_eq!(e.field.as_deref(), Some("context.hour"));
+        let e = err(r#"{"user_id":"u","candidates":["a"],"explian":true}"#);
+        assert!(e.message.contains("explian"), "{e}");
+        let e = err(r#"{"user_id":"u","candidates":[]}"#);
+        assert_eq!(e.field.as_deref(), Some("candidates"));
+        let e = err(r#"{"user_id":"u","candidates":["a","b","a"]}"#);
+        assert_eq!(e.field.as_deref(), Some("candidates[2]"));
+        let e = err(r#"{"user_id":"u","candidates":["a"],"context":{"hour":24}}"#);
+        assert_eq!(e.field.as_deref(), Some("context.hour"));
+        let e = err(r#"{"user_id":"u","candidates":["a"],"limit":0}"#);
+        assert_eq!(e.field.as_deref(), Some("limit"));
+        let e = err(r#"{"user_id":"u","candidates":["a"]} trailing"#);
+        assert_eq!(e.status, 400);
+    }
+
+    #[test]
+    fn limits_give_413() {
+        let many: Vec<String> = (0..=MAX_CANDIDATES).map(|i| format!("\"t{i}\"")).collect();
+        let e = err(&format!(
+            r#"{{"user_id":"u","candidates":[{}]}}"#,
+            many.join(",")
+        ));
+        assert_eq!((e.status, e.code), (413, "too_many_candidates"));
+        let huge = format!(r#"{{"user_id":"{}"}}"#, "u".repeat(MAX_BODY_BYTES));
+        assert_eq!(err(&huge).status, 413);
+    }
+
+    #[test]
+    fn error_bodies_have_the_documented_shape() {
+        let body: serde_json::Value =
+            serde_json::from_str(&err(r#"{"user_id":""}"#).body()).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_field");
+        assert!(body["error"]["message"].is_string());
+    }
+}

@@ -1,0 +1,163 @@
+//! A listener's interest graph, in the JSON shape the LLM is asked to write:
+//!
+//! ```json
+//! { "topArtists": { "Nova Lights": 0.9 }, "topGenres": { "synthpop": 0.8, "house": 0.4 },
+//!   "themes": ["late-night drives"], "moods": ["upbeat", "chill"],
+//!   "insights": ["Listens to energetic music in the evening"] }
+//! ```
+//!
+//! Weights are in `[0, 1]`. Validation bounds every size, so a runaway answer cannot bloat the
+//! feature store or the edge KV.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::validate::{self, FieldError};
+
+/// At most this many artists or genres.
+pub const MAX_WEIGHTED_ENTRIES: usize = 25;
+/// At most this many themes, moods or insights.
+pub const MAX_LIST_ENTRIES: usize = 10;
+/// Longest name or sentence, in bytes.
+pub const MAX_TEXT_BYTES: usize = 300;
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InterestGraph {
+    pub top_artists: BTreeMap<String, f32>,
+    pub top_genres: BTreeMap<String, f32>,
+    #[serde(default)]
+    pub themes: Vec<String>,
+    #[serde(default)]
+    pub moods: Vec<String>,
+    #[serde(default)]
+    pub insights: Vec<String>,
+}
+
+impl InterestGraph {
+    /// Checks types, ranges and sizes; the error names the offending entry.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        check_weights("topArtists", &self.top_artists)?;
+        check_weights("topGenres", &self.top_genres)?;
+        check_list("themes", &self.themes)?;
+        check_list("moods", &self.moods)?;
+        check_list("insights", &self.insights)?;
+        Ok(())
+    }
+
+    /// The weight of an artist, matched without regard to case; 0 when absent.
+    pub fn artist_weight(&self, artist: &str) -> f32 {
+        lookup(&self.top_artists, artist)
+    }
+
+    /// The weight of a genre, matched without regard to case; 0 when absent.
+    pub fn genre_weight(&self, genre: &str) -> f32 {
+        lookup(&self.top_genres, genre)
+    }
+
+    /// Whether the graph names this mood, without regard to case.
+    pub fn has_mood(&self, mood: &str) -> bool {
+        self.moods.iter().any(|m| m.eq_ignore_ascii_case(mood))
+    }
+}
+
+fn lookup(weights: &BTreeMap<String, f32>, name: &str) -> f32 {
+    weights
+        .get(name)
+        .or_else(|| {
+            weights
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, w)| w)
+        })
+        .copied()
+        .unwrap_or(0.0)
+}
+
+fn check_text(field: &str, text: &str) -> Result<(), FieldError> {
+    if text.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "is {} bytes long; the limit is {MAX_TEXT_BYTES}",
+                text.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_weights(field: &str, weights: &BTreeMap<String, f32>) -> Result<(), FieldError> {
+    if weights.len() > MAX_WEIGHTED_ENTRIES {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "has {} entries; the limit is {MAX_WEIGHTED_ENTRIES}",
+                weights.len()
+            ),
+        ));
+    }
+    for (name, &weight) in weights {
+        let entry = format!("{field}.{name}");
+        check_text(&entry, name)?;
+        validate::unit_interval(&entry, weight)?;
+    }
+    Ok(())
+}
+
+fn check_list(field: &str, items: &[String]) -> Result<(), FieldError> {
+    if items.len() > MAX_LIST_ENTRIES {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "has {} entries; the limit is {MAX_LIST_ENTRIES}",
+                items.len()
+            ),
+        ));
+    }
+    for (i, item) in items.iter().enumerate() {
+        check_text(&format!("{field}[{i}]"), item)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"topArtists":{"Nova Lights":0.9},"topGenres":{"synthpop":0.8,"house":0.4},
+        "themes":["late-night drives"],"moods":["upbeat","chill"],"insights":["Evening energy"]}"#;
+
+    #[test]
+    fn parses_the_seed_shape_and_looks_up_without_case() {
+        let graph: InterestGraph = serde_json::from_str(SAMPLE).unwrap();
+        assert_eq!(graph.validate(), Ok(()));
+        assert_eq!(graph.artist_weight("nova lights"), 0.9);
+        assert_eq!(graph.genre_weight("House"), 0.4);
+        assert_eq!(graph.genre_weight("jazz"), 0.0);
+        assert!(graph.has_mood("Chill"));
+        let round: InterestGraph =
+            serde_json::from_str(&serde_json::to_string(&graph).unwrap()).unwrap();
+        assert_eq!(round, graph);
+    }
+
+    #[test]
+    fn weights_out_of_range_and_oversized_lists_are_rejected() {
+        let mut graph: InterestGraph = serde_json::from_str(SAMPLE).unwrap();
+        graph.top_genres.insert("rock".into(), 1.5);
+        assert_eq!(graph.validate().unwrap_err().field, "topGenres.rock");
+        let mut graph: InterestGraph = serde_json::from_str(SAMPLE).unwrap();
+        graph.insights = vec!["x".into(); 11];
+        assert_eq!(graph.validate().unwrap_err().field, "insights");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let bad = r#"{"topArtists":{},"topGenres":{},"instructions":"ignore all"}"#;
+        assert!(serde_json::from_str::<InterestGraph>(bad).is_err());
+    }
+}

@@ -1,0 +1,198 @@
+//! The feature-store key schema, shared by Redis and the edge KV.
+//!
+//! ```text
+//! rsn:current                     → "7"            the live feature version (a pointer)
+//! rsn:v7:user:{user_id}           → UserFeatures   one value (Redis: one hash) per user
+//! rsn:v7:track:{track_id}         → TrackFeatures  one value (Redis: one hash) per track
+//! rsn:model:current               → "20261126-1"   the live model version
+//! rsn:model:{version}:manifest    → manifest.json
+//! rsn:model:{version}:chunk:{i}   → bytes of sasrec.onnx, in order
+//! ```
+//!
+//! A new feature version is written beside the live one and published by switching
+//! `rsn:current` in one step, so readers never see a half-written version. In Redis each entity
+//! is a hash whose fields are the views ([`FeatureView::field`]); in the KV, which has no hashes,
+//! the same views travel together as one JSON value.
+
+use std::fmt;
+
+use crate::validate::{self, FieldError};
+
+/// Every key starts with this namespace.
+pub const NAMESPACE: &str = "rsn";
+
+/// The feature-version pointer.
+pub const CURRENT_FEATURES: &str = "rsn:current";
+
+/// The model-version pointer.
+pub const CURRENT_MODEL: &str = "rsn:model:current";
+
+/// The kind of entity a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Entity {
+    User,
+    Track,
+}
+
+impl Entity {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Entity::User => "user",
+            Entity::Track => "track",
+        }
+    }
+}
+
+/// The stored feature views, with the entity each belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FeatureView {
+    UserListeningStats,
+    UserAudioPreferences,
+    UserRecentHistory,
+    InterestGraph,
+    TrackAudioFeatures,
+    TrackPopularity,
+}
+
+impl FeatureView {
+    pub const ALL: [FeatureView; 6] = [
+        FeatureView::UserListeningStats,
+        FeatureView::UserAudioPreferences,
+        FeatureView::UserRecentHistory,
+        FeatureView::InterestGraph,
+        FeatureView::TrackAudioFeatures,
+        FeatureView::TrackPopularity,
+    ];
+
+    /// The view's name, used as the field of the entity's Redis hash.
+    pub fn field(&self) -> &'static str {
+        match self {
+            FeatureView::UserListeningStats => "user_listening_stats",
+            FeatureView::UserAudioPreferences => "user_audio_preferences",
+            FeatureView::UserRecentHistory => "user_recent_history",
+            FeatureView::InterestGraph => "interest_graph",
+            FeatureView::TrackAudioFeatures => "track_audio_features",
+            FeatureView::TrackPopularity => "track_popularity",
+        }
+    }
+
+    pub fn entity(&self) -> Entity {
+        match self {
+            FeatureView::TrackAudioFeatures | FeatureView::TrackPopularity => Entity::Track,
+            _ => Entity::User,
+        }
+    }
+}
+
+/// A feature version: a positive integer, increasing with each materialization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FeatureVersion(pub u64);
+
+impl fmt::Display for FeatureVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FeatureVersion {
+    /// Parses the value of the [`CURRENT_FEATURES`] pointer.
+    pub fn parse_pointer(value: &str) -> Result<Self, FieldError> {
+        match value.trim().parse::<u64>() {
+            Ok(v) if v > 0 => Ok(FeatureVersion(v)),
+            _ => Err(FieldError::new(
+                CURRENT_FEATURES,
+                format!("{value:?} is not a positive feature version"),
+            )),
+        }
+    }
+
+    /// The prefix shared by every key of this version, e.g. `rsn:v7:`.
+    pub fn prefix(&self) -> String {
+        format!("{NAMESPACE}:v{}:", self.0)
+    }
+
+    /// The key of one entity's views in this version.
+    pub fn entity_key(&self, entity: Entity, id: &str) -> String {
+        format!("{NAMESPACE}:v{}:{}:{id}", self.0, entity.as_str())
+    }
+
+    /// Splits a key of this version back into its entity and id.
+    pub fn parse_entity_key<'k>(&self, key: &'k str) -> Result<(Entity, &'k str), FieldError> {
+        let bad = || {
+            FieldError::new(
+                "key",
+                format!("{key:?} is not an entity key of version {self}"),
+            )
+        };
+        let rest = key.strip_prefix(&self.prefix()).ok_or_else(bad)?;
+        let (entity, id) = rest.split_once(':').ok_or_else(bad)?;
+        let entity = match entity {
+            "user" => Entity::User,
+            "track" => Entity::Track,
+            _ => return Err(bad()),
+        };
+        validate::id("key", id)?;
+        Ok((entity, id))
+    }
+}
+
+/// A model version: `[A-Za-z0-9._-]{1,64}`, so it is safe in keys, paths and URLs.
+pub fn validate_model_version(version: &str) -> Result<(), FieldError> {
+    let ok = !version.is_empty()
+        && version.len() <= 64
+        && version
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "model_version",
+            format!("{version:?} must be 1–64 characters of A–Z, a–z, 0–9, '.', '_' or '-'"),
+        ))
+    }
+}
+
+/// The key of a model version's manifest.
+pub fn model_manifest_key(version: &str) -> String {
+    format!("{NAMESPACE}:model:{version}:manifest")
+}
+
+/// The key of the `index`-th chunk of a model version's ONNX file.
+pub fn model_chunk_key(version: &str, index: usize) -> String {
+    format!("{NAMESPACE}:model:{version}:chunk:{index}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_keys_round_trip() {
+        let v = FeatureVersion(7);
+        let key = v.entity_key(Entity::Track, "t:42");
+        assert_eq!(key, "rsn:v7:track:t:42");
+        assert_eq!(v.parse_entity_key(&key), Ok((Entity::Track, "t:42")));
+        assert!(FeatureVersion(8).parse_entity_key(&key).is_err());
+        assert!(v.parse_entity_key("rsn:v7:album:x").is_err());
+    }
+
+    #[test]
+    fn pointers_and_model_versions_are_validated() {
+        assert_eq!(FeatureVersion::parse_pointer("12"), Ok(FeatureVersion(12)));
+        assert!(FeatureVersion::parse_pointer("0").is_err());
+        assert!(FeatureVersion::parse_pointer("v1").is_err());
+        assert!(validate_model_version("20261126-1").is_ok());
+        assert!(validate_model_version("../etc").is_err());
+        assert_eq!(model_chunk_key("m1", 3), "rsn:model:m1:chunk:3");
+    }
+
+    #[test]
+    fn every_view_has_a_distinct_field() {
+        let mut fields: Vec<_> = FeatureView::ALL.iter().map(|v| v.field()).collect();
+        fields.sort();
+        fields.dedup();
+        assert_eq!(fields.len(), FeatureView::ALL.len());
+        assert_eq!(FeatureView::TrackPopularity.entity(), Entity::Track);
+    }
+}
