@@ -1,1 +1,54 @@
-fn main() {}
+//! # trainer
+//!
+//! The native half of Resonance: it makes and checks the data everything else learns from.
+//!
+//! ```text
+//! trainer data synth   --out data/synth           a seeded, realistic synthetic music world
+//! trainer data import  --format recbole …         MovieLens (RecBole atomic files) or any CSV
+//! trainer data stats   --data data/synth          what a dataset holds
+//! ```
+//!
+//! Each command validates its flags and files and says which field of which line is wrong.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use resonance_trainer::commands;
+
+/// Resonance trainer: build the data, the model and the features behind the edge reranker.
+#[derive(Parser)]
+#[command(version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make, import and inspect datasets (a catalogue.csv and an events.csv in one folder).
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    Synth(commands::synth::SynthArgs),
+    Import(commands::import::ImportArgs),
+    Stats(commands::stats::StatsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Data(DataCommand::Synth(args)) => commands::synth::run(args),
+        Command::Data(DataCommand::Import(args)) => commands::import::run(args),
+        Command::Data(DataCommand::Stats(args)) => commands::stats::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

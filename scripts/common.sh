@@ -1,0 +1,35 @@
+# Shared by the scripts: where builds and downloaded tools live, and small install helpers.
+# Sourced, not run.
+
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Builds and tools live outside the clone so a fresh clone (CI) reuses them when present.
+export RESONANCE_CACHE="${RESONANCE_CACHE:-$HOME/.cache/resonance}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RESONANCE_CACHE/target}"
+mkdir -p "$RESONANCE_CACHE"
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+need_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    # shellcheck disable=SC1091
+    [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  fi
+  command -v cargo >/dev/null 2>&1 || {
+    echo "error: cargo is not installed; install Rust with rustup (https://rustup.rs) first" >&2
+    exit 1
+  }
+}
+
+# rustup target add, only when the target is missing.
+need_rust_target() {
+  rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1"
+}
+
+# The release trainer binary, built once and reused.
+TRAINER="$CARGO_TARGET_DIR/release/trainer"
+build_trainer() {
+  step "building the trainer (release)"
+  (cd "$REPO_ROOT" && cargo build --release --locked -p resonance-trainer)
+}

