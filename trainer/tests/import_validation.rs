@@ -293,3 +293,20 @@ fn gzipped_events_without_a_catalogue_import() {
     let catalogue = fs::read_to_string(dir.path().join("out/catalogue.csv")).unwrap();
     assert_eq!(catalogue.lines().count(), 4, "{catalogue}");
 }
+
+#[test]
+fn placeholder_years_mean_unknown_but_garbled_years_are_errors() {
+    let dir = TempDir::new().unwrap();
+    let catalogue = CATALOGUE.replace(",0.9,1999", ",0.9,unknown");
+    let out = import(&dir, &catalogue, EVENTS, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let written = fs::read_to_string(dir.path().join("out/catalogue.csv")).unwrap();
+    assert!(written.contains(",0.9000,0,"), "{written}");
+    let catalogue = CATALOGUE.replace(",0.9,1999", ",0.9,19x9");
+    let out = import(&dir, &catalogue, EVENTS, &["--force"]);
+    assert!(
+        stderr(&out).contains("in-catalogue.csv:4: release_year: \"19x9\" is not valid"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use time::macros::format_description;
 
-use crate::data::{self, Dataset, stats::DatasetStats};
+use crate::data::{self, Dataset};
 use crate::synth::{self, SynthConfig};
 
 /// Generate a realistic synthetic music world: a catalogue of tracks (artists, albums,
@@ -74,10 +74,13 @@ pub fn run(args: SynthArgs) -> Result<()> {
     };
     data::write_atomically(&args.out, &dataset, args.force)?;
     println!(
-        "wrote {} in {:.1} s\n{}",
+        "wrote {}: {} tracks, {} events of {} listeners, in {:.1} s (see `trainer data stats --data {}`)",
         args.out.display(),
+        dataset.catalogue.len(),
+        dataset.events.len(),
+        config.users,
         began.elapsed().as_secs_f64(),
-        DatasetStats::of(&dataset)
+        args.out.display()
     );
     Ok(())
 }

@@ -88,7 +88,11 @@ pub fn read(
                 // Multi-genre cells ("Animation Children's Comedy", "rock|indie") keep the first.
                 genre: non_empty_or(first_token(cell(row, genre)), UNKNOWN),
                 audio,
-                release_year: read::parse_optional("release_year", cell(row, year))?.unwrap_or(0),
+                release_year: read::parse_optional(
+                    "release_year",
+                    without_placeholder(cell(row, year)),
+                )?
+                .unwrap_or(0),
                 duration_ms: read::parse_optional("duration_ms", cell(row, duration))?.unwrap_or(0),
                 track_id,
             };
@@ -126,6 +130,16 @@ fn non_empty_or(text: &str, fallback: &str) -> String {
         fallback.to_string()
     } else {
         text.to_string()
+    }
+}
+
+/// Metadata cells without a single digit ("unknown", "n/a", MovieLens's "unkonwn") mean the
+/// value is unknown; a cell with digits that does not parse is still an error.
+fn without_placeholder(text: &str) -> &str {
+    if text.bytes().any(|b| b.is_ascii_digit()) {
+        text
+    } else {
+        ""
     }
 }
 
