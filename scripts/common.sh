@@ -27,9 +27,11 @@ need_rust_target() {
   rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1"
 }
 
-# The release trainer binary, built once and reused.
-TRAINER="$CARGO_TARGET_DIR/release/trainer"
+# The trainer binary. It is built with the dev profile, which optimises every dependency
+# (burn, tract: where the time goes) and shares its artifacts with `cargo test`, so the quick
+# start and the tests compile burn once, not twice.
+TRAINER="$CARGO_TARGET_DIR/debug/trainer"
 build_trainer() {
-  step "building the trainer (release)"
-  (cd "$REPO_ROOT" && cargo build --release --locked -p resonance-trainer)
+  step "building the trainer"
+  (cd "$REPO_ROOT" && cargo build --locked --workspace --all-targets)
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job, end to end on the bundled synthetic data. Today: generate the synthetic music
-# world and print its statistics. Later stages (train, export, materialize, mirror, serve,
-# rerank) join here as they land.
+# The main job, end to end on the bundled synthetic data: generate the synthetic music world,
+# print its statistics, train SASRec, evaluate it against the baselines and export the model
+# artifact. Later stages (materialize, mirror, serve, rerank) join here as they land.
 #
 # Usage: scripts/demo.sh            (DATA_DIR=data/synth by default)
 source "$(dirname "$0")/common.sh"
@@ -16,3 +16,12 @@ step "generating the synthetic music world into $DATA_DIR"
 
 step "validating $DATA_DIR and printing its statistics"
 "$TRAINER" data stats --data "$DATA_DIR"
+
+step "training SASRec (runs/sasrec; the curve is runs/sasrec/training_curve.svg)"
+"$TRAINER" train --data "$DATA_DIR" --out runs/sasrec --force
+
+step "evaluating on the held-out test interactions"
+"$TRAINER" eval --run runs/sasrec
+
+step "exporting the model artifact (model/<version>/, model/CURRENT)"
+"$TRAINER" export --run runs/sasrec --models model

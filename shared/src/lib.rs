@@ -7,6 +7,7 @@
 //! - [`features`]: the five feature views of the feature store and their schema version;
 //! - [`interest`]: a listener's interest graph, in the JSON shape the LLM writes;
 //! - [`keys`]: the feature-store key schema shared by Redis and the edge KV;
+//! - [`manifest`]: the model artifact's `manifest.json`;
 //! - [`api`]: the Worker's HTTP request and response types, with validation;
 //! - [`context`]: context-aware features computed on demand at request time;
 //! - [`heuristic`] and [`mixer`]: the heuristic scorer and the hybrid
@@ -24,6 +25,7 @@ pub mod features;
 pub mod heuristic;
 pub mod interest;
 pub mod keys;
+pub mod manifest;
 pub mod mixer;
 pub mod ranking;
 pub mod validate;

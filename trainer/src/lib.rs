@@ -12,4 +12,6 @@
 
 pub mod commands;
 pub mod data;
+pub mod publish;
+pub mod sasrec;
 pub mod synth;

@@ -6,6 +6,9 @@
 //! trainer data synth   --out data/synth           a seeded, realistic synthetic music world
 //! trainer data import  --format recbole …         MovieLens (RecBole atomic files) or any CSV
 //! trainer data stats   --data data/synth          what a dataset holds
+//! trainer train        --data data/synth          SASRec → runs/sasrec/
+//! trainer eval         --run runs/sasrec          HR@10, NDCG@10 vs baselines
+//! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest)
 //! ```
 //!
 //! Each command validates its flags and files and says which field of which line is wrong.
@@ -28,6 +31,9 @@ enum Command {
     /// Make, import and inspect datasets (a catalogue.csv and an events.csv in one folder).
     #[command(subcommand)]
     Data(DataCommand),
+    Train(commands::train::TrainArgs),
+    Eval(commands::eval::EvalArgs),
+    Export(commands::export::ExportArgs),
 }
 
 #[derive(Subcommand)]
@@ -43,6 +49,9 @@ fn main() -> ExitCode {
         Command::Data(DataCommand::Synth(args)) => commands::synth::run(args),
         Command::Data(DataCommand::Import(args)) => commands::import::run(args),
         Command::Data(DataCommand::Stats(args)) => commands::stats::run(args),
+        Command::Train(args) => commands::train::run(args),
+        Command::Eval(args) => commands::eval::run(args),
+        Command::Export(args) => commands::export::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

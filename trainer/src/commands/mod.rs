@@ -1,6 +1,9 @@
 //! One module per subcommand: flag definitions (with the `--help` text) and a thin `run`
 //! over the library modules.
 
+pub mod eval;
+pub mod export;
 pub mod import;
 pub mod stats;
 pub mod synth;
+pub mod train;
