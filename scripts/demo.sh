@@ -17,8 +17,10 @@ step "generating the synthetic music world into $DATA_DIR"
 step "validating $DATA_DIR and printing its statistics"
 "$TRAINER" data stats --data "$DATA_DIR"
 
+# The seed's defaults are --epochs 20 --batch-size 256 (about 20 minutes here); smaller batches
+# at a higher rate reach a better model in 6 epochs (about 6 minutes on 2 cores).
 step "training SASRec (runs/sasrec; the curve is runs/sasrec/training_curve.svg)"
-"$TRAINER" train --data "$DATA_DIR" --out runs/sasrec --force
+"$TRAINER" train --data "$DATA_DIR" --out runs/sasrec --force --epochs "${EPOCHS:-6}" --batch-size 64 --lr 0.002
 
 step "evaluating on the held-out test interactions"
 "$TRAINER" eval --run runs/sasrec

@@ -112,7 +112,7 @@ fn fixture() -> &'static Fixture {
             &s(&run),
             "--models",
             &s(&models),
-            "--version",
+            "--model-version",
             "test-1",
         ]);
         Fixture {
@@ -149,6 +149,50 @@ fn sasrec_beats_both_baselines_by_a_wide_margin_on_both_protocols() {
     assert!(f.run.join("training_curve.svg").exists());
     let epochs = fs::read_to_string(f.run.join("metrics.jsonl")).unwrap();
     assert!(epochs.lines().count() >= 2);
+}
+
+#[test]
+fn the_sampled_softmax_loss_trains_too() {
+    let f = fixture();
+    let dir = TempDir::new().unwrap();
+    let run = dir.path().join("run");
+    ok(&[
+        "train",
+        "--data",
+        f.data.to_str().unwrap(),
+        "--out",
+        run.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--max-seq-len",
+        "20",
+        "--d-model",
+        "32",
+        "--heads",
+        "2",
+        "--loss",
+        "sampled-softmax",
+        "--negatives",
+        "64",
+        "--lr",
+        "0.002",
+    ]);
+    let epochs: Vec<serde_json::Value> = fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(epochs.len(), 2);
+    let loss = |e: &serde_json::Value| e["train_loss"].as_f64().unwrap();
+    assert!(
+        loss(&epochs[1]) < loss(&epochs[0]),
+        "the loss did not fall: {epochs:?}"
+    );
+    assert!(epochs[1]["validation_ndcg_at_10"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -380,7 +424,7 @@ fn bad_input_fails_clearly_and_never_overwrites_a_good_model() {
             &s(&f.run),
             "--models",
             &s(&f.models),
-            "--version",
+            "--model-version",
             "test-1",
         ],
         "already exists",
@@ -396,10 +440,10 @@ fn bad_input_fails_clearly_and_never_overwrites_a_good_model() {
             &s(&f.run),
             "--models",
             &s(&f.models),
-            "--version",
+            "--model-version",
             "../x",
         ],
-        "--version",
+        "--model-version",
     );
     // Bad hyperparameters name the flag.
     fails_with(

@@ -24,9 +24,9 @@ pub struct ExportArgs {
     /// The models folder.
     #[arg(long, value_name = "DIR", default_value = "model")]
     pub models: PathBuf,
-    /// The version name (default: the time, YYYYMMDD-HHMMSS).
-    #[arg(long)]
-    pub version: Option<String>,
+    /// The model version to write (default: the time, YYYYMMDD-HHMMSS).
+    #[arg(long, value_name = "VERSION")]
+    pub model_version: Option<String>,
     /// Replace the version if it already exists.
     #[arg(long)]
     pub force: bool,
@@ -44,7 +44,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         })?)
         .with_context(|| format!("{}: malformed", evaluation_path.display()))?;
     let loaded = run::load(&args.run, &Device::flex())?;
-    let version = args.version.unwrap_or_else(default_version);
+    let version = args.model_version.unwrap_or_else(default_version);
     let out = export::export(
         &args.run,
         &loaded,

@@ -12,7 +12,7 @@ use crate::data::{self, read::BadRowPolicy};
 use crate::sasrec::device::{self, DeviceChoice};
 use crate::sasrec::run::{self, FinishedRun, RunInfo};
 use crate::sasrec::sequences::{SequencePolicy, Sequences, Vocabulary};
-use crate::sasrec::train::{self, TrainOptions};
+use crate::sasrec::train::{self, Loss, TrainOptions};
 
 /// Train SASRec (self-attentive sequential recommendation) on a dataset's listening histories.
 ///
@@ -65,6 +65,12 @@ pub struct TrainArgs {
     /// Stop after this many epochs without a better validation NDCG@10.
     #[arg(long, default_value_t = 3)]
     pub patience: usize,
+    /// The objective: the paper's BCE with one negative, or a sampled softmax.
+    #[arg(long, value_enum, default_value = "bce")]
+    pub loss: Loss,
+    /// Negatives per batch for `--loss sampled-softmax`.
+    #[arg(long, default_value_t = 256)]
+    pub negatives: usize,
     /// Where to train.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
@@ -113,7 +119,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
     config
         .check()
         .map_err(|e| anyhow::anyhow!("--{}", e.replace('_', "-")))?;
+    anyhow::ensure!(
+        (1..=100_000).contains(&args.negatives),
+        "--negatives must be 1–100000"
+    );
     let options = TrainOptions {
+        loss: args.loss,
+        negatives: args.negatives,
         epochs: args.epochs,
         batch_size: args.batch_size,
         learning_rate: args.lr,

@@ -58,7 +58,8 @@ pub fn export(
     version: &str,
     replace: bool,
 ) -> Result<PathBuf> {
-    validate_model_version(version).map_err(|e| anyhow::anyhow!("--version: {}", e.message))?;
+    validate_model_version(version)
+        .map_err(|e| anyhow::anyhow!("--model-version: {}", e.message))?;
     let out = models.join(version);
     let model = &run.model;
     let (d_model, max_len) = (model.d_model(), model.max_len());
@@ -115,7 +116,7 @@ pub fn export(
                 batch_size: info.options.batch_size,
                 learning_rate: info.options.learning_rate,
                 seed: info.options.seed,
-                loss: "binary cross-entropy, one sampled negative per position".into(),
+                loss: info.options.loss.describe(info.options.negatives),
                 include_skips: info.policy.include_skips,
             },
             num_items: run.vocabulary.num_items(),
