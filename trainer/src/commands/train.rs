@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use resonance_model::SasRecConfig;
+use resonance_sasrec::SasRecConfig;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

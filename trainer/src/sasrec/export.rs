@@ -16,7 +16,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use resonance_model::onnx;
+use resonance_sasrec::onnx;
 use resonance_shared::keys::validate_model_version;
 use resonance_shared::manifest::{
     EmbeddingTable, FileDigest, Hyperparameters, MANIFEST_SCHEMA, ModelManifest, OnnxSignature,

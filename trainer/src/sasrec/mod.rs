@@ -1,4 +1,4 @@
-//! Training, evaluating and exporting SASRec (the model itself lives in `resonance-model`):
+//! Training, evaluating and exporting SASRec (the model itself lives in `resonance-sasrec`):
 //!
 //! - [`sequences`]: events → per-user item sequences, the vocabulary, the leave-one-out split;
 //! - [`batches`]: training windows with one sampled negative per position;

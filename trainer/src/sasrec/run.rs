@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use resonance_model::{SasRec, SasRecConfig};
+use resonance_sasrec::{SasRec, SasRecConfig};
 use serde::{Deserialize, Serialize};
 
 use super::plot;

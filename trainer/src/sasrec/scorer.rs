@@ -4,7 +4,7 @@
 use anyhow::Result;
 use burn::tensor::Device;
 use burn::tensor::{Int, Tensor, TensorData};
-use resonance_model::SasRec;
+use resonance_sasrec::SasRec;
 
 use super::evaluate::FullScorer;
 use super::sequences::left_pad;

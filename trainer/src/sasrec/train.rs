@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use resonance_model::{SasRec, SasRecConfig};
+use resonance_sasrec::{SasRec, SasRecConfig};
 use serde::{Deserialize, Serialize};
 
 use super::batches::{self, Batch};

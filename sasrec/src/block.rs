@@ -1,0 +1,67 @@
+//! One self-attention block (SASRec §III-D): attention and feed-forward, each wrapped in
+//! layer norm, dropout and a residual connection; padded positions are zeroed after the block.
+//!
+//! Layer norm is written out (mean, variance, normalise, scale, shift) rather than using
+//! burn's fused op, so the ONNX graph can use the very same basic operations (opset ≤ 15 has
+//! no LayerNormalization) and match it number for number.
+
+use burn::module::{Module, Param};
+use burn::tensor::Device;
+use burn::tensor::Tensor;
+
+use crate::LAYER_NORM_EPSILON;
+use crate::attention::CausalSelfAttention;
+use crate::feed_forward::PointWiseFeedForward;
+
+/// Layer normalisation over the last dimension, with learned scale and shift.
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub gamma: Param<Tensor<1>>,
+    pub beta: Param<Tensor<1>>,
+}
+
+impl LayerNorm {
+    pub fn new(d_model: usize, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::ones([d_model], device)),
+            beta: Param::from_tensor(Tensor::zeros([d_model], device)),
+        }
+    }
+
+    /// [B, L, d] → [B, L, d]: `(x − mean) / sqrt(var + ε) · γ + β`, biased variance.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let mean = x.clone().mean_dim(2);
+        let centred = x - mean;
+        let variance = (centred.clone() * centred.clone()).mean_dim(2);
+        let normalised = centred / (variance + LAYER_NORM_EPSILON).sqrt();
+        normalised * self.gamma.val().unsqueeze::<3>() + self.beta.val().unsqueeze::<3>()
+    }
+}
+
+#[derive(Module, Debug)]
+pub struct SelfAttentionBlock {
+    pub attention_norm: LayerNorm,
+    pub attention: CausalSelfAttention,
+    pub feed_forward_norm: LayerNorm,
+    pub feed_forward: PointWiseFeedForward,
+}
+
+impl SelfAttentionBlock {
+    pub fn new(d_model: usize, heads: usize, dropout: f64, device: &Device) -> Self {
+        Self {
+            attention_norm: LayerNorm::new(d_model, device),
+            attention: CausalSelfAttention::new(d_model, heads, dropout, device),
+            feed_forward_norm: LayerNorm::new(d_model, device),
+            feed_forward: PointWiseFeedForward::new(d_model, dropout, device),
+        }
+    }
+
+    /// `x`: [B, L, d]; `mask`: [B, 1, L, L] additive; `keep`: [B, L, 1] (1 = real, 0 = padding).
+    pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep: Tensor<3>) -> Tensor<3> {
+        let queries = self.attention_norm.forward(x.clone());
+        let attended = queries.clone() + self.attention.forward(queries, x, mask);
+        let normed = self.feed_forward_norm.forward(attended);
+        let out = normed.clone() + self.feed_forward.forward(normed);
+        out * keep
+    }
+}

@@ -1,0 +1,117 @@
+//! The SASRec model (Kang & McAuley 2018): embed the history, add learned positions, run the
+//! causal self-attention blocks, normalise; the state at the last position predicts the next
+//! track, and a candidate's score is its dot product with that track's embedding.
+//!
+//! Histories are left-padded to `max_len` with item 0, so the most recent track always sits at
+//! the last position. Two entry points share one encoder:
+//! [`SasRec::forward_ids`] for training (ids in, states out) and [`SasRec::score_candidates`]
+//! for serving (embeddings in, scores out), which is exactly what the ONNX graph computes.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
+use burn::tensor::Device;
+use burn::tensor::{Int, Tensor};
+
+use crate::MASKED;
+use crate::block::{LayerNorm, SelfAttentionBlock};
+use crate::config::SasRecConfig;
+
+#[derive(Module, Debug)]
+pub struct SasRec {
+    /// [num_items + 1, d]; row 0 is padding.
+    pub item_embedding: Embedding,
+    /// [max_len, d]
+    pub position_embedding: Embedding,
+    pub blocks: Vec<SelfAttentionBlock>,
+    pub final_norm: LayerNorm,
+    dropout: Dropout,
+    d_model: usize,
+    max_len: usize,
+}
+
+impl SasRecConfig {
+    /// A freshly initialised model on `device`.
+    pub fn init(&self, device: &Device) -> SasRec {
+        let normal = Initializer::Normal {
+            mean: 0.0,
+            std: self.init_std,
+        };
+        SasRec {
+            item_embedding: EmbeddingConfig::new(self.num_items + 1, self.d_model)
+                .with_initializer(normal.clone())
+                .init(device),
+            position_embedding: EmbeddingConfig::new(self.max_len, self.d_model)
+                .with_initializer(normal)
+                .init(device),
+            blocks: (0..self.layers)
+                .map(|_| SelfAttentionBlock::new(self.d_model, self.heads, self.dropout, device))
+                .collect(),
+            final_norm: LayerNorm::new(self.d_model, device),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            d_model: self.d_model,
+            max_len: self.max_len,
+        }
+    }
+}
+
+impl SasRec {
+    pub fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Training entry: `ids` [B, L] (left-padded with 0) → states [B, L, d].
+    pub fn forward_ids(&self, ids: Tensor<2, Int>) -> Tensor<3> {
+        let keep = ids.clone().not_equal_elem(0).float();
+        self.encode(self.item_embedding.forward(ids), keep)
+    }
+
+    /// The encoder: `history` [B, L, d] raw item embeddings, `keep` [B, L] (1 = a real track,
+    /// 0 = padding) → states [B, L, d].
+    pub fn encode(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<3> {
+        let [batch, len, _] = history.dims();
+        let device = history.device();
+        let positions = self
+            .position_embedding
+            .weight
+            .val()
+            .narrow(0, self.max_len - len, len)
+            .unsqueeze::<3>(); // [1, L, d]
+        let keep_column = keep.clone().unsqueeze_dim::<3>(2); // [B, L, 1]
+        let x = history * (self.d_model as f32).sqrt() + positions;
+        let mut x = self.dropout.forward(x) * keep_column.clone();
+        let mask = attention_mask(keep, batch, len, &device);
+        for block in &self.blocks {
+            x = block.forward(x, mask.clone(), keep_column.clone());
+        }
+        self.final_norm.forward(x)
+    }
+
+    /// Serving entry, what the ONNX graph computes: `history` [B, L, d], `keep` [B, L],
+    /// `candidates` [B, C, d] raw item embeddings → one logit per candidate, [B, C].
+    pub fn score_candidates(
+        &self,
+        history: Tensor<3>,
+        keep: Tensor<2>,
+        candidates: Tensor<3>,
+    ) -> Tensor<2> {
+        let [batch, len, d_model] = history.dims();
+        let [_, count, _] = candidates.dims();
+        let last = self
+            .encode(history, keep)
+            .slice([0..batch, len - 1..len, 0..d_model]) // [B, 1, d]
+            .swap_dims(1, 2); // [B, d, 1]
+        candidates.matmul(last).reshape([batch, count])
+    }
+}
+
+/// The additive attention mask [B, 1, L, L]: a query may see itself and earlier real tracks;
+/// later positions (causality) and padding keys get [`MASKED`].
+fn attention_mask(keep: Tensor<2>, batch: usize, len: usize, device: &Device) -> Tensor<4> {
+    let future = Tensor::<2, burn::tensor::Bool>::tril_mask([len, len], 0, device).float() * MASKED; // [L, L]
+    let padding = (keep.neg() + 1.0) * MASKED; // [B, L]
+    future.reshape([1, 1, len, len]) + padding.reshape([batch, 1, 1, len])
+}
