@@ -27,6 +27,20 @@ need_rust_target() {
   rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1"
 }
 
+# python3 with pip and venv (Debian splits them into python3-pip and python3-venv).
+need_python_venv() {
+  if python3 -c "import venv, ensurepip" 2>/dev/null && python3 -m pip --version >/dev/null 2>&1; then
+    return
+  fi
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y --no-install-recommends python3-pip python3-venv
+  else
+    echo "error: python3 with pip and venv is needed (for MovieLens and onnxruntime)" >&2
+    exit 1
+  fi
+}
+
 # The trainer binary. It is built with the dev profile, which optimises every dependency
 # (burn, tract: where the time goes) and shares its artifacts with `cargo test`, so the quick
 # start and the tests compile burn once, not twice.

@@ -14,6 +14,7 @@ WHEELS="$RESONANCE_CACHE/wheels"
 mkdir -p "$WHEELS" "$DEST"
 if ! ls "$WHEELS"/recbole-1.2.1-*.whl >/dev/null 2>&1; then
   step "downloading the recbole==1.2.1 wheel from PyPI"
+  need_python_venv
   python3 -m pip download --quiet --no-deps --only-binary=:all: recbole==1.2.1 -d "$WHEELS"
 fi
 step "extracting ml-100k into $DEST"

@@ -25,7 +25,13 @@ scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"
 export RESONANCE_ML100K="$REPO_ROOT/data/ml-100k"
 
 step "installing onnxruntime for the ONNX parity tests (if missing)"
-python3 -c "import onnxruntime, numpy" 2>/dev/null || python3 -m pip install --quiet onnxruntime numpy
+# A virtual environment in the cache: Debian's system Python refuses `pip install`.
+VENV="$RESONANCE_CACHE/venv"
+need_python_venv
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import onnxruntime, numpy" 2>/dev/null ||
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy
+export RESONANCE_PYTHON="$VENV/bin/python"
 export RESONANCE_REQUIRE_ONNXRUNTIME=1
 
 step "running the tests"

@@ -335,11 +335,13 @@ fn tract_onnx_gives_burns_scores_on_the_exported_model() {
     assert!(diff < TOLERANCE, "max |burn − tract| = {diff}");
 }
 
-/// onnxruntime is installed by scripts/test.sh, which sets RESONANCE_REQUIRE_ONNXRUNTIME=1;
-/// without it (a bare `cargo test`) a missing onnxruntime skips the test with a message.
+/// onnxruntime is installed by scripts/test.sh into a virtual environment named by
+/// RESONANCE_PYTHON, with RESONANCE_REQUIRE_ONNXRUNTIME=1; without them (a bare `cargo test`)
+/// the test uses `python3` and, if it lacks onnxruntime, says so and returns.
 #[test]
 fn onnxruntime_gives_burns_scores_on_the_exported_model() {
-    let has_ort = Command::new("python3")
+    let python = std::env::var("RESONANCE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let has_ort = Command::new(&python)
         .args(["-c", "import onnxruntime, numpy"])
         .status()
         .is_ok_and(|s| s.success());
@@ -369,7 +371,7 @@ fn onnxruntime_gives_burns_scores_on_the_exported_model() {
     fs::write(&path, json.to_string()).unwrap();
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/onnxruntime_scores.py");
-    let out = Command::new("python3")
+    let out = Command::new(&python)
         .arg(script)
         .arg(f.models.join("test-1/sasrec.onnx"))
         .arg(&path)

@@ -79,9 +79,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
     ];
     let mut results = serde_json::Map::new();
     println!(
-        "test split: {} users, {} tracks",
+        "test split: {} users, {} tracks ({} users with < 3 interactions and {} events of tracks \
+         outside the run's vocabulary dropped)",
         sequences.users.len(),
-        num_items
+        num_items,
+        sequences.dropped_short_users,
+        sequences.dropped_unknown_tracks
     );
     println!(
         "{:<14} {:>22} {:>22}",
@@ -125,6 +128,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         "data": data_dir,
         "users": sequences.users.len(),
         "dropped_short_users": sequences.dropped_short_users,
+        "dropped_unknown_track_events": sequences.dropped_unknown_tracks,
         "results": results,
     });
     let path = args.run.join(EVALUATION_FILE);
