@@ -11,9 +11,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Mood;
+use crate::catalogue::{AudioFeatures, Mood};
 use crate::interest::InterestGraph;
-use crate::validate::{self, FieldError};
+use crate::validate::FieldError;
 
 /// The layout version of every stored feature value. Bump it when a view changes shape.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -160,11 +160,15 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
 
 impl TrackAudioFeatures {
     pub fn validate(&self) -> Result<(), FieldError> {
-        validate::unit_interval("energy", self.energy)?;
-        validate::unit_interval("valence", self.valence)?;
-        validate::unit_interval("danceability", self.danceability)?;
-        validate::unit_interval("acousticness", self.acousticness)?;
-        validate::non_negative("tempo", self.tempo)?;
+        // The catalogue's own checks, so a stored view accepts exactly what the catalogue does.
+        AudioFeatures {
+            energy: self.energy,
+            valence: self.valence,
+            danceability: self.danceability,
+            tempo: self.tempo,
+            acousticness: self.acousticness,
+        }
+        .validate()?;
         if let Some(i) = self.embedding.iter().position(|x| !x.is_finite()) {
             return Err(FieldError::new(format!("embedding[{i}]"), "is not finite"));
         }
