@@ -76,6 +76,21 @@ fn run_case(model: &SasRec, case: &Case, device: &Device) -> f32 {
     let view = out[0].to_plain_array_view::<f32>().unwrap();
     assert_eq!(view.shape(), &[batch, candidates]);
     let got: Vec<f32> = view.iter().copied().collect();
+
+    // The second output is the encoder state the scores are dot products with.
+    let state = out[1].to_plain_array_view::<f32>().unwrap();
+    assert_eq!(state.shape(), &[batch, d]);
+    let state: Vec<f32> = state.iter().copied().collect();
+    for (i, score) in got.iter().enumerate() {
+        let (b, k) = (i / candidates, i % candidates);
+        let dot: f32 = (0..d)
+            .map(|j| c[(b * candidates + k) * d + j] * state[b * d + j])
+            .sum();
+        assert!(
+            (dot - score).abs() < 1e-4,
+            "candidate {i}: {dot} vs {score}"
+        );
+    }
     expected
         .iter()
         .zip(&got)

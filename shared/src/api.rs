@@ -57,6 +57,10 @@ pub struct Degraded {
     pub unknown_tracks: Vec<String>,
     /// No model was available: the ranking is the heuristic alone.
     pub model_unavailable: bool,
+    /// Some feature reads failed (the store answered only in part): the tracks concerned
+    /// are in `unknown_tracks`, an unreadable user counts as unknown.
+    #[serde(default)]
+    pub features_partial: bool,
 }
 
 /// The answer to `POST /v1/rerank`.
@@ -71,6 +75,21 @@ pub struct RerankResponse {
     pub timing_ms: f64,
 }
 
+/// One pair of a bulk KV write: the body of the Worker's `POST /admin/kv/bulk` is an array of
+/// these, in the wire format of Cloudflare's KV REST bulk write, so one writer serves both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KvWrite {
+    pub key: String,
+    /// Text, or base64 when `base64` is true (binary values such as model chunks).
+    pub value: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub base64: bool,
+    /// Seconds until the pair expires (at least 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_ttl: Option<u64>,
+}
+
 /// The answer to `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +99,10 @@ pub struct HealthResponse {
     pub model_loaded: bool,
     pub model_version: Option<String>,
     pub features_version: Option<u64>,
+    /// Why the newest published model is not the one serving (a missing chunk, a bad
+    /// checksum): the previous model keeps serving meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_error: Option<String>,
 }
 
 /// An error answer: the HTTP status and the JSON body `{ "error": { code, message, field? } }`.

@@ -102,6 +102,20 @@ pub struct TrackFeatures {
     pub popularity: Option<TrackPopularity>,
 }
 
+/// What a published feature version holds, stored under [`crate::keys::FeatureVersion::meta_key`]
+/// once all its entities are written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSetMeta {
+    pub version: u64,
+    /// RFC 3339; the end of every time window of the version.
+    pub as_of: String,
+    pub created_at: String,
+    pub users: usize,
+    pub tracks: usize,
+    /// The model whose embeddings `track_audio_features` carries, if any.
+    pub model_version: Option<String>,
+}
+
 /// A stored value: the payload plus the schema version it was written with.
 #[derive(Serialize)]
 struct Stored<T> {

@@ -117,6 +117,12 @@ impl FeatureVersion {
     }
 
     /// Splits a key of this version back into its entity and id.
+    /// The version's [`crate::features::FeatureSetMeta`], written after every entity of the
+    /// version, so its presence means the version is complete.
+    pub fn meta_key(&self) -> String {
+        format!("{NAMESPACE}:v{}:meta", self.0)
+    }
+
     pub fn parse_entity_key<'k>(&self, key: &'k str) -> Result<(Entity, &'k str), FieldError> {
         let bad = || {
             FieldError::new(
@@ -163,6 +169,64 @@ pub fn model_chunk_key(version: &str, index: usize) -> String {
     format!("{NAMESPACE}:model:{version}:chunk:{index}")
 }
 
+/// What a key in the `rsn:` namespace names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyKind<'k> {
+    /// `rsn:current`: the live feature version.
+    FeaturePointer,
+    /// `rsn:v{N}:user:{id}` or `rsn:v{N}:track:{id}`.
+    Entity {
+        version: FeatureVersion,
+        entity: Entity,
+        id: &'k str,
+    },
+    /// `rsn:v{N}:meta`.
+    FeatureMeta { version: FeatureVersion },
+    /// `rsn:model:current`: the live model version.
+    ModelPointer,
+    /// `rsn:model:{v}:manifest`.
+    ModelManifest { version: &'k str },
+    /// `rsn:model:{v}:chunk:{i}`.
+    ModelChunk { version: &'k str, index: usize },
+}
+
+/// Classifies a key; anything outside the schema is an error naming it.
+pub fn parse_key(key: &str) -> Result<KeyKind<'_>, FieldError> {
+    let bad = || FieldError::new("key", format!("{key:?} is not a key of the rsn: schema"));
+    if key == CURRENT_FEATURES {
+        return Ok(KeyKind::FeaturePointer);
+    }
+    if key == CURRENT_MODEL {
+        return Ok(KeyKind::ModelPointer);
+    }
+    if let Some(rest) = key.strip_prefix("rsn:model:") {
+        let (version, what) = rest.split_once(':').ok_or_else(bad)?;
+        validate_model_version(version).map_err(|e| FieldError::new("key", e.message))?;
+        return match what {
+            "manifest" => Ok(KeyKind::ModelManifest { version }),
+            _ => {
+                let index = what
+                    .strip_prefix("chunk:")
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .ok_or_else(bad)?;
+                Ok(KeyKind::ModelChunk { version, index })
+            }
+        };
+    }
+    let rest = key.strip_prefix("rsn:v").ok_or_else(bad)?;
+    let (number, tail) = rest.split_once(':').ok_or_else(bad)?;
+    let version = FeatureVersion::parse_pointer(number).map_err(|_| bad())?;
+    if tail == "meta" {
+        return Ok(KeyKind::FeatureMeta { version });
+    }
+    let (entity, id) = version.parse_entity_key(key)?;
+    Ok(KeyKind::Entity {
+        version,
+        entity,
+        id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +249,46 @@ mod tests {
         assert!(validate_model_version("20261126-1").is_ok());
         assert!(validate_model_version("../etc").is_err());
         assert_eq!(model_chunk_key("m1", 3), "rsn:model:m1:chunk:3");
+    }
+
+    #[test]
+    fn keys_are_classified() {
+        assert_eq!(parse_key("rsn:current"), Ok(KeyKind::FeaturePointer));
+        assert_eq!(parse_key("rsn:model:current"), Ok(KeyKind::ModelPointer));
+        assert_eq!(
+            parse_key("rsn:v3:user:u:1"),
+            Ok(KeyKind::Entity {
+                version: FeatureVersion(3),
+                entity: Entity::User,
+                id: "u:1"
+            })
+        );
+        assert_eq!(
+            parse_key("rsn:v3:meta"),
+            Ok(KeyKind::FeatureMeta {
+                version: FeatureVersion(3)
+            })
+        );
+        assert_eq!(
+            parse_key("rsn:model:m-1:chunk:2"),
+            Ok(KeyKind::ModelChunk {
+                version: "m-1",
+                index: 2
+            })
+        );
+        assert_eq!(
+            parse_key("rsn:model:m-1:manifest"),
+            Ok(KeyKind::ModelManifest { version: "m-1" })
+        );
+        for bad in [
+            "other",
+            "rsn:v0:user:a",
+            "rsn:v1:album:a",
+            "rsn:model:../x:manifest",
+            "rsn:model:m:chunk:x",
+        ] {
+            assert!(parse_key(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

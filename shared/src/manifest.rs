@@ -133,3 +133,81 @@ impl ModelManifest {
         Ok(())
     }
 }
+
+/// Schema of [`PublishedModel`].
+pub const PUBLISHED_MODEL_SCHEMA: u32 = 1;
+/// Largest chunk of a published model, in bytes (KV values are read whole; small chunks keep
+/// each read fast and well under every runtime's value limit).
+pub const MODEL_CHUNK_BYTES: usize = 512 * 1024;
+
+/// What the edge needs to load a model from its KV, stored under
+/// [`crate::keys::model_manifest_key`]: the ONNX file is split into `chunks` values under
+/// [`crate::keys::model_chunk_key`], checked against `onnx_sha256` once reassembled.
+/// The full [`ModelManifest`] (vocabulary included) stays with the artifact; the edge reads
+/// track embeddings from the feature store instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublishedModel {
+    pub schema: u32,
+    pub model: String,
+    pub version: String,
+    pub created_at: String,
+    pub d_model: usize,
+    pub max_len: usize,
+    pub onnx_bytes: usize,
+    pub onnx_sha256: String,
+    pub chunks: usize,
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
+impl PublishedModel {
+    /// Describes `onnx` (already written as chunks of [`MODEL_CHUNK_BYTES`]) for `manifest`.
+    pub fn describe(manifest: &ModelManifest, onnx_len: usize, onnx_sha256: String) -> Self {
+        Self {
+            schema: PUBLISHED_MODEL_SCHEMA,
+            model: manifest.model.clone(),
+            version: manifest.version.clone(),
+            created_at: manifest.created_at.clone(),
+            d_model: manifest.hyperparameters.d_model,
+            max_len: manifest.hyperparameters.max_len,
+            onnx_bytes: onnx_len,
+            onnx_sha256,
+            chunks: onnx_len.div_ceil(MODEL_CHUNK_BYTES),
+            metrics: manifest.metrics.clone(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if self.schema != PUBLISHED_MODEL_SCHEMA {
+            return Err(FieldError::new(
+                "schema",
+                format!(
+                    "published model schema {} is not the supported {PUBLISHED_MODEL_SCHEMA}",
+                    self.schema
+                ),
+            ));
+        }
+        crate::keys::validate_model_version(&self.version)?;
+        if self.d_model == 0 || self.max_len == 0 {
+            return Err(FieldError::new(
+                "d_model",
+                "d_model and max_len must be positive",
+            ));
+        }
+        if self.onnx_bytes == 0 || self.chunks != self.onnx_bytes.div_ceil(MODEL_CHUNK_BYTES) {
+            return Err(FieldError::new(
+                "chunks",
+                format!(
+                    "{} chunks cannot hold {} bytes in chunks of {MODEL_CHUNK_BYTES}",
+                    self.chunks, self.onnx_bytes
+                ),
+            ));
+        }
+        let hex =
+            self.onnx_sha256.len() == 64 && self.onnx_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex {
+            return Err(FieldError::new("onnx_sha256", "must be 64 hex digits"));
+        }
+        Ok(())
+    }
+}

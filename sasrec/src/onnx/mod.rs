@@ -7,7 +7,11 @@
 //! mask       f32[batch, L]      1 for a real track, 0 for padding
 //! candidates f32[batch, C, d]   the candidates' embeddings
 //! scores     f32[batch, C]      one logit per candidate
+//! user_state f32[batch, d]      the encoder's state at the last position: scores = candidates · user_state
 //! ```
+//!
+//! `user_state` lets a server cache a listener's encoding keyed by their history and score new
+//! candidates with one dot product each, without running the encoder again.
 //!
 //! So the edge gathers at most L + C vectors from its feature store and the catalogue can grow
 //! without growing the model. The graph stays portable: opset 13, float masks only (no bool
@@ -30,7 +34,7 @@ use crate::{LAYER_NORM_EPSILON, MASKED};
 pub const OPSET: i64 = 13;
 
 /// The names and shapes of the graph's inputs and output, as recorded in the manifest.
-pub fn signature(max_len: usize, d_model: usize) -> [(&'static str, Vec<String>); 4] {
+pub fn signature(max_len: usize, d_model: usize) -> [(&'static str, Vec<String>); 5] {
     let d = d_model.to_string();
     let l = max_len.to_string();
     [
@@ -38,6 +42,7 @@ pub fn signature(max_len: usize, d_model: usize) -> [(&'static str, Vec<String>)
         ("mask", vec!["batch".into(), l]),
         ("candidates", vec!["batch".into(), "candidates".into(), d]),
         ("scores", vec!["batch".into(), "candidates".into()]),
+        ("user_state", vec!["batch".into(), d_model.to_string()]),
     ]
 }
 
@@ -89,11 +94,12 @@ pub fn export(model: &SasRec, producer_version: &str) -> Vec<u8> {
     // scores = candidates · state[:, L−1]
     let last_index = g.index("last_position", len as i64 - 1);
     let last = g.op("Gather", &[&states, &last_index], &[("axis", Attr::Int(1))]); // [B, d]
+    g.named_op("Identity", &[&last], "user_state");
     let last = g.op("Unsqueeze", &[&last, &axis_2], &[]); // [B, d, 1]
     let scores = g.op("MatMul", &["candidates", &last], &[]); // [B, C, 1]
     g.named_op("Squeeze", &[&scores, &axis_2], "scores");
 
-    let [history, mask, candidates, scores] = signature(len, d_model);
+    let [history, mask, candidates, scores, user_state] = signature(len, d_model);
     let model = ModelProto {
         ir_version: 7,
         producer_name: "resonance-sasrec".into(),
@@ -113,7 +119,7 @@ pub fn export(model: &SasRec, producer_version: &str) -> Vec<u8> {
                 value_info(&mask),
                 value_info(&candidates),
             ],
-            output: vec![value_info(&scores)],
+            output: vec![value_info(&scores), value_info(&user_state)],
         }),
     };
     model.encode_to_vec()
