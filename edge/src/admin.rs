@@ -1,0 +1,314 @@
+//! The admin side of the Worker, as plain logic: checking the bearer token and validating bulk
+//! writes before anything reaches the KV, so a bad batch is refused whole with the index and
+//! field of its first problem, and nothing of it is written.
+
+use base64::Engine;
+use resonance_shared::api::{ApiError, KvWrite};
+use resonance_shared::features::{FeatureSetMeta, TrackFeatures, UserFeatures};
+use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
+use resonance_shared::validate::FieldError;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::publication;
+use crate::source::decode_value;
+
+/// Most pairs in one bulk write: a Worker invocation may make at most 1,000 KV operations.
+/// (Cloudflare's REST bulk write takes 10,000; the mirror sizes its batches per sink.)
+pub const MAX_BULK_PAIRS: usize = 1000;
+/// Largest admin body, in bytes.
+pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// KV's own key limit, in bytes.
+pub const MAX_KEY_BYTES: usize = 512;
+
+/// Checks `Authorization: Bearer <token>` against the configured token in constant time.
+/// Both sides are hashed first, so neither the content nor the length of the secret leaks
+/// through timing.
+pub fn authorize(header: Option<&str>, expected: Option<&str>) -> Result<(), ApiError> {
+    let Some(expected) = expected.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::new(
+            503,
+            "admin_disabled",
+            "no ADMIN_TOKEN secret is configured for this Worker",
+        ));
+    };
+    let unauthorized = |message: &str| ApiError::new(401, "unauthorized", message);
+    let given = header
+        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?
+        .strip_prefix("Bearer ")
+        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
+    let same: bool = Sha256::digest(given.as_bytes())
+        .ct_eq(&Sha256::digest(expected.as_bytes()))
+        .into();
+    if same {
+        Ok(())
+    } else {
+        Err(unauthorized("the admin token is wrong"))
+    }
+}
+
+/// A value ready for the KV.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KvValue {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedWrite {
+    pub key: String,
+    pub value: KvValue,
+    pub expiration_ttl: Option<u64>,
+}
+
+/// Parses a bulk body and validates every pair against the key schema: entity values must
+/// decode with the current schema version, pointers must name valid versions, model chunks
+/// must be base64.
+pub fn parse_bulk_write(body: &[u8]) -> Result<Vec<ValidatedWrite>, ApiError> {
+    if body.len() > MAX_ADMIN_BODY_BYTES {
+        return Err(ApiError::new(
+            413,
+            "body_too_large",
+            format!(
+                "the body is {} bytes; the limit is {MAX_ADMIN_BODY_BYTES}",
+                body.len()
+            ),
+        ));
+    }
+    let writes: Vec<KvWrite> = parse_json(body)?;
+    if writes.is_empty() {
+        return Err(ApiError::invalid(FieldError::new(
+            ".",
+            "the array is empty",
+        )));
+    }
+    if writes.len() > MAX_BULK_PAIRS {
+        return Err(ApiError {
+            status: 413,
+            code: "too_many_pairs",
+            message: format!(
+                "{} pairs; the limit is {MAX_BULK_PAIRS} per request",
+                writes.len()
+            ),
+            field: Some(".".into()),
+        });
+    }
+    writes
+        .into_iter()
+        .enumerate()
+        .map(|(i, w)| {
+            validate_write(w).map_err(|e| {
+                ApiError::invalid(FieldError::new(format!("[{i}].{}", e.field), e.message))
+            })
+        })
+        .collect()
+}
+
+fn validate_write(write: KvWrite) -> Result<ValidatedWrite, FieldError> {
+    let key_error = |message: String| FieldError::new("key", message);
+    if write.key.len() > MAX_KEY_BYTES {
+        return Err(key_error(format!(
+            "is {} bytes; KV keys are at most {MAX_KEY_BYTES}",
+            write.key.len()
+        )));
+    }
+    if let Some(ttl) = write.expiration_ttl.filter(|t| *t < 60) {
+        return Err(FieldError::new(
+            "expiration_ttl",
+            format!("{ttl} s is below KV's minimum of 60 s"),
+        ));
+    }
+    let kind = keys::parse_key(&write.key).map_err(|e| key_error(e.message))?;
+    let value = if write.base64 {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&write.value)
+            .map_err(|e| FieldError::new("value", format!("is not valid base64: {e}")))?;
+        KvValue::Bytes(bytes)
+    } else {
+        KvValue::Text(write.value)
+    };
+    check_value(&write.key, &kind, &value)?;
+    Ok(ValidatedWrite {
+        key: write.key,
+        value,
+        expiration_ttl: write.expiration_ttl,
+    })
+}
+
+fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), FieldError> {
+    let value_error = |message: String| FieldError::new("value", message);
+    let text = match (kind, value) {
+        (KeyKind::ModelChunk { .. }, KvValue::Bytes(_)) => return Ok(()),
+        (KeyKind::ModelChunk { .. }, KvValue::Text(_)) => {
+            return Err(value_error(
+                "model chunks are binary: send them with base64 = true".into(),
+            ));
+        }
+        (_, KvValue::Bytes(_)) => {
+            return Err(value_error("only model chunks may be binary".into()));
+        }
+        (_, KvValue::Text(text)) => text.as_str(),
+    };
+    let decode_error = |e: crate::source::SourceError| value_error(e.to_string());
+    match kind {
+        KeyKind::FeaturePointer => {
+            FeatureVersion::parse_pointer(text).map_err(|e| value_error(e.message))?;
+        }
+        KeyKind::ModelPointer => {
+            keys::validate_model_version(text).map_err(|e| value_error(e.message))?;
+        }
+        KeyKind::Entity {
+            entity: Entity::User,
+            ..
+        } => {
+            decode_value::<UserFeatures>(key, text).map_err(decode_error)?;
+        }
+        KeyKind::Entity {
+            entity: Entity::Track,
+            ..
+        } => {
+            let track: TrackFeatures = decode_value(key, text).map_err(decode_error)?;
+            track
+                .audio
+                .validate()
+                .map_err(|e| value_error(format!("audio.{e}")))?;
+        }
+        KeyKind::FeatureMeta { version } => {
+            let meta: FeatureSetMeta = serde_json::from_str(text)
+                .map_err(|e| value_error(format!("is not a feature-set meta: {e}")))?;
+            if meta.version != version.0 {
+                return Err(value_error(format!(
+                    "describes version {}, but the key is of version {version}",
+                    meta.version
+                )));
+            }
+        }
+        KeyKind::ModelManifest { version } => {
+            publication::parse_manifest(version, text).map_err(|e| value_error(e.to_string()))?;
+        }
+        KeyKind::ModelChunk { .. } => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+/// `PUT /admin/features/current` and `PUT /admin/model/current` bodies.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchFeatures {
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchModel {
+    pub version: String,
+}
+
+/// Parses a small admin JSON body, naming the field on error.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let status_of = e.inner().classify();
+        match status_of {
+            serde_json::error::Category::Data => ApiError {
+                status: 422,
+                code: "invalid_field",
+                message: e.inner().to_string(),
+                field: Some(e.path().to_string()),
+            },
+            _ => ApiError::new(
+                400,
+                "malformed_json",
+                format!("the body is not valid JSON: {}", e.inner()),
+            ),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_checked() {
+        assert!(authorize(Some("Bearer s3cret"), Some("s3cret")).is_ok());
+        assert_eq!(
+            authorize(Some("Bearer nope"), Some("s3cret"))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(authorize(None, Some("s3cret")).unwrap_err().status, 401);
+        assert_eq!(
+            authorize(Some("s3cret"), Some("s3cret"))
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert_eq!(authorize(Some("Bearer x"), None).unwrap_err().status, 503);
+    }
+
+    fn body(pairs: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&pairs).unwrap()
+    }
+
+    #[test]
+    fn a_bulk_write_is_validated_pair_by_pair() {
+        let user = resonance_shared::features::encode(&UserFeatures::default());
+        let ok = parse_bulk_write(&body(serde_json::json!([
+            {"key": "rsn:v2:user:u1", "value": user},
+            {"key": "rsn:current", "value": "2"},
+            {"key": "rsn:model:m1:chunk:0", "value": "AAEC", "base64": true},
+        ])))
+        .unwrap();
+        assert_eq!(ok.len(), 3);
+        assert_eq!(ok[2].value, KvValue::Bytes(vec![0, 1, 2]));
+
+        let cases = [
+            (
+                serde_json::json!([{"key": "other", "value": "x"}]),
+                "[0].key",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:current", "value": "2"}, {"key": "rsn:current", "value": "zero"}]),
+                "[1].value",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:v2:user:u1", "value": "{\"schema\":9}"}]),
+                "[0].value",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:model:m1:chunk:0", "value": "AAEC"}]),
+                "[0].value",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:model:m1:chunk:0", "value": "***", "base64": true}]),
+                "[0].value",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:current", "value": "2", "expiration_ttl": 5}]),
+                "[0].expiration_ttl",
+            ),
+            (serde_json::json!([{"key": "rsn:current"}]), "[0]"),
+            (serde_json::json!([]), "."),
+        ];
+        for (pairs, field) in cases {
+            let e = parse_bulk_write(&body(pairs.clone())).unwrap_err();
+            assert_eq!(e.status, 422, "{pairs}: {e}");
+            assert!(
+                e.field.as_deref().unwrap_or("").starts_with(field),
+                "{pairs}: {e}"
+            );
+        }
+        assert_eq!(parse_bulk_write(b"[{").unwrap_err().status, 400);
+    }
+
+    #[test]
+    fn too_many_pairs_is_413() {
+        let pairs: Vec<_> = (0..=MAX_BULK_PAIRS)
+            .map(|_| serde_json::json!({"key": "rsn:current", "value": "1"}))
+            .collect();
+        let e = parse_bulk_write(&serde_json::to_vec(&pairs).unwrap()).unwrap_err();
+        assert_eq!(e.status, 413);
+    }
+}

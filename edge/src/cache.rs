@@ -1,0 +1,80 @@
+//! A bounded cache whose entries also expire: the per-isolate cache of the Worker, where an
+//! isolate lives for minutes to hours and the store behind it changes underneath.
+//!
+//! Time is passed in (milliseconds), so the cache works the same under the Worker's clock,
+//! the browser's and a test's.
+
+use std::hash::Hash;
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+
+pub struct TtlCache<K: Hash + Eq, V: Clone> {
+    entries: LruCache<K, (V, f64)>,
+    ttl_ms: f64,
+}
+
+impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
+    /// Holds at most `capacity` entries (at least one), each for `ttl_ms` milliseconds.
+    pub fn new(capacity: usize, ttl_ms: f64) -> Self {
+        let capacity = NonZeroUsize::new(capacity.max(1)).expect("capacity is at least 1");
+        Self {
+            entries: LruCache::new(capacity),
+            ttl_ms,
+        }
+    }
+
+    /// The value stored for `key` if it is younger than the TTL at `now_ms`.
+    pub fn get(&mut self, key: &K, now_ms: f64) -> Option<V> {
+        match self.entries.get(key) {
+            Some((value, stored)) if now_ms - *stored < self.ttl_ms => Some(value.clone()),
+            Some(_) => {
+                self.entries.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn insert(&mut self, key: K, value: V, now_ms: f64) {
+        self.entries.put(key, (value, now_ms));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_after_the_ttl() {
+        let mut cache = TtlCache::new(4, 100.0);
+        cache.insert("a", 1, 0.0);
+        assert_eq!(cache.get(&"a", 99.0), Some(1));
+        assert_eq!(cache.get(&"a", 100.0), None);
+        assert!(cache.is_empty(), "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn the_least_recently_used_entry_goes_first() {
+        let mut cache = TtlCache::new(2, 1e9);
+        cache.insert("a", 1, 0.0);
+        cache.insert("b", 2, 0.0);
+        assert_eq!(cache.get(&"a", 1.0), Some(1));
+        cache.insert("c", 3, 1.0);
+        assert_eq!(cache.get(&"b", 1.0), None);
+        assert_eq!(cache.get(&"a", 1.0), Some(1));
+        assert_eq!(cache.len(), 2);
+    }
+}

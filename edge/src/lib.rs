@@ -1,0 +1,28 @@
+//! The rerank core of Resonance: what the Worker, the browser module and native tests share.
+//!
+//! A rerank gathers a listener's stored features and recent history and the candidates'
+//! features (with their item embeddings) from a [`FeatureSource`], runs SASRec on the history
+//! and candidate embeddings through a [`SequenceScorer`] (tract-onnx on the CPU here; the
+//! browser adds a WebGPU engine), and mixes its scores with the heuristic of
+//! `resonance_shared::ranking`. Nothing here does I/O of its own: the Worker implements
+//! [`FeatureSource`] over its KV binding, the tests over a map.
+//!
+//! ```text
+//! request ─► user features ─► history ids ─┐
+//!        └─► candidate features ───────────┼─► embeddings ─► SequenceScorer ─► scores ─┐
+//!                                          └─► heuristic signals ──────────────────────┴─► rank
+//! ```
+//!
+//! Unknown users and tracks degrade to the heuristic and are flagged in the answer; only a
+//! store that cannot be read at all is an error (503).
+
+pub mod admin;
+pub mod cache;
+pub mod model;
+pub mod publication;
+pub mod rerank;
+pub mod source;
+
+pub use model::{ModelError, ModelOutput, SequenceScorer, TractModel};
+pub use rerank::{RerankOutcome, Reranker};
+pub use source::{FeatureSource, MemorySource, SourceError};

@@ -1,0 +1,192 @@
+//! The transformer part of a rerank: SASRec's exported graph, run on the CPU by tract-onnx.
+//!
+//! The graph (see `resonance_sasrec::onnx`) takes embeddings, not ids:
+//!
+//! ```text
+//! history    f32[1, L, d]   the last L history embeddings, left-padded with zeros
+//! mask       f32[1, L]      1 for a real track, 0 for padding
+//! candidates f32[1, C, d]   the candidates' embeddings
+//! scores     f32[1, C]      one logit per candidate
+//! user_state f32[1, d]      the encoder's last state; scores = candidates · user_state
+//! ```
+//!
+//! [`SequenceScorer`] is what the rerank core needs from any engine, so the browser's WebGPU
+//! engine plugs in beside [`TractModel`].
+
+use std::sync::Arc;
+
+use tract_onnx::prelude::{
+    Framework, InferenceModelExt, IntoRunnable, Tensor, TypedRunnableModel, tvec,
+};
+use tract_onnx::tract_core::internal::DimLike;
+use tract_onnx::tract_hir::infer::Factoid;
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    #[error("the ONNX model cannot be loaded: {0}")]
+    Load(String),
+    #[error("the model failed to run: {0}")]
+    Run(String),
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// One forward pass for one listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOutput {
+    /// One logit per candidate, in input order.
+    pub scores: Vec<f32>,
+    /// The encoder state the scores are dot products with, `[d]`.
+    pub user_state: Vec<f32>,
+}
+
+/// A SASRec engine: scores candidates from history embeddings.
+#[allow(async_fn_in_trait)] // single-threaded runtimes (Worker, browser) and tests only
+pub trait SequenceScorer {
+    /// L: how many history tracks the model reads.
+    fn max_len(&self) -> usize;
+    /// d: the embedding width.
+    fn d_model(&self) -> usize;
+    /// Where it runs, reported in the response's `backend` (`tract-cpu`, `webgpu`).
+    fn backend(&self) -> &'static str;
+    /// `history` [L·d] left-padded, `mask` [L], `candidates` [C·d], all row-major.
+    async fn score(
+        &self,
+        history: &[f32],
+        mask: &[f32],
+        candidates: &[f32],
+    ) -> Result<ModelOutput, ModelError>;
+}
+
+/// The exported graph, optimised for batch 1 and any number of candidates.
+pub struct TractModel {
+    plan: Arc<TypedRunnableModel>,
+    max_len: usize,
+    d_model: usize,
+}
+
+impl TractModel {
+    /// Loads an exported `sasrec.onnx` and reads L and d from its `history` input.
+    pub fn from_onnx(bytes: &[u8]) -> Result<Self, ModelError> {
+        let load = |e: tract_onnx::prelude::TractError| ModelError::Load(format!("{e:#}"));
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .map_err(load)?;
+        let history = model.input_fact(0).map_err(load)?;
+        let dims: Vec<Option<usize>> = history
+            .shape
+            .dims()
+            .map(|d| d.concretize().and_then(|d| d.to_usize().ok()))
+            .collect();
+        let (max_len, d_model) = match dims.as_slice() {
+            [_, Some(l), Some(d)] => (*l, *d),
+            _ => {
+                return Err(ModelError::Load(format!(
+                    "the first input must be history [batch, L, d] with fixed L and d, found {:?}",
+                    history.shape
+                )));
+            }
+        };
+        let plan = model
+            .into_optimized()
+            .map_err(load)?
+            .into_runnable()
+            .map_err(load)?;
+        Ok(Self {
+            plan,
+            max_len,
+            d_model,
+        })
+    }
+}
+
+impl SequenceScorer for TractModel {
+    fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    fn d_model(&self) -> usize {
+        self.d_model
+    }
+
+    fn backend(&self) -> &'static str {
+        "tract-cpu"
+    }
+
+    async fn score(
+        &self,
+        history: &[f32],
+        mask: &[f32],
+        candidates: &[f32],
+    ) -> Result<ModelOutput, ModelError> {
+        let (len, d) = (self.max_len, self.d_model);
+        check_inputs(len, d, history, mask, candidates)?;
+        let count = candidates.len() / d;
+        let run = |e: tract_onnx::prelude::TractError| ModelError::Run(format!("{e:#}"));
+        let outputs = self
+            .plan
+            .run(tvec![
+                Tensor::from_shape(&[1, len, d], history)
+                    .map_err(run)?
+                    .into(),
+                Tensor::from_shape(&[1, len], mask).map_err(run)?.into(),
+                Tensor::from_shape(&[1, count, d], candidates)
+                    .map_err(run)?
+                    .into(),
+            ])
+            .map_err(run)?;
+        let read = |i: usize| -> Result<Vec<f32>, ModelError> {
+            let view = outputs
+                .get(i)
+                .ok_or_else(|| ModelError::Run(format!("the graph has no output {i}")))?
+                .to_plain_array_view::<f32>()
+                .map_err(run)?;
+            Ok(view.iter().copied().collect())
+        };
+        let output = ModelOutput {
+            scores: read(0)?,
+            user_state: read(1)?,
+        };
+        if output.scores.len() != count || output.user_state.len() != d {
+            return Err(ModelError::Shape(format!(
+                "the graph returned {} scores and a state of {} for {count} candidates and d = {d}",
+                output.scores.len(),
+                output.user_state.len()
+            )));
+        }
+        Ok(output)
+    }
+}
+
+/// Checks the flat inputs against L and d; every engine calls it before running.
+pub fn check_inputs(
+    len: usize,
+    d: usize,
+    history: &[f32],
+    mask: &[f32],
+    candidates: &[f32],
+) -> Result<(), ModelError> {
+    if history.len() != len * d || mask.len() != len {
+        return Err(ModelError::Shape(format!(
+            "history must be [{len}, {d}] and mask [{len}], got {} and {} values",
+            history.len(),
+            mask.len()
+        )));
+    }
+    if candidates.is_empty() || !candidates.len().is_multiple_of(d) {
+        return Err(ModelError::Shape(format!(
+            "candidates must be [C, {d}] with C ≥ 1, got {} values",
+            candidates.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Scores candidates against a cached user state: the graph's last MatMul, done here.
+pub fn dot_scores(user_state: &[f32], candidates: &[f32]) -> Vec<f32> {
+    candidates
+        .chunks_exact(user_state.len())
+        .map(|c| c.iter().zip(user_state).map(|(a, b)| a * b).sum())
+        .collect()
+}

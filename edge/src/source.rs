@@ -1,0 +1,106 @@
+//! Where a rerank reads its features: the edge KV in the Worker, a snapshot in the browser, a
+//! map in tests. Values are the schema-versioned bundles of `resonance_shared::features`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use resonance_shared::features::{self, TrackFeatures, UserFeatures};
+use resonance_shared::keys::{Entity, FeatureVersion};
+
+/// Why features could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SourceError {
+    /// The store did not answer (network, KV outage): the caller may degrade.
+    #[error("the feature store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value this reader cannot read (an unknown schema version, a corrupt value):
+    /// never guessed at.
+    #[error("the stored value `{key}` cannot be read: {message}")]
+    Incompatible { key: String, message: String },
+}
+
+/// One track's lookup: found, not stored, or failed.
+pub type TrackLookup = Result<Option<Arc<TrackFeatures>>, SourceError>;
+
+/// A feature store as the rerank core sees it.
+#[allow(async_fn_in_trait)] // single-threaded runtimes (Worker, browser) and tests only
+pub trait FeatureSource {
+    /// The live feature version, `None` when nothing is published.
+    async fn version(&self) -> Result<Option<FeatureVersion>, SourceError>;
+    /// One user's bundle, `None` when the user is not stored.
+    async fn user(&self, id: &str) -> Result<Option<Arc<UserFeatures>>, SourceError>;
+    /// One lookup per id, in order; implementations batch and parallelise the reads.
+    async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup>;
+}
+
+/// Decodes a stored bundle, naming its key in the error.
+pub fn decode_value<T: serde::de::DeserializeOwned>(
+    key: &str,
+    text: &str,
+) -> Result<T, SourceError> {
+    features::decode(text).map_err(|e| SourceError::Incompatible {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// Features held in memory: the browser's snapshot and the native tests' store.
+#[derive(Debug, Clone, Default)]
+pub struct MemorySource {
+    pub version: Option<FeatureVersion>,
+    pub users: HashMap<String, Arc<UserFeatures>>,
+    pub tracks: HashMap<String, Arc<TrackFeatures>>,
+}
+
+impl MemorySource {
+    /// Builds the store from KV pairs of one version (what the mirror writes), decoding and
+    /// checking every value. Keys of other versions and non-entity keys are ignored.
+    pub fn from_kv<'a>(
+        version: FeatureVersion,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, SourceError> {
+        let mut source = MemorySource {
+            version: Some(version),
+            ..Default::default()
+        };
+        for (key, value) in pairs {
+            let Ok((entity, id)) = version.parse_entity_key(key) else {
+                continue;
+            };
+            match entity {
+                Entity::User => {
+                    let user = decode_value(key, value)?;
+                    source.users.insert(id.to_string(), Arc::new(user));
+                }
+                Entity::Track => {
+                    let track: TrackFeatures = decode_value(key, value)?;
+                    track
+                        .audio
+                        .validate()
+                        .map_err(|e| SourceError::Incompatible {
+                            key: key.to_string(),
+                            message: e.to_string(),
+                        })?;
+                    source.tracks.insert(id.to_string(), Arc::new(track));
+                }
+            }
+        }
+        Ok(source)
+    }
+}
+
+impl FeatureSource for MemorySource {
+    async fn version(&self) -> Result<Option<FeatureVersion>, SourceError> {
+        Ok(self.version)
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<Arc<UserFeatures>>, SourceError> {
+        Ok(self.users.get(id).cloned())
+    }
+
+    async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup> {
+        ids.iter()
+            .map(|id| Ok(self.tracks.get(*id).cloned()))
+            .collect()
+    }
+}
