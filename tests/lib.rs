@@ -3,7 +3,10 @@
 //! End-to-end tests across the parts of Resonance, against the real binaries (and, as later
 //! parts land, real Redis, real workerd and real Chromium). Run by `scripts/test.sh`.
 //!
-//! This library holds only what the tests share: finding the binaries the workspace built.
+//! This library holds only what the tests share: finding the binaries the workspace built,
+//! and starting a real Worker ([`wrangler`]).
+
+pub mod wrangler;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

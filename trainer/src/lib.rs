@@ -5,13 +5,16 @@
 //! - [`synth`]: a seeded, realistic synthetic music world (catalogue and listening events);
 //! - [`data`]: reading, validating and writing datasets (`catalogue.csv`, `events.csv`),
 //!   including foreign CSV and RecBole atomic files (MovieLens);
+//! - [`sasrec`]: training, evaluating and exporting SASRec; [`artifact`] reads an export back;
+//! - [`features`]: the feature views, computed as of an instant;
+//! - [`edge_sink`]: writing to a Worker's KV through its admin API;
 //! - [`commands`]: the subcommands' flags and thin `run` functions.
-//!
-//! Later parts (training SASRec, export, the feature store, interest graphs) join as modules
-//! of their own.
 
+pub mod artifact;
 pub mod commands;
 pub mod data;
+pub mod edge_sink;
+pub mod features;
 pub mod publish;
 pub mod sasrec;
 pub mod synth;

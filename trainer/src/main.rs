@@ -9,6 +9,8 @@
 //! trainer train        --data data/synth          SASRec → runs/sasrec/
 //! trainer eval         --run runs/sasrec          HR@10, NDCG@10 vs baselines
 //! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest)
+//! trainer publish      --worker URL               features + model → the Worker's KV, made live
+//! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
 //! ```
 //!
 //! Each command validates its flags and files and says which field of which line is wrong.
@@ -34,6 +36,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     Eval(commands::eval::EvalArgs),
     Export(commands::export::ExportArgs),
+    Publish(commands::publish::PublishArgs),
+    Rerank(commands::rerank::RerankArgs),
 }
 
 #[derive(Subcommand)]
@@ -52,6 +56,8 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Publish(args) => commands::publish::run(args),
+        Command::Rerank(args) => commands::rerank::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

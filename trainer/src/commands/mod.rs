@@ -4,6 +4,8 @@
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod publish;
+pub mod rerank;
 pub mod stats;
 pub mod synth;
 pub mod train;

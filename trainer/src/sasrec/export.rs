@@ -93,7 +93,7 @@ pub fn export(
             );
         }
         let info = &run.info;
-        let [history, mask, candidates, scores] = onnx::signature(max_len, d_model);
+        let [history, mask, candidates, scores, user_state] = onnx::signature(max_len, d_model);
         let signature = |(name, shape): (&str, Vec<String>)| TensorSignature {
             name: name.into(),
             dtype: "float32".into(),
@@ -133,7 +133,7 @@ pub fn export(
                 file: ONNX_FILE.into(),
                 opset: onnx::OPSET,
                 inputs: vec![signature(history), signature(mask), signature(candidates)],
-                outputs: vec![signature(scores)],
+                outputs: vec![signature(scores), signature(user_state)],
             },
             embeddings: EmbeddingTable {
                 file: EMBEDDINGS_FILE.into(),

@@ -1,0 +1,34 @@
+// Sequential reranks against a Worker: the round trip seen by the client and the Worker's own
+// `timing_ms` (time inside the isolate), as p50 / p99 / mean over N requests.
+//
+// Usage: node bench/timing.mjs URL BODY_FILE [N=300]
+import { readFileSync } from "node:fs";
+
+const [url, bodyFile, n = "300"] = process.argv.slice(2);
+const body = readFileSync(bodyFile, "utf8");
+const roundTrips = [];
+const inside = [];
+for (let i = 0; i < Number(n) + 20; i++) {
+  const began = performance.now();
+  const response = await fetch(`${url}/v1/rerank`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body,
+  });
+  const answer = await response.json();
+  const elapsed = performance.now() - began;
+  if (!response.ok) throw new Error(`${response.status}: ${JSON.stringify(answer)}`);
+  if (i >= 20) {
+    // the first 20 warm the isolate
+    roundTrips.push(elapsed);
+    inside.push(answer.timing_ms);
+  }
+}
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.floor(q * s.length))];
+  const mean = s.reduce((a, b) => a + b, 0) / s.length;
+  return `p50 ${at(0.5).toFixed(2)} ms, p99 ${at(0.99).toFixed(2)} ms, mean ${mean.toFixed(2)} ms`;
+};
+console.log(`  sequential round trip (${roundTrips.length}): ${stats(roundTrips)}`);
+console.log(`  timing_ms inside the Worker:      ${stats(inside)}`);

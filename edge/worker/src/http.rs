@@ -1,0 +1,78 @@
+//! JSON answers, JSON errors and CORS headers for every response.
+
+use resonance_shared::api::ApiError;
+use serde::Serialize;
+use worker::{Env, Headers, Response};
+
+/// The origin allowed to call the Worker from a browser (`CORS_ORIGIN`, `*` by default).
+pub fn cors_origin(env: &Env) -> String {
+    env.var("CORS_ORIGIN")
+        .map(|v| v.to_string())
+        .unwrap_or_else(|_| "*".into())
+}
+
+fn headers(origin: &str) -> Headers {
+    let headers = Headers::new();
+    // Setting fixed, valid header names and values cannot fail.
+    let _ = headers.set("Content-Type", "application/json; charset=utf-8");
+    let _ = headers.set("Access-Control-Allow-Origin", origin);
+    let _ = headers.set("Vary", "Origin");
+    headers
+}
+
+pub fn json<T: Serialize>(status: u16, value: &T, origin: &str) -> worker::Result<Response> {
+    let body = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    Ok(Response::ok(body)?
+        .with_status(status)
+        .with_headers(headers(origin)))
+}
+
+pub fn error(e: &ApiError, origin: &str) -> worker::Result<Response> {
+    Ok(Response::ok(e.body())?
+        .with_status(e.status)
+        .with_headers(headers(origin)))
+}
+
+/// The answer to a CORS preflight.
+pub fn preflight(origin: &str) -> worker::Result<Response> {
+    let headers = headers(origin);
+    let _ = headers.set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
+    let _ = headers.set(
+        "Access-Control-Allow-Headers",
+        "Content-Type, Authorization",
+    );
+    let _ = headers.set("Access-Control-Max-Age", "86400");
+    Ok(Response::empty()?.with_status(204).with_headers(headers))
+}
+
+/// Reads a body of at most `limit` bytes (checking Content-Length first, so an oversized
+/// body is refused before it is read).
+pub async fn body(req: &mut worker::Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = |n: usize| {
+        ApiError::new(
+            413,
+            "body_too_large",
+            format!("the body is {n} bytes; the limit is {limit}"),
+        )
+    };
+    if let Ok(Some(length)) = req.headers().get("Content-Length")
+        && let Ok(n) = length.parse::<usize>()
+        && n > limit
+    {
+        return Err(too_large(n));
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()))?;
+    if bytes.len() > limit {
+        return Err(too_large(bytes.len()));
+    }
+    Ok(bytes)
+}
+
+/// Milliseconds, for timings and cache ages. (In a deployed Worker the clock advances only
+/// across I/O, so in-isolate compute shows as 0 there; `wrangler dev` shows real time.)
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}

