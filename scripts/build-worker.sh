@@ -16,6 +16,12 @@ cargo build --locked --profile worker --target wasm32-unknown-unknown -p resonan
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/worker/resonance_worker.wasm"
 
 out=build/worker
+# wasm-opt takes minutes: skip the rest when neither the wasm nor the shim changed.
+stamp="$(cat "$wasm" edge/worker/js/shim.mjs | sha256sum | cut -d' ' -f1)"
+if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
+  echo "build/worker is up to date"
+  exit 0
+fi
 tmp="$out.tmp"
 rm -rf "$tmp"
 mkdir -p "$tmp"
@@ -25,6 +31,7 @@ wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-in
   --strip-debug --strip-producers \
   "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
 cp edge/worker/js/shim.mjs "$tmp/shim.mjs"
+echo "$stamp" > "$tmp/.stamp"
 # Swap the new build in whole, so a failed build leaves the previous one runnable.
 rm -rf "$out.old"
 [ -d "$out" ] && mv "$out" "$out.old"

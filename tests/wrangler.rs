@@ -33,9 +33,23 @@ pub struct Wrangler {
 }
 
 impl Wrangler {
-    /// Starts the built Worker (build/worker, from scripts/build-worker.sh) and waits for
-    /// `/health`. `vars` override wrangler.toml's `[vars]`.
+    /// Starts the built Worker (build/worker, from scripts/build-worker.sh) and waits until
+    /// `/health` answers. `vars` override wrangler.toml's `[vars]`.
     pub fn start(vars: &[(&str, &str)]) -> Wrangler {
+        Self::start_with(vars, None)
+    }
+
+    /// Starts the Worker with no KV binding at all: the outage case.
+    pub fn start_without_kv() -> Wrangler {
+        let root = repo_root();
+        let config = format!(
+            "name = \"resonance-no-kv\"\nmain = \"{}\"\ncompatibility_date = \"2026-11-01\"\nsend_metrics = false\n",
+            root.join("build/worker/shim.mjs").display()
+        );
+        Self::start_with(&[], Some(config))
+    }
+
+    fn start_with(vars: &[(&str, &str)], config: Option<String>) -> Wrangler {
         let root = repo_root();
         assert!(
             root.join("build/worker/shim.mjs").exists(),
@@ -64,6 +78,11 @@ impl Wrangler {
             .args(["--var", &format!("ADMIN_TOKEN:{ADMIN_TOKEN}")]);
         for (name, value) in vars {
             command.args(["--var", &format!("{name}:{value}")]);
+        }
+        if let Some(config) = config {
+            let path = state.path().join("wrangler.toml");
+            std::fs::write(&path, config).expect("the config is written");
+            command.arg("--config").arg(path);
         }
         let log = std::fs::File::create(state.path().join("wrangler.log")).expect("a log file");
         let child = command
@@ -99,9 +118,8 @@ impl Wrangler {
         let client = reqwest::blocking::Client::new();
         let began = Instant::now();
         while began.elapsed() < Duration::from_secs(90) {
-            if let Ok(r) = client.get(format!("{}/health", self.url)).send()
-                && r.status().is_success()
-            {
+            // Any HTTP answer means workerd serves the Worker (without KV, /health is a 503).
+            if client.get(format!("{}/health", self.url)).send().is_ok() {
                 return;
             }
             if let Ok(Some(status)) = self.child.try_wait() {

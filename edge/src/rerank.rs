@@ -89,11 +89,14 @@ impl Reranker {
         for (id, lookup) in candidate_ids.iter().zip(candidate_lookups) {
             known.insert(id, lookup);
         }
-        let missing: Vec<&str> = history_ids
+        // A history repeats tracks: ask for each missing one once.
+        let mut missing: Vec<&str> = history_ids
             .iter()
             .copied()
             .filter(|id| !known.contains_key(id))
             .collect();
+        missing.sort_unstable();
+        missing.dedup();
         if !missing.is_empty() {
             for (id, lookup) in missing.iter().zip(source.tracks(&missing).await) {
                 known.insert(id, lookup);

@@ -287,3 +287,56 @@ fn a_store_that_fails_is_a_503_and_one_that_half_fails_degrades() {
     assert!(half.response.degraded.unknown_user);
     assert!(half.response.degraded.unknown_tracks.is_empty());
 }
+
+/// A store that refuses to be asked for the same track twice in one call.
+struct StrictSource(MemorySource);
+
+impl FeatureSource for StrictSource {
+    async fn version(&self) -> Result<Option<FeatureVersion>, SourceError> {
+        self.0.version().await
+    }
+
+    async fn user(&self, id: &str) -> Result<Option<Arc<UserFeatures>>, SourceError> {
+        self.0.user(id).await
+    }
+
+    async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup> {
+        let mut unique = ids.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "asked twice in one call: {ids:?}");
+        self.0.tracks(ids).await
+    }
+}
+
+#[test]
+fn a_history_that_repeats_tracks_reads_each_once_and_keeps_them_all() {
+    let (model, rows) = model();
+    let tract = TractModel::from_onnx(&onnx::export(&model, "test")).unwrap();
+    let mut store = store(&rows);
+    // 5..=12 as before, with 6 and 9 played twice: the model reads the last L = 8 plays.
+    let history: Vec<String> = [5, 6, 6, 7, 9, 9, 10, 11, 12].into_iter().map(id).collect();
+    let user = UserFeatures {
+        history: UserRecentHistory {
+            tracks: history,
+            skipped: vec![],
+        },
+        ..Default::default()
+    };
+    store.users.insert("repeats".into(), Arc::new(user));
+    let reranker = Reranker::new(16, 60_000.0);
+    let outcome = block_on(reranker.rerank(
+        &StrictSource(store),
+        Some(ModelRef {
+            version: "m1",
+            scorer: &tract,
+        }),
+        &request("repeats", [13, 14, 15]),
+        clock,
+    ))
+    .unwrap();
+    assert_eq!(
+        outcome.history_used, LEN,
+        "repeated plays stay in the history"
+    );
+}

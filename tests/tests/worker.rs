@@ -161,11 +161,11 @@ fn post(worker: &Wrangler, path: &str, body: &str, token: Option<&str>) -> (u16,
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    answer(request)
+    answer_of(request)
 }
 
 fn put(worker: &Wrangler, path: &str, body: Value) -> (u16, Value) {
-    answer(
+    answer_of(
         client()
             .put(format!("{}{path}", worker.url))
             .bearer_auth(ADMIN_TOKEN)
@@ -173,7 +173,7 @@ fn put(worker: &Wrangler, path: &str, body: Value) -> (u16, Value) {
     )
 }
 
-fn answer(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
+fn answer_of(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
     let response = request.send().unwrap();
     let status = response.status().as_u16();
     let text = response.text().unwrap();
@@ -184,7 +184,7 @@ fn answer(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
 }
 
 fn health(worker: &Wrangler) -> Value {
-    answer(client().get(format!("{}/health", worker.url))).1
+    answer_of(client().get(format!("{}/health", worker.url))).1
 }
 
 #[test]
@@ -233,6 +233,7 @@ fn the_worker_reranks_like_the_native_core() {
             "context": {"hour": 8 + n as u8, "weekday": 2, "device": "mobile"},
         })
         .to_string();
+        // Twice: the second answer comes from the Worker's cached encoder state.
         for _repeat in 0..2 {
             let (status, got) = post(&worker, "/v1/rerank", &body, None);
             assert_eq!(status, 200, "{got}");
@@ -249,7 +250,7 @@ fn the_worker_reranks_like_the_native_core() {
             ))
             .unwrap()
             .response;
-            assert_same_ranking(&got, &expected);
+            assert_same_ranking(user, &got, &expected);
             compared += got.ranked.len();
         }
     }
@@ -257,7 +258,7 @@ fn the_worker_reranks_like_the_native_core() {
 }
 
 /// Same tracks in the same order (up to ties within 1e-4), same parts within 1e-4.
-fn assert_same_ranking(got: &RerankResponse, expected: &RerankResponse) {
+fn assert_same_ranking(user: &str, got: &RerankResponse, expected: &RerankResponse) {
     assert_eq!(got.user_id, expected.user_id);
     assert_eq!(got.model_version, expected.model_version);
     assert_eq!(got.backend, expected.backend);
@@ -271,7 +272,7 @@ fn assert_same_ranking(got: &RerankResponse, expected: &RerankResponse) {
     for (i, (g, e)) in got.ranked.iter().zip(&expected.ranked).enumerate() {
         assert!(
             (g.score - e.score).abs() < 1e-4,
-            "position {i}: worker has {g:?}, native {e:?}"
+            "{user}, position {i}: worker has {g:?}, native {e:?}"
         );
         let native = by_id[g.track_id.as_str()];
         assert!((g.score - native.score).abs() < 1e-4, "{g:?} vs {native:?}");
@@ -378,9 +379,9 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
             assert_eq!(answer["error"]["field"], field, "{shown}: {answer}");
         }
     }
-    let (status, _) = answer(client().get(format!("{}/nowhere", worker.url)));
+    let (status, _) = answer_of(client().get(format!("{}/nowhere", worker.url)));
     assert_eq!(status, 404);
-    let (status, _) = answer(client().get(format!("{}/v1/rerank", worker.url)));
+    let (status, _) = answer_of(client().get(format!("{}/v1/rerank", worker.url)));
     assert_eq!(status, 405);
     let preflight = client()
         .request(
@@ -520,4 +521,22 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
     let (status, answer) = put(&worker, "/admin/features/current", json!({"version": 99}));
     assert_eq!(status, 404, "{answer}");
     assert_eq!(health(&worker)["featuresVersion"], FEATURES);
+}
+
+#[test]
+fn without_its_kv_the_worker_answers_503_with_a_reason() {
+    let worker = Wrangler::start_without_kv();
+    let body = json!({"user_id": "u", "candidates": ["a"]}).to_string();
+    let (status, answer) = post(&worker, "/v1/rerank", &body, None);
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "kv_unavailable", "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("FEATURES"),
+        "{answer}"
+    );
+    let (status, _) = answer_of(client().get(format!("{}/health", worker.url)));
+    assert_eq!(status, 503);
 }

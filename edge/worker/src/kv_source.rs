@@ -63,6 +63,7 @@ impl FeatureSource for KvSource<'_> {
             .collect();
         let mut found: HashMap<&str, TrackLookup> = HashMap::new();
         let mut misses: Vec<&str> = Vec::new();
+        let mut asked: std::collections::HashSet<&str> = std::collections::HashSet::new();
         {
             let mut cache = self.isolate.tracks.borrow_mut();
             for key in &keys {
@@ -70,7 +71,8 @@ impl FeatureSource for KvSource<'_> {
                     Some(hit) => {
                         found.insert(key, Ok(hit));
                     }
-                    None => misses.push(key),
+                    None if asked.insert(key) => misses.push(key),
+                    None => {}
                 }
             }
         }
@@ -106,8 +108,9 @@ impl FeatureSource for KvSource<'_> {
                 }
             }
         }
+        // `get`, not `remove`: an id asked for twice gets its answer twice.
         keys.iter()
-            .map(|key| found.remove(key.as_str()).unwrap_or(Ok(None)))
+            .map(|key| found.get(key.as_str()).cloned().unwrap_or(Ok(None)))
             .collect()
     }
 }
