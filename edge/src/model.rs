@@ -88,6 +88,13 @@ impl TractModel {
                 )));
             }
         };
+        let outputs = model.output_outlets().map_err(load)?.len();
+        if outputs < 2 {
+            return Err(ModelError::Load(format!(
+                "the graph has {outputs} output(s); scores and user_state are expected \
+                 (re-export the model with this version of the trainer)"
+            )));
+        }
         let plan = model
             .into_optimized()
             .map_err(load)?

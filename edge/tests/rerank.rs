@@ -340,3 +340,13 @@ fn a_history_that_repeats_tracks_reads_each_once_and_keeps_them_all() {
         "repeated plays stay in the history"
     );
 }
+
+#[test]
+fn a_graph_without_user_state_is_refused_at_load() {
+    use prost::Message;
+    let (model, _) = model();
+    let mut proto = onnx::proto::ModelProto::decode(&onnx::export(&model, "test")[..]).unwrap();
+    proto.graph.as_mut().unwrap().output.truncate(1); // as exported before user_state existed
+    let error = TractModel::from_onnx(&proto.encode_to_vec()).err().unwrap();
+    assert!(error.to_string().contains("re-export"), "{error}");
+}

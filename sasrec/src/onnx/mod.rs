@@ -86,13 +86,25 @@ pub fn export(model: &SasRec, producer_version: &str) -> Vec<u8> {
         attention_mask,
         keep,
     };
+    // Only the last position is scored, so the last block computes its queries, attention
+    // rows and feed-forward for that position alone (keys and values still span the history):
+    // the same numbers at about half the last block's cost.
+    let last_block = model.blocks.len().saturating_sub(1);
     for (i, block) in model.blocks.iter().enumerate() {
-        x = g.block(&format!("blocks.{i}"), block, &x, &consts);
+        let rows = if i == last_block {
+            Rows::Last(len as i64)
+        } else {
+            Rows::All
+        };
+        x = g.block(&format!("blocks.{i}"), block, &x, &consts, rows);
     }
     let states = g.layer_norm("final_norm", &model.final_norm, &x, &consts.epsilon);
 
-    // scores = candidates · state[:, L−1]
-    let last_index = g.index("last_position", len as i64 - 1);
+    // scores = candidates · state[:, last]; after the last block only the last position is left.
+    let last_index = match model.blocks.len() {
+        0 => g.index("last_position", len as i64 - 1),
+        _ => g.index("last_position", 0),
+    };
     let last = g.op("Gather", &[&states, &last_index], &[("axis", Attr::Int(1))]); // [B, d]
     g.named_op("Identity", &[&last], "user_state");
     let last = g.op("Unsqueeze", &[&last, &axis_2], &[]); // [B, d, 1]
@@ -148,6 +160,14 @@ fn value_info((name, dims): &(&str, Vec<String>)) -> ValueInfoProto {
             }),
         }),
     }
+}
+
+/// Which query positions a block computes.
+#[derive(Clone, Copy)]
+enum Rows {
+    All,
+    /// Only the last of L positions.
+    Last(i64),
 }
 
 /// Values every block shares.
@@ -287,11 +307,28 @@ impl Graph {
         block: &SelfAttentionBlock,
         x: &str,
         c: &BlockConstants,
+        rows: Rows,
     ) -> String {
+        // The positions whose outputs are computed: all, or the last one ([B, 1, d]).
+        let (query_input, attention_mask, keep) = match rows {
+            Rows::All => (x.to_string(), c.attention_mask.clone(), c.keep.clone()),
+            Rows::Last(len) => {
+                let from = self.ints(&format!("{name}.last_from"), &[len - 1]);
+                let to = self.ints(&format!("{name}.last_to"), &[len]);
+                let axis_1 = self.ints(&format!("{name}.axis_1"), &[1]);
+                let axis_2 = self.ints(&format!("{name}.axis_2"), &[2]);
+                (
+                    self.op("Slice", &[x, &from, &to, &axis_1], &[]),
+                    // the mask's last query row: [B, 1, 1, L]
+                    self.op("Slice", &[&c.attention_mask, &from, &to, &axis_2], &[]),
+                    self.op("Slice", &[&c.keep, &from, &to, &axis_1], &[]),
+                )
+            }
+        };
         let queries = self.layer_norm(
             &format!("{name}.attention_norm"),
             &block.attention_norm,
-            x,
+            &query_input,
             &c.epsilon,
         );
         let attention = &block.attention;
@@ -311,7 +348,7 @@ impl Graph {
         let v = heads(self, &v, &[0, 2, 1, 3]);
         let scores = self.op("MatMul", &[&q, &k], &[]);
         let scores = self.op("Div", &[&scores, &c.scale], &[]);
-        let scores = self.op("Add", &[&scores, &c.attention_mask], &[]);
+        let scores = self.op("Add", &[&scores, &attention_mask], &[]);
         let weights = self.op("Softmax", &[&scores], &[("axis", Attr::Int(-1))]);
         let context = self.op("MatMul", &[&weights, &v], &[]);
         let context = self.op(
@@ -338,6 +375,6 @@ impl Graph {
         let hidden = self.op("Relu", &[&hidden], &[]);
         let out = self.linear(&format!("{name}.feed_forward.outer"), &ff.outer, &hidden);
         let out = self.op("Add", &[&normed, &out], &[]);
-        self.op("Mul", &[&out, &c.keep], &[])
+        self.op("Mul", &[&out, &keep], &[])
     }
 }
