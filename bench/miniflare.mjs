@@ -3,22 +3,30 @@
 // in .wrangler/state. Prints "ready <url>" and runs until SIGTERM.
 //
 // Usage (from the repository root, Node 22): PORT=8788 node bench/miniflare.mjs
-import { readFileSync } from "node:fs";
-import { Miniflare } from "miniflare";
+import { readFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 
 const token = (readFileSync(".dev.vars", "utf8").match(/^ADMIN_TOKEN=(.*)$/m) ?? [])[1] ?? "";
-const mf = new Miniflare({
-  modules: true,
-  scriptPath: "build/worker/shim.mjs",
-  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"] }],
+// Miniflare 5 takes a new options shape; its converter accepts the documented v4 one.
+// Every module of build/worker, listed (Miniflare 5 no longer follows imports on its own).
+const root = "build/worker";
+const files = readdirSync(root, { recursive: true }).filter((f) => /\.(mjs|js|wasm)$/.test(f));
+files.sort((a, b) => (a === "shim.mjs" ? -1 : b === "shim.mjs" ? 1 : a.localeCompare(b)));
+const options = convertV4MiniflareOptions({
+  modulesRoot: root,
+  modules: files.map((f) => ({
+    type: f.endsWith(".wasm") ? "CompiledWasm" : "ESModule",
+    path: join(root, f),
+  })),
   compatibilityDate: "2026-11-01",
   // The namespace id of wrangler.toml, so this reads what `wrangler dev` wrote.
   kvNamespaces: { FEATURES: "00000000000000000000000000000000" },
-  kvPersist: ".wrangler/state/v3/kv",
   bindings: { ADMIN_TOKEN: token, POINTER_CHECK_SECONDS: "5", CORS_ORIGIN: "*" },
   host: "127.0.0.1",
   port: Number(process.env.PORT ?? 8788),
 });
+const mf = new Miniflare({ ...options, resourcePersistencePath: ".wrangler/state/v3" });
 const url = await mf.ready;
 console.log(`ready ${url}`);
 const stop = async () => {

@@ -2,13 +2,18 @@
 // `timing_ms` (time inside the isolate), as p50 / p99 / mean over N requests.
 //
 // Usage: node bench/timing.mjs URL BODY_FILE [N=300]
+// VARY_USERS=1 sends each request for another synthetic listener (u00001, u00002, …), so the
+// Worker runs the model every time instead of reusing a cached encoder state.
 import { readFileSync } from "node:fs";
 
 const [url, bodyFile, n = "300"] = process.argv.slice(2);
-const body = readFileSync(bodyFile, "utf8");
+const template = JSON.parse(readFileSync(bodyFile, "utf8"));
+const vary = process.env.VARY_USERS === "1";
 const roundTrips = [];
 const inside = [];
 for (let i = 0; i < Number(n) + 20; i++) {
+  const user = vary ? `u${String(i + 1).padStart(5, "0")}` : template.user_id;
+  const body = JSON.stringify({ ...template, user_id: user });
   const began = performance.now();
   const response = await fetch(`${url}/v1/rerank`, {
     method: "POST",

@@ -32,6 +32,8 @@ measure() { # name url
   wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/post.lua "$2/v1/rerank" |
     grep -E 'Requests/sec|Non-2xx|50%|90%|99%|requests in'
   node bench/timing.mjs "$2" "$body" 300
+  echo "  the same, a new listener each time (the model runs on every request):"
+  VARY_USERS=1 node bench/timing.mjs "$2" "$body" 300
 }
 
 measure "through wrangler dev (Node proxy + workerd)" "$WRANGLER_URL"
