@@ -27,6 +27,15 @@ cargo build --locked -p resonance-shared --target wasm32-unknown-unknown
 step "building the Worker (wasm32; wrangler runs it in the end-to-end tests)"
 scripts/build-worker.sh
 
+step "bundling the Worker as for deployment (wrangler deploy --dry-run): at most 3 MB gzip"
+need_node_tools
+bundle="$(mktemp -d)"
+wrangler deploy --dry-run --outdir "$bundle" >/dev/null
+gz=$(cat "$bundle"/*.js "$bundle"/*.wasm | gzip -9 | wc -c)
+rm -rf "$bundle"
+echo "bundle: $gz bytes gzip"
+[ "$gz" -le 3000000 ] || { echo "error: the Worker bundle is $gz bytes gzip, over the 3 MB limit" >&2; exit 1; }
+
 step "fetching MovieLens-100K for the real-data tests"
 scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"
 export RESONANCE_ML100K="$REPO_ROOT/data/ml-100k"

@@ -44,6 +44,19 @@ pub fn decode_value<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Decodes a stored track and checks its audio features as the catalogue does.
+pub fn decode_track(key: &str, text: &str) -> Result<TrackFeatures, SourceError> {
+    let track: TrackFeatures = decode_value(key, text)?;
+    track
+        .audio
+        .validate()
+        .map_err(|e| SourceError::Incompatible {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+    Ok(track)
+}
+
 /// Features held in memory: the browser's snapshot and the native tests' store.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
@@ -73,14 +86,7 @@ impl MemorySource {
                     source.users.insert(id.to_string(), Arc::new(user));
                 }
                 Entity::Track => {
-                    let track: TrackFeatures = decode_value(key, value)?;
-                    track
-                        .audio
-                        .validate()
-                        .map_err(|e| SourceError::Incompatible {
-                            key: key.to_string(),
-                            message: e.to_string(),
-                        })?;
+                    let track = decode_track(key, value)?;
                     source.tracks.insert(id.to_string(), Arc::new(track));
                 }
             }

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use resonance_edge::source::{FeatureSource, SourceError, TrackLookup, decode_value};
-use resonance_shared::features::{TrackFeatures, UserFeatures};
+use resonance_edge::source::{FeatureSource, SourceError, TrackLookup, decode_track, decode_value};
+use resonance_shared::features::UserFeatures;
 use resonance_shared::keys::{Entity, FeatureVersion};
 use worker::kv::KvStore;
 
@@ -113,16 +113,4 @@ impl FeatureSource for KvSource<'_> {
             .map(|key| found.get(key.as_str()).cloned().unwrap_or(Ok(None)))
             .collect()
     }
-}
-
-fn decode_track(key: &str, text: &str) -> Result<TrackFeatures, SourceError> {
-    let track: TrackFeatures = decode_value(key, text)?;
-    track
-        .audio
-        .validate()
-        .map_err(|e| SourceError::Incompatible {
-            key: key.to_string(),
-            message: e.to_string(),
-        })?;
-    Ok(track)
 }
