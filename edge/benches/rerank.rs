@@ -1,7 +1,7 @@
 //! One rerank through the core, natively, at the product's shape: d = 128, 4 heads, 2 blocks,
 //! 50 history tracks, 100 candidates. `cold` runs the model; `warm` reuses the encoder state
 //! cached for the same history (one dot product per candidate).
-//! Run: `cargo bench -p resonance-edge --bench rerank`.
+//! Run: `cargo bench --workspace --profile dev --bench rerank` (the test build's profile).
 
 use std::sync::Arc;
 

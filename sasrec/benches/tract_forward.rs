@@ -1,6 +1,6 @@
 //! One SASRec forward in tract-onnx (the Worker's CPU engine), at the product's shape:
 //! d = 128, 4 heads, 2 blocks, a history of 50 tracks, 100 candidates, batch 1.
-//! Run: `cargo bench -p resonance-sasrec --bench tract_forward`.
+//! Run: `cargo bench --workspace --profile dev --bench tract_forward` (the test build's profile).
 
 use burn::module::Module;
 use burn::tensor::Device;
