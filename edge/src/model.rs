@@ -16,7 +16,8 @@
 use std::sync::Arc;
 
 use tract_onnx::prelude::{
-    Framework, InferenceModelExt, IntoRunnable, Tensor, TypedRunnableModel, tvec,
+    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TDim, Tensor,
+    TypedRunnableModel, tvec,
 };
 use tract_onnx::tract_core::internal::DimLike;
 use tract_onnx::tract_hir::infer::Factoid;
@@ -70,7 +71,7 @@ impl TractModel {
     /// Loads an exported `sasrec.onnx` and reads L and d from its `history` input.
     pub fn from_onnx(bytes: &[u8]) -> Result<Self, ModelError> {
         let load = |e: tract_onnx::prelude::TractError| ModelError::Load(format!("{e:#}"));
-        let model = tract_onnx::onnx()
+        let mut model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
             .map_err(load)?;
         let history = model.input_fact(0).map_err(load)?;
@@ -88,6 +89,18 @@ impl TractModel {
                 )));
             }
         };
+        // One listener per call: a batch of 1 lets tract specialise every shape but C.
+        let candidates = model.symbols.sym("C");
+        let fact = |shape: Vec<TDim>| InferenceFact::dt_shape(f32::datum_type(), shape);
+        model
+            .set_input_fact(0, fact(vec![1.into(), max_len.into(), d_model.into()]))
+            .map_err(load)?;
+        model
+            .set_input_fact(1, fact(vec![1.into(), max_len.into()]))
+            .map_err(load)?;
+        model
+            .set_input_fact(2, fact(vec![1.into(), candidates.into(), d_model.into()]))
+            .map_err(load)?;
         let outputs = model.output_outlets().map_err(load)?.len();
         if outputs < 2 {
             return Err(ModelError::Load(format!(
