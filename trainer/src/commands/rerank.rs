@@ -2,6 +2,8 @@
 //! answer next to what the catalogue knows of each track.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -117,22 +119,27 @@ pub fn run(args: RerankArgs) -> Result<()> {
         .iter()
         .map(|t| (t.track_id.as_str(), t))
         .collect();
-    println!(
+    // Written at once; a reader that stops early (`| head`) is not an error.
+    let mut out = String::new();
+    writeln!(
+        out,
         "reranked {} candidates for {user} with model {} on {} in {:.1} ms (round trip {:.1} ms)",
         candidates.len(),
         answer.model_version.as_deref().unwrap_or("none"),
         answer.backend,
         answer.timing_ms,
         round_trip.as_secs_f64() * 1000.0
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "{:>4}  {:<10} {:<28} {:<22} {:<12} {:>7} {:>11} {:>9}",
         "rank", "track", "title", "artist", "genre", "score", "transformer", "heuristic"
-    );
+    )?;
     for (i, r) in answer.ranked.iter().take(args.show).enumerate() {
         let t = tracks.get(r.track_id.as_str());
         let cut = |s: &str, n: usize| s.chars().take(n).collect::<String>();
-        println!(
+        writeln!(
+            out,
             "{:>4}  {:<10} {:<28} {:<22} {:<12} {:>7.3} {:>11} {:>9.3}",
             i + 1,
             cut(&r.track_id, 10),
@@ -142,11 +149,14 @@ pub fn run(args: RerankArgs) -> Result<()> {
             r.score,
             r.transformer.map_or("-".into(), |v| format!("{v:.3}")),
             r.heuristic
-        );
+        )?;
     }
     let d = &answer.degraded;
     if d.unknown_user || !d.unknown_tracks.is_empty() || d.model_unavailable || d.features_partial {
-        println!("degraded: {}", serde_json::to_string(d)?);
+        writeln!(out, "degraded: {}", serde_json::to_string(d)?)?;
     }
-    Ok(())
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
