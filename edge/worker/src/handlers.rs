@@ -6,7 +6,7 @@ use resonance_edge::admin::{self, KvValue, SwitchFeatures, SwitchModel, Validate
 use resonance_edge::publication::PublicationError;
 use resonance_edge::rerank::ModelRef;
 use resonance_shared::api::{self, ApiError, HealthResponse};
-use resonance_shared::keys::{self, FeatureVersion, KeyKind};
+use resonance_shared::keys::{self, FeatureVersion};
 use serde::Serialize;
 use worker::kv::KvStore;
 use worker::{Env, Method, Request, Response};
@@ -51,16 +51,12 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
     match outcome {
         Ok((status, body)) => Ok(Response::ok(body)?
             .with_status(status)
-            .with_headers(json_headers(&origin)?)),
+            .with_headers(http::headers(&origin))),
         Err(e) => http::error(&e, &origin),
     }
 }
 
 type Answer = Result<(u16, String), ApiError>;
-
-fn json_headers(origin: &str) -> worker::Result<worker::Headers> {
-    Ok(http::json(200, &(), origin)?.headers().clone())
-}
 
 fn ok<T: Serialize>(value: &T) -> Answer {
     serde_json::to_string(value)
@@ -203,17 +199,14 @@ async fn switch_features(req: &mut Request, env: &Env) -> Answer {
     authorize(req, env)?;
     let body = http::body(req, 4096).await?;
     let SwitchFeatures { version } = admin::parse_json(&body)?;
-    let version = FeatureVersion::parse_pointer(&version.to_string()).map_err(|e| {
-        ApiError::invalid(resonance_shared::validate::FieldError::new(
-            "version", e.message,
-        ))
-    })?;
+    if version == 0 {
+        return Err(ApiError::invalid(
+            resonance_shared::validate::FieldError::new("version", "must be positive"),
+        ));
+    }
+    let version = FeatureVersion(version);
     let kv = kv(env)?;
     let meta_key = version.meta_key();
-    debug_assert!(matches!(
-        keys::parse_key(&meta_key),
-        Ok(KeyKind::FeatureMeta { .. })
-    ));
     let meta = kv
         .get(&meta_key)
         .text()

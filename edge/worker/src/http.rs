@@ -1,7 +1,6 @@
 //! JSON answers, JSON errors and CORS headers for every response.
 
 use resonance_shared::api::ApiError;
-use serde::Serialize;
 use worker::{Env, Headers, Response};
 
 /// The origin allowed to call the Worker from a browser (`CORS_ORIGIN`, `*` by default).
@@ -11,20 +10,14 @@ pub fn cors_origin(env: &Env) -> String {
         .unwrap_or_else(|_| "*".into())
 }
 
-fn headers(origin: &str) -> Headers {
+/// The headers of every answer: JSON, and CORS for the allowed origin.
+pub fn headers(origin: &str) -> Headers {
     let headers = Headers::new();
     // Setting fixed, valid header names and values cannot fail.
     let _ = headers.set("Content-Type", "application/json; charset=utf-8");
     let _ = headers.set("Access-Control-Allow-Origin", origin);
     let _ = headers.set("Vary", "Origin");
     headers
-}
-
-pub fn json<T: Serialize>(status: u16, value: &T, origin: &str) -> worker::Result<Response> {
-    let body = serde_json::to_string(value).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    Ok(Response::ok(body)?
-        .with_status(status)
-        .with_headers(headers(origin)))
 }
 
 pub fn error(e: &ApiError, origin: &str) -> worker::Result<Response> {
