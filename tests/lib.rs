@@ -6,10 +6,13 @@
 //! This library holds only what the tests share: finding the binaries the workspace built,
 //! and starting a real Worker ([`wrangler`]).
 
+pub mod fixture;
 pub mod wrangler;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use resonance_shared::api::RerankResponse;
 
 /// The `trainer` binary that `cargo test --workspace` built beside this test.
 pub fn trainer_path() -> PathBuf {
@@ -35,4 +38,43 @@ pub fn trainer_ok(args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Same tracks in the same order (up to ties within `tolerance`), the same parts within
+/// `tolerance`, the same model and degradations; engines may differ (compare `backend` apart).
+pub fn assert_same_ranking(
+    user: &str,
+    got: &RerankResponse,
+    expected: &RerankResponse,
+    tolerance: f32,
+) {
+    assert_eq!(got.user_id, expected.user_id);
+    assert_eq!(got.model_version, expected.model_version);
+    assert_eq!(got.degraded, expected.degraded);
+    assert_eq!(got.ranked.len(), expected.ranked.len());
+    let by_id: std::collections::HashMap<&str, _> = expected
+        .ranked
+        .iter()
+        .map(|r| (r.track_id.as_str(), r))
+        .collect();
+    for (i, (g, e)) in got.ranked.iter().zip(&expected.ranked).enumerate() {
+        assert!(
+            (g.score - e.score).abs() < tolerance,
+            "{user}, position {i}: worker has {g:?}, native {e:?}"
+        );
+        let native = by_id[g.track_id.as_str()];
+        assert!(
+            (g.score - native.score).abs() < tolerance,
+            "{g:?} vs {native:?}"
+        );
+        assert!(
+            (g.heuristic - native.heuristic).abs() < tolerance,
+            "{g:?} vs {native:?}"
+        );
+        match (g.transformer, native.transformer) {
+            (Some(a), Some(b)) => assert!((a - b).abs() < tolerance, "{g:?} vs {native:?}"),
+            (a, b) => assert_eq!(a, b, "{}", g.track_id),
+        }
+        assert_eq!(g.explanation.is_some(), native.explanation.is_some());
+    }
 }

@@ -21,8 +21,10 @@ pub mod cache;
 pub mod model;
 pub mod publication;
 pub mod rerank;
+pub mod snapshot;
 pub mod source;
 
 pub use model::{ModelError, ModelOutput, SequenceScorer, TractModel};
-pub use rerank::{RerankOutcome, Reranker};
+pub use rerank::{Gathered, RerankOutcome, Reranker, gather};
+pub use snapshot::FeatureSnapshot;
 pub use source::{FeatureSource, MemorySource, SourceError};

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use futures_util::future::join;
 use resonance_shared::api::{ApiError, RerankRequest, RerankResponse};
-use resonance_shared::features::TrackFeatures;
+use resonance_shared::features::{TrackFeatures, UserFeatures};
 use resonance_shared::ranking::{self, CandidateInput, RankSettings};
 
 use crate::cache::TtlCache;
@@ -64,62 +64,19 @@ impl Reranker {
     ) -> Result<RerankOutcome, ApiError> {
         let started = clock();
         let candidate_ids: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
-        let (user, candidate_lookups) =
-            join(source.user(&request.user_id), source.tracks(&candidate_ids)).await;
-        let mut failures = 0usize;
-        let user = match user {
-            Ok(user) => user,
-            Err(SourceError::Unavailable(_)) => {
-                failures += 1;
-                None
-            }
-            Err(e) => return Err(store_error(e)),
-        };
-
-        // The history the model reads: the last L stored tracks.
         let max_len = model.as_ref().map_or(0, |m| m.scorer.max_len());
-        let history_ids: Vec<&str> = user.as_deref().map_or(Vec::new(), |u| {
-            let tracks = &u.history.tracks;
-            tracks[tracks.len().saturating_sub(max_len)..]
-                .iter()
-                .map(String::as_str)
-                .collect()
-        });
-        let mut known: HashMap<&str, TrackLookup> = HashMap::new();
-        for (id, lookup) in candidate_ids.iter().zip(candidate_lookups) {
-            known.insert(id, lookup);
-        }
-        // A history repeats tracks: ask for each missing one once.
-        let mut missing: Vec<&str> = history_ids
+        let gathered = gather(source, &request.user_id, &candidate_ids, max_len).await?;
+        let Gathered {
+            user,
+            tracks,
+            history,
+            failures,
+        } = &gathered;
+        let history_ids: Vec<&str> = history.iter().map(String::as_str).collect();
+        let tracks: HashMap<&str, Arc<TrackFeatures>> = tracks
             .iter()
-            .copied()
-            .filter(|id| !known.contains_key(id))
+            .map(|(id, track)| (id.as_str(), track.clone()))
             .collect();
-        missing.sort_unstable();
-        missing.dedup();
-        if !missing.is_empty() {
-            for (id, lookup) in missing.iter().zip(source.tracks(&missing).await) {
-                known.insert(id, lookup);
-            }
-        }
-        let mut tracks: HashMap<&str, Arc<TrackFeatures>> = HashMap::new();
-        for (id, lookup) in &known {
-            match lookup {
-                Ok(Some(track)) => {
-                    tracks.insert(id, track.clone());
-                }
-                Ok(None) => {}
-                Err(SourceError::Unavailable(_)) => failures += 1,
-                Err(e) => return Err(store_error(e.clone())),
-            }
-        }
-        if failures > 0 && failures == known.len() + 1 {
-            return Err(ApiError::new(
-                503,
-                "features_unavailable",
-                "the feature store did not answer any read; try again shortly",
-            ));
-        }
 
         let scored = match &model {
             Some(model) => {
@@ -144,7 +101,7 @@ impl Reranker {
         let (mut ranked, mut degraded) =
             ranking::rank(user.as_deref(), &inputs, &request.context, &settings)
                 .map_err(ApiError::invalid)?;
-        degraded.features_partial = failures > 0;
+        degraded.features_partial = *failures > 0;
         if let Some(limit) = request.limit {
             ranked.truncate(limit);
         }
@@ -247,6 +204,83 @@ struct Scored<'a> {
     scores: HashMap<&'a str, f32>,
     cache_hit: bool,
     history_used: usize,
+}
+
+/// The features one rerank reads: the user, the candidates and the history tracks.
+#[derive(Debug, Clone, Default)]
+pub struct Gathered {
+    pub user: Option<Arc<UserFeatures>>,
+    /// Every candidate and history track the store holds, by id.
+    pub tracks: HashMap<String, Arc<TrackFeatures>>,
+    /// The ids of the history the model reads (the last `max_len` stored tracks), oldest first.
+    pub history: Vec<String>,
+    /// Reads that failed (the answer is then flagged `features_partial`).
+    pub failures: usize,
+}
+
+/// Reads what a rerank of `candidate_ids` for `user_id` needs: the user and the candidates
+/// concurrently, then the last `max_len` history tracks not among the candidates, each once
+/// (a history repeats tracks). A store that answers no read at all is a 503.
+pub async fn gather<S: FeatureSource>(
+    source: &S,
+    user_id: &str,
+    candidate_ids: &[&str],
+    max_len: usize,
+) -> Result<Gathered, ApiError> {
+    let (user, candidate_lookups) = join(source.user(user_id), source.tracks(candidate_ids)).await;
+    let mut failures = 0usize;
+    let user = match user {
+        Ok(user) => user,
+        Err(SourceError::Unavailable(_)) => {
+            failures += 1;
+            None
+        }
+        Err(e) => return Err(store_error(e)),
+    };
+    let history: Vec<String> = user.as_deref().map_or(Vec::new(), |u| {
+        let tracks = &u.history.tracks;
+        tracks[tracks.len().saturating_sub(max_len)..].to_vec()
+    });
+    let mut known: HashMap<&str, TrackLookup> = HashMap::new();
+    for (id, lookup) in candidate_ids.iter().zip(candidate_lookups) {
+        known.insert(id, lookup);
+    }
+    let mut missing: Vec<&str> = history
+        .iter()
+        .map(String::as_str)
+        .filter(|id| !known.contains_key(id))
+        .collect();
+    missing.sort_unstable();
+    missing.dedup();
+    if !missing.is_empty() {
+        for (id, lookup) in missing.iter().zip(source.tracks(&missing).await) {
+            known.insert(id, lookup);
+        }
+    }
+    let mut tracks = HashMap::new();
+    for (id, lookup) in &known {
+        match lookup {
+            Ok(Some(track)) => {
+                tracks.insert(id.to_string(), track.clone());
+            }
+            Ok(None) => {}
+            Err(SourceError::Unavailable(_)) => failures += 1,
+            Err(e) => return Err(store_error(e.clone())),
+        }
+    }
+    if failures > 0 && failures == known.len() + 1 {
+        return Err(ApiError::new(
+            503,
+            "features_unavailable",
+            "the feature store did not answer any read; try again shortly",
+        ));
+    }
+    Ok(Gathered {
+        user,
+        tracks,
+        history,
+        failures,
+    })
 }
 
 fn store_error(e: SourceError) -> ApiError {

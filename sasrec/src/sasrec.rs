@@ -90,6 +90,15 @@ impl SasRec {
         self.final_norm.forward(x)
     }
 
+    /// The listener's state, the encoder's output at the last position (the graph's
+    /// `user_state`): `history` [B, L, d], `keep` [B, L] → [B, d].
+    pub fn user_state(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<2> {
+        let [batch, len, d_model] = history.dims();
+        self.encode(history, keep)
+            .slice([0..batch, len - 1..len, 0..d_model])
+            .reshape([batch, d_model])
+    }
+
     /// Serving entry, what the ONNX graph computes: `history` [B, L, d], `keep` [B, L],
     /// `candidates` [B, C, d] raw item embeddings → one logit per candidate, [B, C].
     pub fn score_candidates(
@@ -98,13 +107,9 @@ impl SasRec {
         keep: Tensor<2>,
         candidates: Tensor<3>,
     ) -> Tensor<2> {
-        let [batch, len, d_model] = history.dims();
-        let [_, count, _] = candidates.dims();
-        let last = self
-            .encode(history, keep)
-            .slice([0..batch, len - 1..len, 0..d_model]) // [B, 1, d]
-            .swap_dims(1, 2); // [B, d, 1]
-        candidates.matmul(last).reshape([batch, count])
+        let [batch, count, d_model] = candidates.dims();
+        let state = self.user_state(history, keep).reshape([batch, d_model, 1]);
+        candidates.matmul(state).reshape([batch, count])
     }
 }
 

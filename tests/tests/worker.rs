@@ -3,130 +3,19 @@
 //! the native rerank core on the same inputs; then the faults: bad requests, bad tokens, a
 //! broken model publication (the previous model keeps serving), a half-written batch.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
-
 use base64::Engine;
 use futures_executor::block_on;
-use resonance_e2e::trainer_ok;
+use resonance_e2e::assert_same_ranking;
+use resonance_e2e::fixture::{AS_OF, FEATURES, MODEL, fixture, publish};
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
 use resonance_edge::rerank::ModelRef;
-use resonance_edge::{MemorySource, Reranker, TractModel};
+use resonance_edge::{FeatureSnapshot, MemorySource, Reranker, TractModel};
 use resonance_shared::api::{RerankResponse, parse_rerank_request};
 use resonance_shared::keys::FeatureVersion;
 use resonance_trainer::artifact::ModelArtifact;
 use resonance_trainer::data::{self, read::BadRowPolicy};
 use resonance_trainer::features::{self, FeatureSet, ModelEmbeddings};
 use serde_json::{Value, json};
-use tempfile::TempDir;
-
-const MODEL: &str = "w-1";
-const FEATURES: u64 = 7;
-/// Every window ends here (unix seconds): a day before the synthetic world's last event.
-const AS_OF: &str = "2026-09-19T00:00:00Z";
-
-struct Fixture {
-    _dir: TempDir,
-    data: PathBuf,
-    models: PathBuf,
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
-}
-
-/// A small world and a small model (d = 32, L = 20), trained once for every test here.
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
-    FIXTURE.get_or_init(|| {
-        let dir = TempDir::new().unwrap();
-        let (data, run, models) = (
-            dir.path().join("data"),
-            dir.path().join("run"),
-            dir.path().join("model"),
-        );
-        trainer_ok(&[
-            "data",
-            "synth",
-            "--users",
-            "200",
-            "--tracks",
-            "500",
-            "--days",
-            "20",
-            "--seed",
-            "9",
-            "--out",
-            &s(&data),
-        ]);
-        trainer_ok(&[
-            "train",
-            "--data",
-            &s(&data),
-            "--out",
-            &s(&run),
-            "--device",
-            "cpu",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "64",
-            "--max-seq-len",
-            "20",
-            "--d-model",
-            "32",
-            "--heads",
-            "2",
-        ]);
-        trainer_ok(&["eval", "--run", &s(&run)]);
-        trainer_ok(&[
-            "export",
-            "--run",
-            &s(&run),
-            "--models",
-            &s(&models),
-            "--model-version",
-            MODEL,
-        ]);
-        Fixture {
-            _dir: dir,
-            data,
-            models,
-        }
-    })
-}
-
-fn publish(worker: &Wrangler) {
-    let f = fixture();
-    let out = Command::new(resonance_e2e::trainer_path())
-        .args([
-            "publish",
-            "--data",
-            &s(&f.data),
-            "--models",
-            &s(&f.models),
-            "--worker",
-            &worker.url,
-        ])
-        .args([
-            "--as-of",
-            AS_OF,
-            "--feature-version",
-            &FEATURES.to_string(),
-            "--batch-size",
-            "300",
-        ])
-        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trainer publish failed:\n{}\n--- wrangler ---\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        worker.log()
-    );
-}
 
 /// The native side: the same features, the same model, the same core.
 struct Native {
@@ -193,6 +82,18 @@ fn the_worker_reranks_like_the_native_core() {
     let before = health(&worker);
     assert_eq!(before["modelLoaded"], false, "{before}");
     assert_eq!(before["featuresVersion"], Value::Null, "{before}");
+    // Nothing published: the browser's reads say so.
+    let (status, answer) = answer_of(client().get(format!("{}/v1/model", worker.url)));
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (404, &json!("model_not_loaded"))
+    );
+    let body = json!({"user_id": "u", "candidates": ["a"]}).to_string();
+    let (status, answer) = post(&worker, "/v1/features", &body, None);
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (404, &json!("features_not_published"))
+    );
 
     publish(&worker);
     let after = health(&worker);
@@ -250,42 +151,46 @@ fn the_worker_reranks_like_the_native_core() {
             ))
             .unwrap()
             .response;
-            assert_same_ranking(user, &got, &expected);
+            assert_eq!(got.backend, expected.backend);
+            assert_same_ranking(user, &got, &expected, 1e-4);
             compared += got.ranked.len();
         }
+        // What the browser does: read the features the rerank reads, rerank them itself.
+        let (status, snapshot) = post(&worker, "/v1/features", &body, None);
+        assert_eq!(status, 200, "{snapshot}");
+        let snapshot: FeatureSnapshot = serde_json::from_value(snapshot).unwrap();
+        assert_eq!(snapshot.feature_version, FEATURES);
+        assert_eq!(snapshot.users.len(), usize::from(n < 4), "{user}");
+        let source = snapshot.into_source().unwrap();
+        let request = parse_rerank_request(body.as_bytes()).unwrap();
+        let model = ModelRef {
+            version: MODEL,
+            scorer: &native.model,
+        };
+        let from_snapshot =
+            block_on(Reranker::new(10, 1e9).rerank(&source, Some(model), &request, || 0.0))
+                .unwrap()
+                .response;
+        let (_, worker_answer) = post(&worker, "/v1/rerank", &body, None);
+        let worker_answer: RerankResponse = serde_json::from_value(worker_answer).unwrap();
+        assert_same_ranking(user, &from_snapshot, &worker_answer, 1e-4);
     }
     assert_eq!(compared, 2 * 5 * 100);
-}
 
-/// Same tracks in the same order (up to ties within 1e-4), same parts within 1e-4.
-fn assert_same_ranking(user: &str, got: &RerankResponse, expected: &RerankResponse) {
-    assert_eq!(got.user_id, expected.user_id);
-    assert_eq!(got.model_version, expected.model_version);
-    assert_eq!(got.backend, expected.backend);
-    assert_eq!(got.degraded, expected.degraded);
-    assert_eq!(got.ranked.len(), expected.ranked.len());
-    let by_id: std::collections::HashMap<&str, _> = expected
-        .ranked
-        .iter()
-        .map(|r| (r.track_id.as_str(), r))
-        .collect();
-    for (i, (g, e)) in got.ranked.iter().zip(&expected.ranked).enumerate() {
-        assert!(
-            (g.score - e.score).abs() < 1e-4,
-            "{user}, position {i}: worker has {g:?}, native {e:?}"
-        );
-        let native = by_id[g.track_id.as_str()];
-        assert!((g.score - native.score).abs() < 1e-4, "{g:?} vs {native:?}");
-        assert!(
-            (g.heuristic - native.heuristic).abs() < 1e-4,
-            "{g:?} vs {native:?}"
-        );
-        match (g.transformer, native.transformer) {
-            (Some(a), Some(b)) => assert!((a - b).abs() < 1e-4, "{g:?} vs {native:?}"),
-            (a, b) => assert_eq!(a, b, "{}", g.track_id),
-        }
-        assert_eq!(g.explanation.is_some(), native.explanation.is_some());
-    }
+    // The graph the browser runs is the published one, byte for byte.
+    let response = client()
+        .get(format!("{}/v1/model", worker.url))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-model-version"], MODEL);
+    let artifact = ModelArtifact::open(&fixture().models, Some(MODEL)).unwrap();
+    let etag = format!(
+        "\"{}\"",
+        resonance_edge::publication::sha256_hex(&artifact.onnx)
+    );
+    assert_eq!(response.headers()["etag"].to_str().unwrap(), etag);
+    assert_eq!(response.bytes().unwrap().as_ref(), artifact.onnx.as_slice());
 }
 
 fn chunk_pairs(version: &str, onnx: &[u8], chunks: &[Vec<u8>], sha256: &str) -> Value {
@@ -370,18 +275,23 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
         ),
         (huge, 413, None),
     ];
-    for (body, status, field) in cases {
-        let (got, answer) = post(&worker, "/v1/rerank", &body, None);
-        let shown: String = body.chars().take(80).collect();
-        assert_eq!(got, status, "{shown}: {answer}");
-        assert!(answer["error"]["code"].is_string(), "{shown}: {answer}");
-        if let Some(field) = field {
-            assert_eq!(answer["error"]["field"], field, "{shown}: {answer}");
+    // The features endpoint takes the same body and validates it the same way.
+    for path in ["/v1/rerank", "/v1/features"] {
+        for (body, status, field) in &cases {
+            let (got, answer) = post(&worker, path, body, None);
+            let shown: String = body.chars().take(80).collect();
+            assert_eq!(got, *status, "{path} {shown}: {answer}");
+            assert!(answer["error"]["code"].is_string(), "{shown}: {answer}");
+            if let Some(field) = field {
+                assert_eq!(answer["error"]["field"], *field, "{shown}: {answer}");
+            }
         }
     }
     let (status, _) = answer_of(client().get(format!("{}/nowhere", worker.url)));
     assert_eq!(status, 404);
     let (status, _) = answer_of(client().get(format!("{}/v1/rerank", worker.url)));
+    assert_eq!(status, 405);
+    let (status, _) = post(&worker, "/v1/model", "{}", None);
     assert_eq!(status, 405);
     let preflight = client()
         .request(

@@ -7,10 +7,12 @@
 //!   including foreign CSV and RecBole atomic files (MovieLens);
 //! - [`sasrec`]: training, evaluating and exporting SASRec; [`artifact`] reads an export back;
 //! - [`features`]: the feature views, computed as of an instant;
+//! - [`candidates`]: sample listeners and candidate lists (the demo, `trainer rerank`);
 //! - [`edge_sink`]: writing to a Worker's KV through its admin API;
 //! - [`commands`]: the subcommands' flags and thin `run` functions.
 
 pub mod artifact;
+pub mod candidates;
 pub mod commands;
 pub mod data;
 pub mod edge_sink;

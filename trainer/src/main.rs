@@ -38,6 +38,7 @@ enum Command {
     Export(commands::export::ExportArgs),
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
+    Snapshot(commands::snapshot::SnapshotArgs),
 }
 
 #[derive(Subcommand)]
@@ -58,6 +59,7 @@ fn main() -> ExitCode {
         Command::Export(args) => commands::export::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),
+        Command::Snapshot(args) => commands::snapshot::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,6 +2,8 @@
 //! with their status, never a bare 500.
 
 use futures_util::future::join_all;
+use resonance_edge::FeatureSnapshot;
+use resonance_edge::SequenceScorer;
 use resonance_edge::admin::{self, KvValue, SwitchFeatures, SwitchModel, ValidatedWrite};
 use resonance_edge::publication::PublicationError;
 use resonance_edge::rerank::ModelRef;
@@ -24,8 +26,16 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
         return http::preflight(&origin);
     }
     let path = req.path();
+    if (req.method(), path.as_str()) == (Method::Get, "/v1/model") {
+        return match live_model(&env).await {
+            Ok(model) => Ok(Response::from_bytes(model.onnx.clone())?
+                .with_headers(http::model_headers(&origin, &model.version, &model.sha256))),
+            Err(e) => http::error(&e, &origin),
+        };
+    }
     let outcome = match (req.method(), path.as_str()) {
         (Method::Post, "/v1/rerank") => rerank(&mut req, &env).await,
+        (Method::Post, "/v1/features") => features(&mut req, &env).await,
         (Method::Get, "/health") => health(&env).await,
         (Method::Post, "/admin/kv/bulk") => bulk_write(&mut req, &env).await,
         (Method::Put, "/admin/model/current") => switch_model(&mut req, &env).await,
@@ -33,6 +43,8 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
         (
             _,
             "/v1/rerank"
+            | "/v1/features"
+            | "/v1/model"
             | "/health"
             | "/admin/kv/bulk"
             | "/admin/model/current"
@@ -102,6 +114,61 @@ async fn rerank(req: &mut Request, env: &Env) -> Answer {
         .rerank(&source, model_ref, &request, now_ms)
         .await?;
     ok(&outcome.response)
+}
+
+/// What a rerank of this request would read, as a snapshot the browser module reranks from.
+async fn features(req: &mut Request, env: &Env) -> Answer {
+    let body = http::body(req, api::MAX_BODY_BYTES).await?;
+    let request = api::parse_rerank_request(&body)?;
+    let kv = kv(env)?;
+    let settings = Settings::from_env(env);
+    let isolate = isolate::get();
+    let now = now_ms();
+    let (version, model) = futures_util::future::join(
+        isolate.feature_version(&kv, &settings, now),
+        isolate.current_model(&kv, &settings, now),
+    )
+    .await;
+    let version = version
+        .map_err(|e| ApiError::new(503, "features_unavailable", e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "features_not_published",
+                "no feature version is live; publish one first",
+            )
+        })?;
+    let source = KvSource {
+        kv: &kv,
+        isolate: &isolate,
+        version: Some(version),
+        now,
+    };
+    let candidates: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
+    let max_len = model.as_ref().map_or(usize::MAX, |m| m.model.max_len());
+    let gathered = resonance_edge::gather(&source, &request.user_id, &candidates, max_len).await?;
+    ok(&FeatureSnapshot::from_gathered(
+        version,
+        &request.user_id,
+        &gathered,
+    ))
+}
+
+/// The live model, whose ONNX graph `GET /v1/model` serves to engines that run it elsewhere
+/// (the browser).
+async fn live_model(env: &Env) -> Result<std::rc::Rc<isolate::LoadedModel>, ApiError> {
+    let kv = kv(env)?;
+    let settings = Settings::from_env(env);
+    isolate::get()
+        .current_model(&kv, &settings, now_ms())
+        .await
+        .ok_or_else(|| {
+            ApiError::new(
+                404,
+                "model_not_loaded",
+                "no model is published, or the published one does not load (see /health)",
+            )
+        })
 }
 
 async fn health(env: &Env) -> Answer {

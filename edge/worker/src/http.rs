@@ -20,6 +20,18 @@ pub fn headers(origin: &str) -> Headers {
     headers
 }
 
+/// The headers of `GET /v1/model`: the graph's bytes, its version, and its checksum as the
+/// ETag (exposed to scripts on other origins).
+pub fn model_headers(origin: &str, version: &str, sha256: &str) -> Headers {
+    let headers = headers(origin);
+    let _ = headers.set("Content-Type", "application/octet-stream");
+    let _ = headers.set("X-Model-Version", version);
+    let _ = headers.set("ETag", &format!("\"{sha256}\""));
+    let _ = headers.set("Cache-Control", "no-cache");
+    let _ = headers.set("Access-Control-Expose-Headers", "X-Model-Version, ETag");
+    headers
+}
+
 pub fn error(e: &ApiError, origin: &str) -> worker::Result<Response> {
     Ok(Response::ok(e.body())?
         .with_status(e.status)

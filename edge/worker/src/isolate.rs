@@ -30,6 +30,9 @@ const STATE_CACHE_ENTRIES: usize = 10_000;
 pub struct LoadedModel {
     pub version: String,
     pub model: TractModel,
+    /// The verified graph, served to browsers by `GET /v1/model`.
+    pub onnx: Vec<u8>,
+    pub sha256: String,
 }
 
 #[derive(Default)]
@@ -241,5 +244,7 @@ pub async fn load_model(kv: &KvStore, version: &str) -> Result<LoadedModel, Publ
     Ok(LoadedModel {
         version: version.to_string(),
         model,
+        onnx,
+        sha256: published.onnx_sha256,
     })
 }

@@ -18,7 +18,10 @@
 //! tensors), layer norm from ReduceMean/Sub/Mul/Add/Sqrt/Div, and every operation in the same
 //! order as [`crate::SasRec::score_candidates`], so runtimes agree with burn to ~1e-6.
 
+mod import;
 pub mod proto;
+
+pub use import::{ImportError, import};
 
 use burn::module::Param;
 use burn::nn::Linear;

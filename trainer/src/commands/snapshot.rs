@@ -1,0 +1,143 @@
+//! `trainer snapshot`: the web demo's bundled data, for when no Worker answers.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use resonance_edge::FeatureSnapshot;
+use resonance_edge::publication::sha256_hex;
+use resonance_shared::features::encode;
+use serde_json::json;
+
+use crate::artifact::ModelArtifact;
+use crate::candidates;
+use crate::data::{self, read::BadRowPolicy};
+use crate::features::{self, ModelEmbeddings};
+
+/// Write the web demo's offline bundle: a model, demo listeners with candidates, and their
+/// features.
+///
+/// The folder gets `model.onnx` (the published graph), `features.json` (a feature snapshot in
+/// the KV's own encoding: each listener, their candidates and their history tracks) and
+/// `demo.json` (the listeners, their candidate lists, and titles, artists and genres for
+/// display). The page reads the same data from the Worker when it runs, and this bundle
+/// when it does not. The folder is replaced whole, so a failed run leaves the old one.
+#[derive(Args)]
+pub struct SnapshotArgs {
+    /// The dataset folder (catalogue.csv, events.csv).
+    #[arg(long, value_name = "DIR", default_value = "data/synth")]
+    pub data: PathBuf,
+    /// The models folder written by `trainer export`.
+    #[arg(long, value_name = "DIR", default_value = "model")]
+    pub models: PathBuf,
+    /// The model version (default: the one `<models>/CURRENT` names).
+    #[arg(long, value_name = "VERSION")]
+    pub model_version: Option<String>,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "DIR", default_value = "web-demo/public/demo")]
+    pub out: PathBuf,
+    /// How many demo listeners (the busiest ones), 1–50.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub listeners: usize,
+    /// Candidates per listener, 1–500.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub candidates: usize,
+}
+
+pub fn run(args: SnapshotArgs) -> Result<()> {
+    if !(1..=50).contains(&args.listeners) {
+        bail!("--listeners must be 1–50, got {}", args.listeners);
+    }
+    if !(1..=500).contains(&args.candidates) {
+        bail!("--candidates must be 1–500, got {}", args.candidates);
+    }
+    let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
+    let artifact = ModelArtifact::open(&args.models, args.model_version.as_deref())?;
+    let as_of = dataset
+        .events
+        .last()
+        .map(|e| e.timestamp)
+        .context("the dataset has no events")?;
+    let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+
+    let users = candidates::busiest_listeners(&dataset, args.listeners);
+    let mut listeners = Vec::new();
+    let mut wanted: HashSet<&str> = HashSet::new();
+    for user in &users {
+        let list = candidates::sample_candidates(&dataset, user, args.candidates);
+        wanted.extend(list.iter().copied());
+        listeners.push(json!({ "userId": user, "candidates": list, "hour": 20 }));
+    }
+    let mut snapshot = FeatureSnapshot {
+        feature_version: as_of.max(1) as u64,
+        ..Default::default()
+    };
+    for (id, user) in &set.users {
+        if users.contains(id) {
+            wanted.extend(user.history.tracks.iter().map(String::as_str));
+            snapshot.users.insert(id.clone(), encode(user));
+        }
+    }
+    for (id, track) in &set.tracks {
+        if wanted.contains(id.as_str()) {
+            snapshot.tracks.insert(id.clone(), encode(track));
+        }
+    }
+    let catalogue: BTreeMap<&str, _> = dataset
+        .catalogue
+        .iter()
+        .filter(|t| wanted.contains(t.track_id.as_str()))
+        .map(|t| {
+            let text = json!({ "title": t.title, "artist": t.artist, "genre": t.genre });
+            (t.track_id.as_str(), text)
+        })
+        .collect();
+    let demo = json!({
+        "modelVersion": artifact.manifest.version,
+        "modelSha256": sha256_hex(&artifact.onnx),
+        "featureVersion": snapshot.feature_version,
+        "listeners": listeners,
+        "catalogue": catalogue,
+    });
+
+    write_folder(
+        &args.out,
+        &[
+            ("model.onnx", artifact.onnx.clone()),
+            ("features.json", serde_json::to_vec(&snapshot)?),
+            ("demo.json", serde_json::to_vec(&demo)?),
+        ],
+    )?;
+    println!(
+        "wrote {}: model {}, {} listeners, {} tracks",
+        args.out.display(),
+        artifact.manifest.version,
+        snapshot.users.len(),
+        snapshot.tracks.len()
+    );
+    Ok(())
+}
+
+/// Writes the files into a fresh sibling folder, then swaps it in.
+fn write_folder(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    let name = out.file_name().context("--out must name a folder")?;
+    let parent = out.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let fresh = parent.join(format!(".{}.new", name.to_string_lossy()));
+    let old = parent.join(format!(".{}.old", name.to_string_lossy()));
+    let _ = fs::remove_dir_all(&fresh);
+    fs::create_dir_all(&fresh)?;
+    for (file, bytes) in files {
+        fs::write(fresh.join(file), bytes)
+            .with_context(|| format!("cannot write {}", fresh.join(file).display()))?;
+    }
+    let _ = fs::remove_dir_all(&old);
+    if out.exists() {
+        fs::rename(out, &old)?;
+    }
+    fs::rename(&fresh, out)?;
+    let _ = fs::remove_dir_all(&old);
+    Ok(())
+}

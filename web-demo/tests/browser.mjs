@@ -1,0 +1,57 @@
+// The browser half of tests/tests/browser.rs: opens the demo page in real headless Chromium,
+// reranks every demo listener with the requested engines through the page's own module, and
+// writes what it saw as JSON for the Rust test to check against the Worker and the native core.
+//
+//   node tests/browser.mjs --url URL --out FILE [--webgpu on|off] [--engines webgpu,cpu]
+//                          [--screenshot FILE]
+//
+// Exits non-zero when the page fails to load or shows an error.
+
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { launch, openDemo } from "./chromium.mjs";
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string" },
+    out: { type: "string" },
+    webgpu: { type: "string", default: "on" },
+    engines: { type: "string", default: "auto" },
+    screenshot: { type: "string" },
+  },
+});
+if (!args.url || !args.out) {
+  console.error("usage: node tests/browser.mjs --url URL --out FILE [--webgpu on|off] [--engines a,b] [--screenshot FILE]");
+  process.exit(2);
+}
+
+const browser = await launch({ webgpu: args.webgpu === "on" });
+try {
+  const { page, info, problems } = await openDemo(browser, args.url);
+  const answers = [];
+  for (const user of info.listeners) {
+    for (const engine of args.engines.split(",")) {
+      const answer = await page.evaluate(([e, u]) => window.resonanceDemo.rerank(e, u, 0.7), [engine, user]);
+      answers.push({ user, engine, answer });
+    }
+  }
+  // The page's own view of the first listener: the table and the badge.
+  await page.waitForSelector("[data-testid=ranked] tbody tr");
+  const ui = {
+    rows: await page.locator("[data-testid=ranked] tbody tr").count(),
+    engineBadge: await page.locator("[data-testid=engine]").innerText(),
+    sourceBadge: await page.locator("[data-testid=source]").innerText(),
+    status: await page.locator(".demo").getAttribute("data-status"),
+  };
+  // Moving the mix slider reranks: all transformer, the table follows the transformer part.
+  await page.locator("[data-testid=mix]").fill("1");
+  await page.waitForFunction(() => /^[1-9]\d* reranks/.test(document.querySelector(".histogram figcaption")?.textContent ?? ""));
+  ui.transformerColumnAtFullMix = await page
+    .locator("[data-testid=ranked] tbody tr td:nth-child(6)")
+    .allInnerTexts();
+  if (args.screenshot) await page.screenshot({ path: args.screenshot, fullPage: true });
+  await writeFile(args.out, JSON.stringify({ info, answers, ui, problems }, null, 1));
+  console.log(`${info.engine} (${info.source}): ${answers.length} reranks, ${problems.length} problems`);
+} finally {
+  await browser.close();
+}
