@@ -31,15 +31,14 @@ try {
   const { page, info } = await openDemo(browser, args.url);
   const user = args.user ?? info.listeners[0];
   console.log(
-    `page: ${args.url} (features from ${info.source}, model ${info.modelVersion}); ` +
-      `module ${(info.wasmBytes / 1e6).toFixed(2)} MB, loaded in ${info.moduleLoadMs.toFixed(0)} ms; listener ${user}`,
+    `page: ${args.url} (features from ${info.source}, model ${info.modelVersion}); listener ${user}; ${runs} runs`,
   );
-  console.log("engine     load       first call   model p50   model p90   model mean  cached p50");
+  console.log("engine     module    model load  first call   model p50   model p90   model mean  cached p50");
   for (const engine of ["webgpu", "cpu"]) {
     const r = await page.evaluate(([e, u, n]) => window.resonanceDemo.bench(e, u, n), [engine, user, runs]);
     const mean = r.model.reduce((a, b) => a + b, 0) / r.model.length;
     console.log(
-      [r.engine.padEnd(10), ms(r.loadMs).padStart(10), ms(r.firstMs).padStart(12),
+      [r.engine.padEnd(10), `${(r.wasmBytes / 1e6).toFixed(2)} MB`.padStart(8), ms(r.loadMs).padStart(11), ms(r.firstMs).padStart(12),
         ms(quantile(r.model, 0.5)).padStart(11), ms(quantile(r.model, 0.9)).padStart(11),
         ms(mean).padStart(11), ms(quantile(r.cached, 0.5)).padStart(11)].join(" "),
     );

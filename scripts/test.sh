@@ -21,6 +21,8 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 step "linting the Worker and the browser module for wasm32"
 cargo clippy --locked --target wasm32-unknown-unknown -p resonance-worker -p resonance-browser -- -D warnings
+cargo clippy --locked --target wasm32-unknown-unknown -p resonance-browser \
+  --no-default-features --features webgpu -- -D warnings
 
 step "building the shared core for wasm32"
 cargo build --locked -p resonance-shared --target wasm32-unknown-unknown

@@ -23,8 +23,12 @@ pub mod publication;
 pub mod rerank;
 pub mod snapshot;
 pub mod source;
+#[cfg(feature = "tract")]
+pub mod tract;
 
-pub use model::{ModelError, ModelOutput, SequenceScorer, TractModel};
+pub use model::{ModelError, ModelOutput, SequenceScorer};
 pub use rerank::{Gathered, RerankOutcome, Reranker, gather};
 pub use snapshot::FeatureSnapshot;
 pub use source::{FeatureSource, MemorySource, SourceError};
+#[cfg(feature = "tract")]
+pub use tract::TractModel;

@@ -1,6 +1,6 @@
-//! The transformer part of a rerank: SASRec's exported graph, run on the CPU by tract-onnx.
+//! The transformer part of a rerank: what any SASRec engine takes and gives.
 //!
-//! The graph (see `resonance_sasrec::onnx`) takes embeddings, not ids:
+//! The exported graph (see `resonance_sasrec::onnx`) takes embeddings, not ids:
 //!
 //! ```text
 //! history    f32[1, L, d]   the last L history embeddings, left-padded with zeros
@@ -10,17 +10,8 @@
 //! user_state f32[1, d]      the encoder's last state; scores = candidates · user_state
 //! ```
 //!
-//! [`SequenceScorer`] is what the rerank core needs from any engine, so the browser's WebGPU
-//! engine plugs in beside [`TractModel`].
-
-use std::sync::Arc;
-
-use tract_onnx::prelude::{
-    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TDim, Tensor,
-    TypedRunnableModel, tvec,
-};
-use tract_onnx::tract_core::internal::DimLike;
-use tract_onnx::tract_hir::infer::Factoid;
+//! [`SequenceScorer`] is what the rerank core needs from any engine: tract on the CPU
+//! (`crate::tract`, in the Worker and the browser) or burn on WebGPU (the browser module).
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -58,125 +49,6 @@ pub trait SequenceScorer {
         mask: &[f32],
         candidates: &[f32],
     ) -> Result<ModelOutput, ModelError>;
-}
-
-/// The exported graph, optimised for batch 1 and any number of candidates.
-pub struct TractModel {
-    plan: Arc<TypedRunnableModel>,
-    max_len: usize,
-    d_model: usize,
-}
-
-impl TractModel {
-    /// Loads an exported `sasrec.onnx` and reads L and d from its `history` input.
-    pub fn from_onnx(bytes: &[u8]) -> Result<Self, ModelError> {
-        let load = |e: tract_onnx::prelude::TractError| ModelError::Load(format!("{e:#}"));
-        let mut model = tract_onnx::onnx()
-            .model_for_read(&mut &bytes[..])
-            .map_err(load)?;
-        let history = model.input_fact(0).map_err(load)?;
-        let dims: Vec<Option<usize>> = history
-            .shape
-            .dims()
-            .map(|d| d.concretize().and_then(|d| d.to_usize().ok()))
-            .collect();
-        let (max_len, d_model) = match dims.as_slice() {
-            [_, Some(l), Some(d)] => (*l, *d),
-            _ => {
-                return Err(ModelError::Load(format!(
-                    "the first input must be history [batch, L, d] with fixed L and d, found {:?}",
-                    history.shape
-                )));
-            }
-        };
-        // One listener per call: a batch of 1 lets tract specialise every shape but C.
-        let candidates = model.symbols.sym("C");
-        let fact = |shape: Vec<TDim>| InferenceFact::dt_shape(f32::datum_type(), shape);
-        model
-            .set_input_fact(0, fact(vec![1.into(), max_len.into(), d_model.into()]))
-            .map_err(load)?;
-        model
-            .set_input_fact(1, fact(vec![1.into(), max_len.into()]))
-            .map_err(load)?;
-        model
-            .set_input_fact(2, fact(vec![1.into(), candidates.into(), d_model.into()]))
-            .map_err(load)?;
-        let outputs = model.output_outlets().map_err(load)?.len();
-        if outputs < 2 {
-            return Err(ModelError::Load(format!(
-                "the graph has {outputs} output(s); scores and user_state are expected \
-                 (re-export the model with this version of the trainer)"
-            )));
-        }
-        let plan = model
-            .into_optimized()
-            .map_err(load)?
-            .into_runnable()
-            .map_err(load)?;
-        Ok(Self {
-            plan,
-            max_len,
-            d_model,
-        })
-    }
-}
-
-impl SequenceScorer for TractModel {
-    fn max_len(&self) -> usize {
-        self.max_len
-    }
-
-    fn d_model(&self) -> usize {
-        self.d_model
-    }
-
-    fn backend(&self) -> &'static str {
-        "tract-cpu"
-    }
-
-    async fn score(
-        &self,
-        history: &[f32],
-        mask: &[f32],
-        candidates: &[f32],
-    ) -> Result<ModelOutput, ModelError> {
-        let (len, d) = (self.max_len, self.d_model);
-        check_inputs(len, d, history, mask, candidates)?;
-        let count = candidates.len() / d;
-        let run = |e: tract_onnx::prelude::TractError| ModelError::Run(format!("{e:#}"));
-        let outputs = self
-            .plan
-            .run(tvec![
-                Tensor::from_shape(&[1, len, d], history)
-                    .map_err(run)?
-                    .into(),
-                Tensor::from_shape(&[1, len], mask).map_err(run)?.into(),
-                Tensor::from_shape(&[1, count, d], candidates)
-                    .map_err(run)?
-                    .into(),
-            ])
-            .map_err(run)?;
-        let read = |i: usize| -> Result<Vec<f32>, ModelError> {
-            let view = outputs
-                .get(i)
-                .ok_or_else(|| ModelError::Run(format!("the graph has no output {i}")))?
-                .to_plain_array_view::<f32>()
-                .map_err(run)?;
-            Ok(view.iter().copied().collect())
-        };
-        let output = ModelOutput {
-            scores: read(0)?,
-            user_state: read(1)?,
-        };
-        if output.scores.len() != count || output.user_state.len() != d {
-            return Err(ModelError::Shape(format!(
-                "the graph returned {} scores and a state of {} for {count} candidates and d = {d}",
-                output.scores.len(),
-                output.user_state.len()
-            )));
-        }
-        Ok(output)
-    }
 }
 
 /// Checks the flat inputs against L and d; every engine calls it before running.

@@ -24,7 +24,7 @@ export function LatencyHistogram({ values }) {
         <text x={WIDTH} y={HEIGHT + 14} textAnchor="end">{max.toFixed(1)} ms</text>
       </svg>
       <figcaption>
-        {values.length} reranks · p50 {quantile(0.5).toFixed(1)} ms · p90 {quantile(0.9).toFixed(1)} ms
+        {values.length} rerank{values.length === 1 ? "" : "s"} · p50 {quantile(0.5).toFixed(1)} ms · p90 {quantile(0.9).toFixed(1)} ms
       </figcaption>
     </figure>
   );

@@ -3,36 +3,52 @@
 // - The Worker (default http://127.0.0.1:8787, `?worker=` to change): GET /health, GET
 //   /v1/model (the published ONNX graph), POST /v1/features (what one rerank reads).
 // - The bundled snapshot in /demo/ (written by `trainer snapshot`), when the Worker is down.
-// - The module (/pkg/, built by scripts/build-browser.sh): fetched on first use, never
-//   bundled by Next, so the page itself stays small.
+// - The browser module (/pkg/webgpu/ or /pkg/cpu/, built by scripts/build-web.sh): fetched
+//   on first use, only the engine's own, never bundled by Next, so the page stays small.
 
-const MODULE_URL = "/pkg/resonance_browser.js";
-const WASM_URL = "/pkg/resonance_browser_bg.wasm";
+// One module per engine (scripts/build-web.sh builds both), so a page downloads one.
+const MODULES = { webgpu: "/pkg/webgpu/", cpu: "/pkg/cpu/" };
 const DEMO_URL = "/demo/";
 
 // A real dynamic import of a URL at run time, out of the bundler's sight.
 const importAtRunTime = new Function("url", "return import(url)");
 
-let modulePromise;
+const modules = new Map();
 
-/** Loads the wasm module once; resolves to { glue, wasmBytes, loadMs }. */
-export function loadModule() {
-  modulePromise ??= (async () => {
-    const started = performance.now();
-    const response = await fetch(WASM_URL);
-    if (!response.ok) {
-      throw new Error(
-        `the browser module is missing (${WASM_URL}: HTTP ${response.status}); ` +
-          "build it with scripts/build-browser.sh",
-      );
-    }
-    const bytes = await response.arrayBuffer();
-    const glue = await importAtRunTime(MODULE_URL);
-    await glue.default({ module_or_path: bytes });
-    return { glue, wasmBytes: bytes.byteLength, loadMs: performance.now() - started };
-  })();
-  modulePromise.catch(() => (modulePromise = undefined));
-  return modulePromise;
+/** Loads an engine's wasm module once; resolves to { glue, wasmBytes, loadMs }. */
+export function loadModule(kind) {
+  if (!modules.has(kind)) {
+    const loading = (async () => {
+      const started = performance.now();
+      const base = MODULES[kind];
+      const response = await fetch(`${base}resonance_browser_bg.wasm`);
+      if (!response.ok) {
+        throw new Error(
+          `the ${kind} module is missing (${base}: HTTP ${response.status}); ` +
+            "build it with scripts/build-web.sh",
+        );
+      }
+      const bytes = await response.arrayBuffer();
+      const glue = await importAtRunTime(`${base}resonance_browser.js`);
+      await glue.default({ module_or_path: bytes });
+      return { glue, wasmBytes: bytes.byteLength, loadMs: performance.now() - started };
+    })();
+    modules.set(kind, loading);
+    loading.catch(() => modules.delete(kind));
+  }
+  return modules.get(kind);
+}
+
+/** Why WebGPU cannot run here, or null when the browser offers an adapter. Asked before
+ *  downloading the WebGPU module. */
+export async function webgpuProblem() {
+  if (!globalThis.navigator?.gpu) return "this browser does not expose WebGPU (navigator.gpu)";
+  try {
+    const adapter = await navigator.gpu.requestAdapter();
+    return adapter ? null : "the browser offers no WebGPU adapter (no GPU, or WebGPU disabled)";
+  } catch (e) {
+    return `asking for a WebGPU adapter failed: ${e.message}`;
+  }
 }
 
 async function fetchOk(url, init, what) {

@@ -45,7 +45,7 @@ try {
   };
   // Moving the mix slider reranks: all transformer, the table follows the transformer part.
   await page.locator("[data-testid=mix]").fill("1");
-  await page.waitForFunction(() => /^[1-9]\d* reranks/.test(document.querySelector(".histogram figcaption")?.textContent ?? ""));
+  await page.waitForFunction(() => /^[1-9]\d* rerank/.test(document.querySelector(".histogram figcaption")?.textContent ?? ""));
   ui.transformerColumnAtFullMix = await page
     .locator("[data-testid=ranked] tbody tr td:nth-child(6)")
     .allInnerTexts();

@@ -1,9 +1,8 @@
 //! What JavaScript sees: one class.
 //!
 //! ```js
-//! const reranker = await BrowserReranker.load(onnxBytes, "v3", "auto"); // or "webgpu", "cpu"
-//! reranker.engine;            // "webgpu" | "tract-cpu"
-//! reranker.fallbackReason;    // why "auto" ended on the CPU, or undefined
+//! const reranker = await BrowserReranker.load(onnxBytes, "v3");
+//! reranker.engine;            // "webgpu" or "tract-cpu", as this module was built
 //! reranker.setFeatures(json); // a FeatureSnapshot (POST /v1/features, or the bundled one)
 //! const answer = JSON.parse(await reranker.rerank(requestJson)); // as POST /v1/rerank answers
 //! ```
@@ -20,7 +19,7 @@ use resonance_edge::{FeatureSnapshot, MemorySource, Reranker};
 use resonance_shared::api;
 use wasm_bindgen::prelude::*;
 
-use crate::engine::{Engine, Preference};
+use crate::engine::{self, Engine};
 
 /// Encoder states kept per page (one per recent history), and for how long.
 const STATE_CACHE_ENTRIES: usize = 256;
@@ -29,7 +28,6 @@ const STATE_CACHE_MS: f64 = 60_000.0;
 struct Inner {
     engine: Engine,
     model_version: String,
-    fallback_reason: Option<String>,
     reranker: Reranker,
     features: RefCell<Rc<MemorySource>>,
 }
@@ -41,21 +39,15 @@ pub struct BrowserReranker {
 
 #[wasm_bindgen]
 impl BrowserReranker {
-    /// Loads `onnx` (the published graph) on the preferred engine: `auto`, `webgpu` or `cpu`.
-    pub async fn load(
-        onnx: Vec<u8>,
-        model_version: String,
-        engine: String,
-    ) -> Result<BrowserReranker, JsError> {
-        let preference = Preference::parse(&engine).map_err(|e| JsError::new(&e))?;
-        let (engine, fallback_reason) = Engine::load(&onnx, preference)
+    /// Loads `onnx` (the published graph) on this module's engine.
+    pub async fn load(onnx: Vec<u8>, model_version: String) -> Result<BrowserReranker, JsError> {
+        let engine = engine::load(&onnx)
             .await
             .map_err(|e| JsError::new(&format!("the model cannot be loaded: {e}")))?;
         Ok(BrowserReranker {
             inner: Rc::new(Inner {
                 engine,
                 model_version,
-                fallback_reason,
                 reranker: Reranker::new(STATE_CACHE_ENTRIES, STATE_CACHE_MS),
                 features: RefCell::new(Rc::new(MemorySource::default())),
             }),
@@ -67,12 +59,6 @@ impl BrowserReranker {
     pub fn engine(&self) -> String {
         use resonance_edge::SequenceScorer;
         self.inner.engine.backend().to_string()
-    }
-
-    /// Why `auto` ended on the CPU (no `navigator.gpu`, no adapter), if it did.
-    #[wasm_bindgen(getter, js_name = fallbackReason)]
-    pub fn fallback_reason(&self) -> Option<String> {
-        self.inner.fallback_reason.clone()
     }
 
     #[wasm_bindgen(getter, js_name = modelVersion)]
@@ -138,12 +124,6 @@ impl BrowserReranker {
     pub fn clear_states(&self) {
         self.inner.reranker.clear_states();
     }
-}
-
-/// Whether this page exposes WebGPU (`navigator.gpu`).
-#[wasm_bindgen(js_name = webgpuExposed)]
-pub fn webgpu_exposed() -> bool {
-    crate::webgpu::webgpu_exposed()
 }
 
 /// `performance.now()`, or the date's milliseconds where there is no `performance`.

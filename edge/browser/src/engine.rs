@@ -1,89 +1,28 @@
-//! The two engines behind one [`SequenceScorer`], and how one is chosen.
+//! The engine this module was built with: exactly one of the `webgpu` and `cpu` features.
+//!
+//! The page picks the engine (WebGPU when the browser offers an adapter, else the CPU) before
+//! it downloads a module, so each module carries one engine and no dead weight: burn's wgpu
+//! runtime in one, tract in the other.
 
-use resonance_edge::TractModel;
-use resonance_edge::model::{ModelError, ModelOutput, SequenceScorer};
+#[cfg(all(feature = "webgpu", feature = "cpu"))]
+compile_error!("build the browser module with one engine: `--features webgpu` or `--features cpu`");
+#[cfg(not(any(feature = "webgpu", feature = "cpu")))]
+compile_error!("build the browser module with an engine: `--features webgpu` or `--features cpu`");
 
-use crate::webgpu::WebGpuModel;
+/// SASRec in burn on the browser's WebGPU.
+#[cfg(feature = "webgpu")]
+pub type Engine = crate::webgpu::WebGpuModel;
 
-/// What the page asks for.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Preference {
-    /// WebGPU when the browser has it, else the CPU.
-    Auto,
-    WebGpu,
-    Cpu,
+#[cfg(feature = "webgpu")]
+pub async fn load(onnx: &[u8]) -> Result<Engine, String> {
+    Engine::load(onnx).await
 }
 
-impl Preference {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        match text {
-            "auto" => Ok(Self::Auto),
-            "webgpu" => Ok(Self::WebGpu),
-            "cpu" => Ok(Self::Cpu),
-            other => Err(format!("engine: `{other}` is not one of auto, webgpu, cpu")),
-        }
-    }
-}
+/// The ONNX graph on tract, exactly as in the Worker.
+#[cfg(feature = "cpu")]
+pub type Engine = resonance_edge::TractModel;
 
-pub enum Engine {
-    WebGpu(WebGpuModel),
-    Cpu(TractModel),
-}
-
-impl Engine {
-    /// Loads the model on the preferred engine. `Auto` falls back to the CPU and says why;
-    /// an explicit `WebGpu` that cannot run is an error.
-    pub async fn load(
-        onnx: &[u8],
-        preference: Preference,
-    ) -> Result<(Self, Option<String>), String> {
-        let cpu = || {
-            TractModel::from_onnx(onnx)
-                .map(Engine::Cpu)
-                .map_err(|e| e.to_string())
-        };
-        match preference {
-            Preference::Cpu => Ok((cpu()?, None)),
-            Preference::WebGpu => Ok((Engine::WebGpu(WebGpuModel::load(onnx).await?), None)),
-            Preference::Auto => match WebGpuModel::load(onnx).await {
-                Ok(model) => Ok((Engine::WebGpu(model), None)),
-                Err(reason) => Ok((cpu()?, Some(reason))),
-            },
-        }
-    }
-}
-
-impl SequenceScorer for Engine {
-    fn max_len(&self) -> usize {
-        match self {
-            Engine::WebGpu(m) => m.max_len(),
-            Engine::Cpu(m) => m.max_len(),
-        }
-    }
-
-    fn d_model(&self) -> usize {
-        match self {
-            Engine::WebGpu(m) => m.d_model(),
-            Engine::Cpu(m) => m.d_model(),
-        }
-    }
-
-    fn backend(&self) -> &'static str {
-        match self {
-            Engine::WebGpu(m) => m.backend(),
-            Engine::Cpu(m) => m.backend(),
-        }
-    }
-
-    async fn score(
-        &self,
-        history: &[f32],
-        mask: &[f32],
-        candidates: &[f32],
-    ) -> Result<ModelOutput, ModelError> {
-        match self {
-            Engine::WebGpu(m) => m.score(history, mask, candidates).await,
-            Engine::Cpu(m) => m.score(history, mask, candidates).await,
-        }
-    }
+#[cfg(feature = "cpu")]
+pub async fn load(onnx: &[u8]) -> Result<Engine, String> {
+    Engine::from_onnx(onnx).map_err(|e| e.to_string())
 }

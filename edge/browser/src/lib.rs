@@ -9,11 +9,14 @@
 //!   ([`resonance_sasrec::onnx::import`]). (`wonnx`, which would run the graph itself, does
 //!   not build for wasm32 against current web-sys and lacks layer norm and batched MatMul.)
 //! - **`tract-cpu`**: the ONNX graph on tract, exactly as in the Worker, when `navigator.gpu`
-//!   is absent or no adapter can be had.
+//!   is absent or offers no adapter.
 //!
-//! JavaScript sees one class, `BrowserReranker` (see `bindings`). The page fetches the model
-//! (`GET /v1/model`) and the features (`POST /v1/features`) from the Worker, or a bundled
-//! snapshot when the Worker is down, and hands them over as bytes and JSON.
+//! The crate is built twice, once per engine (features `webgpu` and `cpu`), so a page
+//! downloads only the engine it runs; it asks the browser for a WebGPU adapter first and
+//! loads the CPU module when there is none. Each module exports one class,
+//! `BrowserReranker` (see `bindings`). The page fetches the model (`GET /v1/model`) and the
+//! features (`POST /v1/features`) from the Worker, or a bundled snapshot when the Worker is
+//! down, and hands them over as bytes and JSON.
 //!
 //! Everything here is wasm32-only; on other targets the crate is empty (the native tests of
 //! the core live in `resonance-edge`, the import's in `resonance-sasrec`).
@@ -22,7 +25,7 @@
 mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod engine;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "webgpu"))]
 mod webgpu;
 
 #[cfg(target_arch = "wasm32")]

@@ -16,7 +16,7 @@ thread_local! {
 
 /// Whether the page exposes WebGPU at all (`navigator.gpu`); asking wgpu for an adapter
 /// without it fails less clearly.
-pub fn webgpu_exposed() -> bool {
+fn webgpu_exposed() -> bool {
     let global = js_sys::global();
     js_sys::Reflect::get(&global, &"navigator".into())
         .and_then(|navigator| js_sys::Reflect::get(&navigator, &"gpu".into()))

@@ -85,10 +85,19 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
             snapshot.tracks.insert(id.clone(), encode(track));
         }
     }
+    // Names for display: every track the demo listeners ever played, and the candidates.
+    let mut named = wanted.clone();
+    named.extend(
+        dataset
+            .events
+            .iter()
+            .filter(|e| users.contains(&e.user_id))
+            .map(|e| e.track_id.as_str()),
+    );
     let catalogue: BTreeMap<&str, _> = dataset
         .catalogue
         .iter()
-        .filter(|t| wanted.contains(t.track_id.as_str()))
+        .filter(|t| named.contains(t.track_id.as_str()))
         .map(|t| {
             let text = json!({ "title": t.title, "artist": t.artist, "genre": t.genre });
             (t.track_id.as_str(), text)
