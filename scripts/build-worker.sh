@@ -23,15 +23,18 @@ if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   exit 0
 fi
 tmp="$out.tmp"
-rm -rf "$tmp"
-mkdir -p "$tmp"
-wasm-bindgen --target bundler --out-dir "$tmp" --out-name resonance_worker "$wasm"
-wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-  --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-  --strip-debug --strip-producers \
-  "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
-cp edge/worker/js/shim.mjs "$tmp/shim.mjs"
-echo "$stamp" > "$tmp/.stamp"
+if ! restore_wasm_build worker "$stamp" "$tmp"; then
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  wasm-bindgen --target bundler --out-dir "$tmp" --out-name resonance_worker "$wasm"
+  wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
+    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
+    --strip-debug --strip-producers \
+    "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
+  cp edge/worker/js/shim.mjs "$tmp/shim.mjs"
+  echo "$stamp" > "$tmp/.stamp"
+  save_wasm_build worker "$stamp" "$tmp"
+fi
 # Swap the new build in whole, so a failed build leaves the previous one runnable.
 rm -rf "$out.old"
 [ -d "$out" ] && mv "$out" "$out.old"

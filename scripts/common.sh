@@ -90,6 +90,23 @@ need_chromium() {
   fi
 }
 
+# wasm-opt takes minutes per module, so its outputs are kept in the cache under the hash of
+# their input: a fresh clone (CI) with the same wasm reuses them. Usage:
+#   if restore_wasm_build NAME STAMP DIR; then ...; else build into DIR; save_wasm_build NAME STAMP DIR; fi
+WASM_BUILDS="$RESONANCE_CACHE/wasm-builds"
+restore_wasm_build() {
+  local saved="$WASM_BUILDS/$1-$2"
+  [ -f "$saved/.stamp" ] || return 1
+  rm -rf "$3" && cp -r "$saved" "$3" && echo "reusing the optimised $1 build from $saved"
+}
+save_wasm_build() {
+  mkdir -p "$WASM_BUILDS"
+  rm -rf "$WASM_BUILDS/$1-$2.tmp"
+  cp -r "$3" "$WASM_BUILDS/$1-$2.tmp" && mv "$WASM_BUILDS/$1-$2.tmp" "$WASM_BUILDS/$1-$2"
+  # Keep the three newest builds of each module.
+  ls -dt "$WASM_BUILDS/$1-"* 2>/dev/null | tail -n +4 | xargs -r rm -rf
+}
+
 # wasm-bindgen's CLI at exactly the version of the lockfile's wasm-bindgen, kept outside the
 # clone (it takes minutes to compile).
 WASM_BINDGEN_VERSION=0.2.130
