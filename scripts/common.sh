@@ -97,7 +97,8 @@ WASM_BUILDS="$RESONANCE_CACHE/wasm-builds"
 restore_wasm_build() {
   local saved="$WASM_BUILDS/$1-$2"
   [ -f "$saved/.stamp" ] || return 1
-  rm -rf "$3" && cp -r "$saved" "$3" && echo "reusing the optimised $1 build from $saved"
+  rm -rf "$3" && mkdir -p "$(dirname "$3")" && cp -r "$saved" "$3" &&
+    echo "reusing the optimised $1 build from $saved"
 }
 save_wasm_build() {
   mkdir -p "$WASM_BUILDS"

@@ -143,6 +143,26 @@ fn max_difference(a: &RerankResponse, b: &RerankResponse) -> f32 {
         .fold(0.0, f32::max)
 }
 
+/// Runs the page driver on a page that must fail; returns the message the page shows.
+fn page_error(page: &str, scratch: &Path) -> String {
+    let out = scratch.join("error.json");
+    let output = Command::new(node())
+        .arg(repo_root().join("web-demo/tests/browser.mjs"))
+        .args(["--url", page, "--expect-error", "--out"])
+        .arg(&out)
+        .arg("--screenshot")
+        .arg(artifacts().join("demo-no-model.png"))
+        .output()
+        .expect("node runs the page driver");
+    assert!(
+        output.status.success(),
+        "the page showed no error:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    seen["error"].as_str().unwrap().to_string()
+}
+
 fn answer(seen: &Value, user: &str, engine: &str) -> RerankResponse {
     let entry = seen["answers"]
         .as_array()
@@ -300,4 +320,24 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
         assert_eq!(got.backend, "webgpu");
         assert_same_ranking(user, &got, &expected, ENGINE_TOLERANCE);
     }
+}
+
+#[test]
+fn without_a_model_the_page_says_what_is_missing() {
+    // A Worker with nothing published, and a bundle with the listeners but no model.
+    let scratch = TempDir::new().unwrap();
+    let demo = scratch.path().join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    let listeners = json!({"modelVersion": "none", "featureVersion": 1,
+        "listeners": [{"userId": "u1", "candidates": ["t1"], "hour": 20}], "catalogue": {}});
+    std::fs::write(demo.join("demo.json"), listeners.to_string()).unwrap();
+    let worker = Wrangler::start(&[]);
+    let site = StaticSite::start(&demo);
+    let message = page_error(
+        &format!("{}/?worker={}", site.url, worker.url),
+        scratch.path(),
+    );
+    assert!(message.contains("no model to rerank with"), "{message}");
+    assert!(message.contains("the Worker has no model"), "{message}");
+    assert!(message.contains("the bundled model"), "{message}");
 }

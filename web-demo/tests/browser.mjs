@@ -3,9 +3,10 @@
 // writes what it saw as JSON for the Rust test to check against the Worker and the native core.
 //
 //   node tests/browser.mjs --url URL --out FILE [--webgpu on|off] [--engines webgpu,cpu]
-//                          [--screenshot FILE]
+//                          [--screenshot FILE] [--expect-error]
 //
-// Exits non-zero when the page fails to load or shows an error.
+// Exits non-zero when the page fails to load or shows an error, unless --expect-error: then
+// it waits for the page's error message and writes it.
 
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
@@ -18,6 +19,7 @@ const { values: args } = parseArgs({
     webgpu: { type: "string", default: "on" },
     engines: { type: "string", default: "auto" },
     screenshot: { type: "string" },
+    "expect-error": { type: "boolean", default: false },
   },
 });
 if (!args.url || !args.out) {
@@ -26,6 +28,19 @@ if (!args.url || !args.out) {
 }
 
 const browser = await launch({ webgpu: args.webgpu === "on" });
+if (args["expect-error"]) {
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
+    await page.goto(args.url);
+    const alert = page.locator("[role=alert]");
+    await alert.waitFor({ timeout: 60_000 });
+    if (args.screenshot) await page.screenshot({ path: args.screenshot });
+    await writeFile(args.out, JSON.stringify({ error: await alert.innerText() }));
+  } finally {
+    await browser.close();
+  }
+  process.exit(0);
+}
 try {
   const { page, info, problems } = await openDemo(browser, args.url);
   const answers = [];
