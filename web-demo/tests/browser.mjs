@@ -32,7 +32,7 @@ if (args["expect-error"]) {
   try {
     const page = await browser.newPage({ viewport: { width: 1280, height: 600 } });
     await page.goto(args.url);
-    const alert = page.locator("[role=alert]");
+    const alert = page.locator(".error[role=alert]");
     await alert.waitFor({ timeout: 60_000 });
     if (args.screenshot) await page.screenshot({ path: args.screenshot });
     await writeFile(args.out, JSON.stringify({ error: await alert.innerText() }));
