@@ -1,12 +1,14 @@
 //! # resonance-e2e
 //!
-//! End-to-end tests across the parts of Resonance, against the real binaries (and, as later
-//! parts land, real Redis, real workerd and real Chromium). Run by `scripts/test.sh`.
+//! End-to-end tests across the parts of Resonance, against the real binaries and real
+//! services: Redis, workerd (`wrangler dev`) and Chromium. Run by `scripts/test.sh`.
 //!
 //! This library holds only what the tests share: finding the binaries the workspace built,
-//! and starting a real Worker ([`wrangler`]).
+//! the shared world ([`fixture`]), and starting a real Worker ([`wrangler`]) and a real Redis
+//! ([`redis`]).
 
 pub mod fixture;
+pub mod redis;
 pub mod wrangler;
 
 use std::path::PathBuf;

@@ -8,6 +8,7 @@
 //! - [`sasrec`]: training, evaluating and exporting SASRec; [`artifact`] reads an export back;
 //! - [`features`]: the feature views, computed as of an instant;
 //! - [`candidates`]: sample listeners and candidate lists (the demo, `trainer rerank`);
+//! - [`store`]: the feature store in Redis (versioned, switched atomically);
 //! - [`edge_sink`]: writing to a Worker's KV through its admin API;
 //! - [`commands`]: the subcommands' flags and thin `run` functions.
 
@@ -19,4 +20,5 @@ pub mod edge_sink;
 pub mod features;
 pub mod publish;
 pub mod sasrec;
+pub mod store;
 pub mod synth;

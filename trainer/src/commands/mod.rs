@@ -4,6 +4,8 @@
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod materialize;
+pub mod mirror;
 pub mod publish;
 pub mod rerank;
 pub mod snapshot;

@@ -1,0 +1,173 @@
+//! The feature store end to end: `trainer materialize` into a real redis-server, versions
+//! switched atomically and cleaned up, then `trainer mirror --full` into a real Worker
+//! (`wrangler dev`), which serves the mirrored values; and the faults: Redis down, a value
+//! with an unknown schema version, a version already live.
+
+use std::process::{Command, Output};
+
+use resonance_e2e::fixture::{AS_OF, MODEL, fixture, publish, s};
+use resonance_e2e::redis::RedisServer;
+use resonance_e2e::trainer_path;
+use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
+use resonance_edge::FeatureSnapshot;
+use resonance_shared::features::{self, UserFeatures};
+use serde_json::json;
+
+fn materialize(redis_url: &str, version: u64) -> Output {
+    let f = fixture();
+    Command::new(trainer_path())
+        .args([
+            "materialize",
+            "--data",
+            &s(&f.data),
+            "--models",
+            &s(&f.models),
+        ])
+        .args(["--as-of", AS_OF, "--feature-version", &version.to_string()])
+        .env("REDIS_URL", redis_url)
+        .output()
+        .unwrap()
+}
+
+fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
+    Command::new(trainer_path())
+        .args([
+            "mirror",
+            "--full",
+            "--worker",
+            &worker.url,
+            "--batch-size",
+            "300",
+        ])
+        .env("REDIS_URL", redis_url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn failed(out: Output) -> String {
+    assert!(!out.status.success(), "should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+#[test]
+fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
+    let redis = RedisServer::start();
+    let printed = ok(materialize(&redis.url, 10));
+    assert!(printed.contains("live: 10"), "{printed}");
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
+
+    // One entity's views in one round trip, schema-versioned, with the track's embedding.
+    let key = redis.cli(&["--scan", "--pattern", "rsn:v10:user:*"]);
+    let key = key.lines().next().unwrap();
+    let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+    assert!(user.listening_stats.is_some() && !user.history.tracks.is_empty());
+    let track = format!("rsn:v10:track:{}", user.history.tracks[0]);
+    let track: features::TrackFeatures = features::decode(&redis.cli(&["GET", &track])).unwrap();
+    assert_eq!(track.audio.embedding.len(), 32, "the model's d");
+    // Persistent once live (the staging TTL is gone).
+    assert_eq!(redis.cli(&["TTL", key]), "-1");
+
+    ok(materialize(&redis.url, 11));
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "11");
+    assert_eq!(
+        redis.cli(&["EXISTS", "rsn:v10:meta"]),
+        "1",
+        "the previous version is kept"
+    );
+    let printed = ok(materialize(&redis.url, 12));
+    assert!(
+        printed.contains("deleted older versions: [10]"),
+        "{printed}"
+    );
+    assert_eq!(redis.cli(&["EXISTS", "rsn:v10:meta"]), "0");
+    assert_eq!(redis.cli(&["--scan", "--pattern", "rsn:v10:*"]), "");
+    assert_eq!(redis.cli(&["ZRANGE", "rsn:versions", "0", "-1"]), "11\n12");
+    assert_eq!(redis.cli(&["XLEN", "rsn:changes"]), "3");
+
+    // The live version cannot be overwritten in place.
+    let error = failed(materialize(&redis.url, 12));
+    assert!(error.contains("already live"), "{error}");
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "12");
+}
+
+#[test]
+fn redis_down_is_a_clear_error_and_changes_nothing() {
+    let redis = RedisServer::start();
+    ok(materialize(&redis.url, 20));
+    let url = redis.url.clone();
+    drop(redis);
+    let error = failed(materialize(&url, 21));
+    assert!(error.contains("cannot connect to Redis at"), "{error}");
+    let error = failed(materialize("http://nowhere", 21));
+    assert!(error.contains("REDIS_URL"), "{error}");
+}
+
+#[test]
+fn mirror_makes_the_worker_serve_what_redis_holds() {
+    let redis = RedisServer::start();
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker); // the model, and feature version 7 through the old path
+    ok(materialize(&redis.url, 30));
+    let printed = ok(mirror(&redis.url, &worker));
+    assert!(printed.contains("mirrored feature version 30"), "{printed}");
+
+    let client = reqwest::blocking::Client::new();
+    let health: serde_json::Value = client
+        .get(format!("{}/health", worker.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["featuresVersion"], 30, "{health}");
+    assert_eq!(health["modelVersion"], MODEL);
+
+    // The Worker reads exactly the values Redis holds.
+    let keys = redis.cli(&["--scan", "--pattern", "rsn:v30:user:*"]);
+    for key in keys.lines().take(5) {
+        let user_id = key.rsplit(':').next().unwrap();
+        let stored: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+        let body = json!({"user_id": user_id, "candidates": [stored.history.tracks[0]]});
+        let snapshot: FeatureSnapshot = client
+            .post(format!("{}/v1/features", worker.url))
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(snapshot.feature_version, 30);
+        let served: UserFeatures = features::decode(&snapshot.users[user_id]).unwrap();
+        assert_eq!(served, stored, "{user_id}");
+    }
+
+    // Running it again is harmless (idempotent writes, same version).
+    ok(mirror(&redis.url, &worker));
+
+    // A value with an unknown schema version is refused by the Worker, by key, and the
+    // Worker keeps serving version 30.
+    ok(materialize(&redis.url, 31));
+    let victim = redis.cli(&["--scan", "--pattern", "rsn:v31:track:*"]);
+    let victim = victim.lines().next().unwrap().to_string();
+    redis.cli(&["SET", &victim, r#"{"schema":99,"audio":{}}"#]);
+    let error = failed(mirror(&redis.url, &worker));
+    assert!(
+        error.contains(&victim) || error.contains("schema"),
+        "{error}"
+    );
+    let health: serde_json::Value = client
+        .get(format!("{}/health", worker.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["featuresVersion"], 30, "{health}");
+}

@@ -1,0 +1,245 @@
+//! The feature store in Redis: versioned namespaces, pipelined writes, one atomic switch.
+//!
+//! ```text
+//! rsn:v{N}:user:{id}    one schema-versioned value per entity: the edge KV's own encoding,
+//! rsn:v{N}:track:{id}   so one GET reads all of an entity's views (one round trip)
+//! rsn:v{N}:meta         FeatureSetMeta; written last, so its presence marks N complete
+//! rsn:current           the live version: switching it is the publication (one SET)
+//! rsn:versions          sorted set of complete versions
+//! rsn:changes           stream, one entry per switch, for `trainer mirror --follow`
+//! ```
+//!
+//! A publication writes version N in pipelines of `batch` keys, each key with a staging TTL,
+//! so a run that dies halfway leaves nothing behind for long and never touches the live
+//! version. Once every key and the meta are in, the keys are made persistent, the pointer is
+//! switched and the change recorded in one MULTI/EXEC; then versions older than the
+//! previous live one are deleted. The previous one stays until the next switch, so readers
+//! holding it finish their work.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use redis::{Commands, Connection};
+use resonance_shared::features::FeatureSetMeta;
+use resonance_shared::keys::{self, FeatureVersion};
+
+/// The sorted set of complete versions.
+pub const VERSIONS: &str = "rsn:versions";
+/// The stream of publications.
+pub const CHANGES: &str = "rsn:changes";
+/// How long the keys of an unfinished version live.
+pub const STAGING_TTL: Duration = Duration::from_secs(6 * 3600);
+
+pub struct FeatureStore {
+    conn: Connection,
+    url: String,
+}
+
+/// What a publication wrote.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Published {
+    pub keys: usize,
+    pub bytes: usize,
+    /// The version that was live before, now kept as the previous one.
+    pub previous: Option<u64>,
+    /// Versions deleted as older than the previous one.
+    pub deleted: Vec<u64>,
+}
+
+impl FeatureStore {
+    /// Connects to `url` (`redis://host:port/db`), with a short timeout and a PING.
+    pub fn connect(url: &str) -> Result<Self> {
+        let client = redis::Client::open(url)
+            .with_context(|| format!("REDIS_URL: `{url}` is not a Redis URL"))?;
+        let conn = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .with_context(|| {
+                format!("cannot connect to Redis at {url} (is redis-server running?)")
+            })?;
+        let mut store = Self {
+            conn,
+            url: url.to_string(),
+        };
+        let _: String = redis::cmd("PING")
+            .query(&mut store.conn)
+            .with_context(|| format!("Redis at {url} does not answer PING"))?;
+        Ok(store)
+    }
+
+    fn context(&self, what: &str) -> String {
+        format!("Redis at {}: {what}", self.url)
+    }
+
+    /// The live version, if any; a pointer that is not a version is an error, named.
+    pub fn current(&mut self) -> Result<Option<FeatureVersion>> {
+        let value: Option<String> = self
+            .conn
+            .get(keys::CURRENT_FEATURES)
+            .with_context(|| self.context("reading the pointer"))?;
+        value
+            .map(|v| FeatureVersion::parse_pointer(&v).map_err(|e| anyhow::anyhow!("{e}")))
+            .transpose()
+    }
+
+    /// Writes `pairs` (keys of `version`) and its meta, then makes the version live.
+    /// `progress` is told how many keys each pipeline wrote.
+    pub fn publish(
+        &mut self,
+        version: FeatureVersion,
+        pairs: impl ExactSizeIterator<Item = (String, String)>,
+        meta: &FeatureSetMeta,
+        batch: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Published> {
+        let previous = self.current()?;
+        if previous == Some(version) {
+            bail!(
+                "feature version {version} is already live; choose a new one (--feature-version)"
+            );
+        }
+        let staging = STAGING_TTL.as_secs();
+        let mut written: Vec<String> = Vec::with_capacity(pairs.len() + 1);
+        let mut bytes = 0;
+        let mut pipe = redis::pipe();
+        let mut in_pipe = 0;
+        for (key, value) in pairs {
+            bytes += key.len() + value.len();
+            pipe.set_ex(&key, value, staging).ignore();
+            written.push(key);
+            in_pipe += 1;
+            if in_pipe == batch {
+                pipe.exec(&mut self.conn)
+                    .with_context(|| self.context("writing a batch"))?;
+                progress(in_pipe);
+                pipe = redis::pipe();
+                in_pipe = 0;
+            }
+        }
+        let meta_key = version.meta_key();
+        let meta_value = serde_json::to_string(meta)?;
+        bytes += meta_key.len() + meta_value.len();
+        pipe.set_ex(&meta_key, meta_value, staging).ignore();
+        written.push(meta_key);
+        pipe.exec(&mut self.conn)
+            .with_context(|| self.context("writing the last batch"))?;
+        progress(in_pipe);
+
+        // Complete: keep every key, then switch and record it in one transaction.
+        for chunk in written.chunks(batch) {
+            let mut pipe = redis::pipe();
+            for key in chunk {
+                pipe.persist(key).ignore();
+            }
+            pipe.exec(&mut self.conn)
+                .with_context(|| self.context("making the new version persistent"))?;
+        }
+        redis::pipe()
+            .atomic()
+            .set(keys::CURRENT_FEATURES, version.0.to_string())
+            .ignore()
+            .zadd(VERSIONS, version.0.to_string(), version.0 as f64)
+            .ignore()
+            .xadd(CHANGES, "*", &[("version", version.0.to_string())])
+            .ignore()
+            .exec(&mut self.conn)
+            .with_context(|| self.context("switching rsn:current"))?;
+
+        let deleted = match previous {
+            Some(previous) => self.delete_older_than(previous)?,
+            None => Vec::new(),
+        };
+        Ok(Published {
+            keys: written.len(),
+            bytes,
+            previous: previous.map(|v| v.0),
+            deleted,
+        })
+    }
+
+    /// Deletes every complete version older than `keep` (and its keys).
+    fn delete_older_than(&mut self, keep: FeatureVersion) -> Result<Vec<u64>> {
+        let old: Vec<u64> = self
+            .conn
+            .zrangebyscore(VERSIONS, "-inf", format!("({}", keep.0))
+            .with_context(|| self.context("listing versions"))?;
+        for version in &old {
+            let pattern = format!("{}*", FeatureVersion(*version).prefix());
+            let keys = self.scan(&pattern)?;
+            for chunk in keys.chunks(1000) {
+                let _: () = redis::cmd("UNLINK")
+                    .arg(chunk)
+                    .query(&mut self.conn)
+                    .with_context(|| self.context("deleting an old version"))?;
+            }
+            let _: () = self
+                .conn
+                .zrem(VERSIONS, version.to_string())
+                .with_context(|| self.context("forgetting an old version"))?;
+        }
+        Ok(old)
+    }
+
+    /// Every key and value of a complete version, in batches of `batch` (SCAN, then MGET).
+    pub fn read_version(
+        &mut self,
+        version: FeatureVersion,
+        batch: usize,
+        mut each: impl FnMut(Vec<(String, String)>) -> Result<()>,
+    ) -> Result<usize> {
+        let meta: Option<String> = self
+            .conn
+            .get(version.meta_key())
+            .with_context(|| self.context("reading the meta key"))?;
+        if meta.is_none() {
+            bail!(
+                "feature version {version} is incomplete in Redis: {} is missing",
+                version.meta_key()
+            );
+        }
+        let pattern = format!("{}*", version.prefix());
+        let meta_key = version.meta_key();
+        let mut keys: Vec<String> = self.scan(&pattern)?;
+        keys.retain(|k| *k != meta_key);
+        keys.sort();
+        // The meta goes last, as on every sink: its presence marks the version complete.
+        keys.push(version.meta_key());
+        let mut count = 0;
+        for chunk in keys.chunks(batch) {
+            let values: Vec<Option<String>> = self
+                .conn
+                .mget(chunk)
+                .with_context(|| self.context("reading values"))?;
+            let pairs: Vec<(String, String)> = chunk
+                .iter()
+                .zip(values)
+                .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+                .collect();
+            if pairs.len() != chunk.len() {
+                bail!(
+                    "feature version {version} changed while it was read (a key vanished); run again"
+                );
+            }
+            count += pairs.len();
+            each(pairs)?;
+        }
+        Ok(count)
+    }
+
+    /// Every key matching `pattern` (SCAN, so Redis is never blocked).
+    fn scan(&mut self, pattern: &str) -> Result<Vec<String>> {
+        let url = self.url.clone();
+        let keys: Result<Vec<String>, redis::RedisError> = self
+            .conn
+            .scan_match::<_, String>(pattern)
+            .with_context(|| format!("Redis at {url}: scanning {pattern}"))?
+            .collect();
+        keys.with_context(|| format!("Redis at {url}: scanning {pattern}"))
+    }
+
+    /// One stored value (a user or track bundle, or the meta), in one round trip.
+    pub fn get(&mut self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .get(key)
+            .with_context(|| self.context("reading a value"))
+    }
+}
