@@ -14,6 +14,11 @@ use resonance_shared::features::{self, UserFeatures};
 use serde_json::json;
 
 fn materialize(redis_url: &str, version: u64) -> Output {
+    materialize_aborting(redis_url, version, "")
+}
+
+/// Materializes in batches of 100 keys; `abort_at` (`point:n`) crashes the run midway.
+fn materialize_aborting(redis_url: &str, version: u64, abort_at: &str) -> Output {
     let f = fixture();
     Command::new(trainer_path())
         .args([
@@ -24,12 +29,18 @@ fn materialize(redis_url: &str, version: u64) -> Output {
             &s(&f.models),
         ])
         .args(["--as-of", AS_OF, "--feature-version", &version.to_string()])
+        .args(["--batch-size", "100"])
         .env("REDIS_URL", redis_url)
+        .env("RESONANCE_ABORT_AT", abort_at)
         .output()
         .unwrap()
 }
 
 fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
+    mirror_aborting(redis_url, worker, "")
+}
+
+fn mirror_aborting(redis_url: &str, worker: &Wrangler, abort_at: &str) -> Output {
     Command::new(trainer_path())
         .args([
             "mirror",
@@ -37,12 +48,21 @@ fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
             "--worker",
             &worker.url,
             "--batch-size",
-            "300",
+            "100",
         ])
         .env("REDIS_URL", redis_url)
         .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RESONANCE_ABORT_AT", abort_at)
         .output()
         .unwrap()
+}
+
+fn features_version(worker: &Wrangler) -> serde_json::Value {
+    let health: serde_json::Value = reqwest::blocking::get(format!("{}/health", worker.url))
+        .unwrap()
+        .json()
+        .unwrap();
+    health["featuresVersion"].clone()
 }
 
 fn ok(out: Output) -> String {
@@ -152,22 +172,51 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
     // Running it again is harmless (idempotent writes, same version).
     ok(mirror(&redis.url, &worker));
 
-    // A value with an unknown schema version is refused by the Worker, by key, and the
-    // Worker keeps serving version 30.
+    // A mirror that dies after two batches changes nothing live; running it again completes.
     ok(materialize(&redis.url, 31));
-    let victim = redis.cli(&["--scan", "--pattern", "rsn:v31:track:*"]);
+    let error = failed(mirror_aborting(&redis.url, &worker, "mirror-batch:2"));
+    assert!(error.contains("aborting at mirror-batch #2"), "{error}");
+    assert_eq!(features_version(&worker), 30);
+    ok(mirror(&redis.url, &worker));
+    assert_eq!(features_version(&worker), 31);
+
+    // A value with an unknown schema version is refused by the Worker, by key, and the
+    // Worker keeps serving version 31.
+    ok(materialize(&redis.url, 32));
+    let victim = redis.cli(&["--scan", "--pattern", "rsn:v32:track:*"]);
     let victim = victim.lines().next().unwrap().to_string();
     redis.cli(&["SET", &victim, r#"{"schema":99,"audio":{}}"#]);
     let error = failed(mirror(&redis.url, &worker));
     assert!(
-        error.contains(&victim) || error.contains("schema"),
+        error.contains(&victim) && error.contains("schema"),
         "{error}"
     );
-    let health: serde_json::Value = client
-        .get(format!("{}/health", worker.url))
-        .send()
-        .unwrap()
-        .json()
+    assert_eq!(features_version(&worker), 31);
+}
+
+#[test]
+fn a_materialize_killed_midway_leaves_the_live_version_and_a_rerun_completes() {
+    let redis = RedisServer::start();
+    ok(materialize(&redis.url, 40));
+    let error = failed(materialize_aborting(&redis.url, 41, "materialize-batch:3"));
+    assert!(
+        error.contains("aborting at materialize-batch #3"),
+        "{error}"
+    );
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "40");
+    // Three batches of version 41 were written, incomplete (no meta) and expiring.
+    let partial = redis.cli(&["--scan", "--pattern", "rsn:v41:*"]);
+    assert_eq!(partial.lines().count(), 300, "{partial}");
+    assert_eq!(redis.cli(&["EXISTS", "rsn:v41:meta"]), "0");
+    let ttl: i64 = redis
+        .cli(&["TTL", partial.lines().next().unwrap()])
+        .parse()
         .unwrap();
-    assert_eq!(health["featuresVersion"], 30, "{health}");
+    assert!(ttl > 0, "staging keys expire, TTL {ttl}");
+    // The live version reads as before.
+    assert_eq!(redis.cli(&["EXISTS", "rsn:v40:meta"]), "1");
+
+    let printed = ok(materialize(&redis.url, 41));
+    assert!(printed.contains("live: 41 (previous 40 kept)"), "{printed}");
+    assert_eq!(redis.cli(&["TTL", "rsn:v41:meta"]), "-1");
 }

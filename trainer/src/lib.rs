@@ -17,6 +17,7 @@ pub mod candidates;
 pub mod commands;
 pub mod data;
 pub mod edge_sink;
+pub mod failpoint;
 pub mod features;
 pub mod publish;
 pub mod sasrec;

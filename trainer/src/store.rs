@@ -111,6 +111,7 @@ impl FeatureStore {
                 pipe.exec(&mut self.conn)
                     .with_context(|| self.context("writing a batch"))?;
                 progress(in_pipe);
+                crate::failpoint::reached("materialize-batch");
                 pipe = redis::pipe();
                 in_pipe = 0;
             }

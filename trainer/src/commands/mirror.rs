@@ -72,6 +72,7 @@ pub fn run(args: MirrorArgs) -> Result<()> {
             .collect();
         sink.write(&writes)?;
         bar.inc(writes.len() as u64);
+        crate::failpoint::reached("mirror-batch");
         Ok(())
     })?;
     bar.finish_and_clear();
