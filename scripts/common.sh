@@ -81,6 +81,16 @@ need_web_tools() {
   export NEXT_TELEMETRY_DISABLED=1
 }
 
+# Debian's Redis: the feature store (scripts/redis.sh) and the tests' own servers.
+need_redis() {
+  if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+    step "installing Debian's redis-server (the feature store)"
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get install -y --no-install-recommends redis-server ||
+      { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends redis-server; }
+  fi
+}
+
 need_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     step "installing Debian's Chromium (for the browser tests)"

