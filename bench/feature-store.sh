@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The feature store's figures, on loopback:
+#   1. materialize throughput (events/s) on a synthetic world of over a million events;
+#   2. mirror throughput (keys/s) from Redis into the local Worker (wrangler dev);
+#   3. p50/p99 of reading one user's views from Redis: one GET (redis-benchmark, 1 client).
+#
+# Usage: bench/feature-store.sh   (after scripts/demo.sh: it uses model/ and the running
+#                                   Worker; starts its own redis-server on REDIS_PORT, 6399)
+source "$(dirname "$0")/../scripts/common.sh"
+cd "$REPO_ROOT"
+need_redis
+TRAINER="$CARGO_TARGET_DIR/debug/trainer"
+PORT="${REDIS_PORT:-6399}"
+WORLD="${WORLD:-/tmp/resonance-bench-world}"
+export REDIS_URL="redis://127.0.0.1:$PORT/0"
+
+[ -x "$TRAINER" ] || { echo "error: build the trainer first (scripts/demo.sh)" >&2; exit 1; }
+redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+  --dir /tmp --pidfile "/tmp/resonance-bench-redis.pid" >/dev/null
+trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
+sleep 0.5
+
+step "a world of 8,000 listeners (over a million events) in $WORLD"
+[ -f "$WORLD/events.csv" ] || "$TRAINER" data synth --users 8000 --out "$WORLD" --force
+"$TRAINER" data stats --data "$WORLD" | grep -E "events|users"
+
+step "materialize into Redis (two runs: the second replaces the first)"
+"$TRAINER" materialize --data "$WORLD" --models model --feature-version 1
+"$TRAINER" materialize --data "$WORLD" --models model --feature-version 2
+
+step "mirror into the Worker on http://127.0.0.1:${WORKER_PORT:-8787}"
+if curl -fsS "http://127.0.0.1:${WORKER_PORT:-8787}/health" >/dev/null 2>&1; then
+  RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
+    "$TRAINER" mirror --full --worker "http://127.0.0.1:${WORKER_PORT:-8787}" --batch-size 1000
+else
+  echo "no Worker answers (scripts/worker.sh start); skipped"
+fi
+
+step "reading one user's views from Redis (GET, one round trip; 1 client, 50,000 requests)"
+key="$(redis-cli -p "$PORT" --scan --pattern 'rsn:v2:user:*' | head -1)"
+echo "key $key, $(redis-cli -p "$PORT" strlen "$key") bytes"
+redis-benchmark -p "$PORT" -c 1 -n 50000 -q GET "$key" 2>&1 | tail -3
+redis-benchmark -p "$PORT" -c 1 -n 50000 GET "$key" 2>/dev/null | sed -n '/latency summary/,/^$/p'
