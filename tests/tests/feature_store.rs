@@ -220,3 +220,57 @@ fn a_materialize_killed_midway_leaves_the_live_version_and_a_rerun_completes() {
     assert!(printed.contains("live: 41 (previous 40 kept)"), "{printed}");
     assert_eq!(redis.cli(&["TTL", "rsn:v41:meta"]), "-1");
 }
+
+fn follow(redis_url: &str, worker: &Wrangler, abort_at: &str) -> Output {
+    Command::new(trainer_path())
+        .args([
+            "mirror",
+            "--follow",
+            "--idle-exit",
+            "2",
+            "--worker",
+            &worker.url,
+        ])
+        .args(["--batch-size", "100"])
+        .env("REDIS_URL", redis_url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RESONANCE_ABORT_AT", abort_at)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn mirror_follows_the_change_stream_and_resumes_after_a_crash() {
+    let redis = RedisServer::start();
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker); // the model, and feature version 7
+    ok(materialize(&redis.url, 70));
+
+    // Killed in the middle of version 70: nothing acknowledged, the Worker unchanged.
+    let error = failed(follow(&redis.url, &worker, "mirror-batch:2"));
+    assert!(error.contains("aborting at mirror-batch #2"), "{error}");
+    assert_eq!(features_version(&worker), 7);
+    let pending = redis.cli(&["XPENDING", "rsn:changes", "edge-mirror"]);
+    assert!(pending.starts_with('1'), "{pending}");
+
+    // The next run takes its pending record first and finishes the job.
+    let printed = ok(follow(&redis.url, &worker, ""));
+    assert!(printed.contains("mirrored feature version 70"), "{printed}");
+    assert_eq!(features_version(&worker), 70);
+    assert!(
+        redis
+            .cli(&["XPENDING", "rsn:changes", "edge-mirror"])
+            .starts_with('0')
+    );
+
+    // Two publications while no mirror ran: the first is superseded, the second mirrored.
+    ok(materialize(&redis.url, 71));
+    ok(materialize(&redis.url, 72));
+    let printed = ok(follow(&redis.url, &worker, ""));
+    assert!(
+        printed.contains("skipped version 71: superseded (live: 72)"),
+        "{printed}"
+    );
+    assert!(printed.contains("mirrored feature version 72"), "{printed}");
+    assert_eq!(features_version(&worker), 72);
+}

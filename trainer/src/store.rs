@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{Commands, Connection};
 use resonance_shared::features::FeatureSetMeta;
 use resonance_shared::keys::{self, FeatureVersion};
@@ -235,6 +236,57 @@ impl FeatureStore {
             .with_context(|| format!("Redis at {url}: scanning {pattern}"))?
             .collect();
         keys.with_context(|| format!("Redis at {url}: scanning {pattern}"))
+    }
+
+    /// Joins `group` on the change stream (created at its start, so no publication is missed).
+    pub fn join_changes(&mut self, group: &str) -> Result<()> {
+        let created: redis::RedisResult<()> = self.conn.xgroup_create_mkstream(CHANGES, group, "0");
+        match created {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e).with_context(|| self.context("joining the change stream")),
+        }
+    }
+
+    /// The next change records for `consumer`: its own unacknowledged ones when `pending`,
+    /// else new ones (waiting up to a second). Each is (record id, version).
+    pub fn read_changes(
+        &mut self,
+        group: &str,
+        consumer: &str,
+        pending: bool,
+    ) -> Result<Vec<(String, FeatureVersion)>> {
+        let mut options = StreamReadOptions::default()
+            .group(group, consumer)
+            .count(10);
+        if !pending {
+            options = options.block(1000);
+        }
+        let start = if pending { "0" } else { ">" };
+        let reply: Option<StreamReadReply> = self
+            .conn
+            .xread_options(&[CHANGES], &[start], &options)
+            .with_context(|| self.context("reading the change stream"))?;
+        let mut records = Vec::new();
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            for entry in key.ids {
+                let version: Option<String> = entry.get("version");
+                let version = version
+                    .and_then(|v| v.parse().ok())
+                    .with_context(|| format!("change record {} has no version", entry.id))?;
+                records.push((entry.id, FeatureVersion(version)));
+            }
+        }
+        Ok(records)
+    }
+
+    /// Acknowledges a change record: its version is on the edge.
+    pub fn ack_change(&mut self, group: &str, id: &str) -> Result<()> {
+        let _: u64 = self
+            .conn
+            .xack(CHANGES, group, &[id])
+            .with_context(|| self.context("acknowledging a change record"))?;
+        Ok(())
     }
 
     /// One stored value (a user or track bundle, or the meta), in one round trip.

@@ -12,6 +12,9 @@ use crate::edge_sink::WorkerSink;
 use crate::kv_rest::{self, CloudflareKv};
 use crate::store::FeatureStore;
 
+/// The consumer group of the edge mirrors on the change stream.
+const GROUP: &str = "edge-mirror";
+
 /// Where the mirror writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SinkKind {
@@ -68,9 +71,19 @@ impl Sink {
 /// retried with backoff on 429 (honouring Retry-After) and 5xx.
 #[derive(Args)]
 pub struct MirrorArgs {
-    /// Copy the whole live version (the only mode so far; `--follow` is not built yet).
-    #[arg(long)]
+    /// Copy the whole live version once.
+    #[arg(long, conflicts_with = "follow")]
     pub full: bool,
+    /// Keep running: mirror every version `trainer materialize` makes live, from the change
+    /// stream (a Redis consumer group; resumes where a killed run stopped).
+    #[arg(long)]
+    pub follow: bool,
+    /// With --follow: this mirror's name in the consumer group.
+    #[arg(long, value_name = "NAME", default_value = "mirror-1")]
+    pub consumer: String,
+    /// With --follow: stop after this many seconds without a new version (default: never).
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_exit: Option<u64>,
     /// Redis to read from.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
@@ -90,8 +103,8 @@ pub struct MirrorArgs {
 }
 
 pub fn run(args: MirrorArgs) -> Result<()> {
-    if !args.full {
-        bail!("say --full: an incremental mirror (--follow) is not built yet");
+    if !args.full && !args.follow {
+        bail!("say --full (copy the live version once) or --follow (keep mirroring new versions)");
     }
     let sink = match args.sink {
         SinkKind::Worker => {
@@ -118,11 +131,83 @@ pub fn run(args: MirrorArgs) -> Result<()> {
         SinkKind::Worker => args.worker.clone(),
         SinkKind::Cloudflare => "Cloudflare KV".to_string(),
     };
-    let began = Instant::now();
     let mut store = FeatureStore::connect(&args.redis_url)?;
+    if args.follow {
+        return follow(&args, &mut store, &sink, batch_size, &target);
+    }
     let Some(version) = store.current()? else {
         bail!("Redis has no live feature version (rsn:current): run `trainer materialize` first");
     };
+    mirror_version(&mut store, &sink, version, batch_size, &target)
+}
+
+/// `--follow`: mirror each version `materialize` makes live, as its change record arrives.
+///
+/// The records are read with a consumer group and acknowledged only after the edge switched
+/// to the version, so a mirror killed at any point finds its record pending when it starts
+/// again and mirrors that version again. A record whose version is no longer live (a newer
+/// one followed) is acknowledged without copying: the newer record carries the newer version.
+fn follow(
+    args: &MirrorArgs,
+    store: &mut FeatureStore,
+    sink: &Sink,
+    batch_size: usize,
+    target: &str,
+) -> Result<()> {
+    store.join_changes(GROUP)?;
+    println!(
+        "following {} as {}/{}",
+        crate::store::CHANGES,
+        GROUP,
+        args.consumer
+    );
+    let mut idle_since = Instant::now();
+    // Our own pending records first (a previous run died before acknowledging them).
+    let mut pending = true;
+    loop {
+        let records = store.read_changes(GROUP, &args.consumer, pending)?;
+        if pending && records.is_empty() {
+            pending = false;
+            continue;
+        }
+        if records.is_empty() {
+            if args
+                .idle_exit
+                .is_some_and(|s| idle_since.elapsed().as_secs_f64() >= s as f64)
+            {
+                println!(
+                    "no new version for {} s; stopping",
+                    args.idle_exit.unwrap_or(0)
+                );
+                return Ok(());
+            }
+            continue;
+        }
+        for (id, version) in records {
+            match store.current()? {
+                Some(live) if live == version => {
+                    mirror_version(store, sink, version, batch_size, target)?;
+                }
+                live => println!(
+                    "skipped version {version}: superseded (live: {})",
+                    live.map_or("none".into(), |v| v.to_string())
+                ),
+            }
+            store.ack_change(GROUP, &id)?;
+        }
+        idle_since = Instant::now();
+    }
+}
+
+/// Copies one version to the sink, meta last, then switches the sink to it.
+fn mirror_version(
+    store: &mut FeatureStore,
+    sink: &Sink,
+    version: resonance_shared::keys::FeatureVersion,
+    batch_size: usize,
+    target: &str,
+) -> Result<()> {
+    let began = Instant::now();
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("mirroring {pos} keys  {per_sec}  {elapsed}")
             .expect("the template is valid"),
