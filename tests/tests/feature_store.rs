@@ -274,3 +274,37 @@ fn mirror_follows_the_change_stream_and_resumes_after_a_crash() {
     assert!(printed.contains("mirrored feature version 72"), "{printed}");
     assert_eq!(features_version(&worker), 72);
 }
+
+#[test]
+fn malformed_events_are_reported_by_line_and_nothing_is_published() {
+    let f = fixture();
+    let redis = RedisServer::start();
+    ok(materialize(&redis.url, 80));
+    let scratch = tempfile::TempDir::new().unwrap();
+    let data = scratch.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(f.data.join("catalogue.csv"), data.join("catalogue.csv")).unwrap();
+    let events = std::fs::read_to_string(f.data.join("events.csv")).unwrap();
+    let mut lines: Vec<&str> = events.lines().collect();
+    lines[3] = "u00001,t00001,not-a-time,play,1000,mobile,8";
+    std::fs::write(data.join("events.csv"), lines.join("\n") + "\n").unwrap();
+    let out = Command::new(trainer_path())
+        .args([
+            "materialize",
+            "--data",
+            &s(&data),
+            "--models",
+            &s(&f.models),
+        ])
+        .args(["--feature-version", "81"])
+        .env("REDIS_URL", &redis.url)
+        .output()
+        .unwrap();
+    let error = failed(out);
+    assert!(
+        error.contains("events.csv:4") && error.contains("timestamp"),
+        "{error}"
+    );
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "80");
+    assert_eq!(redis.cli(&["--scan", "--pattern", "rsn:v81:*"]), "");
+}
