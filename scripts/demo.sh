@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the bundled synthetic data: generate the synthetic music world,
 # print its statistics, train SASRec, evaluate it against the baselines, export the model
-# artifact, start the Worker locally (wrangler dev, workerd), publish the model into its KV,
-# materialize the feature views into Redis and mirror them to the Worker's KV, rerank a
+# artifact, start the Worker locally (wrangler dev, workerd), publish the model and
+# materialize the feature views into Redis, mirror both to the Worker's KV, rerank a
 # sample through it, then build and serve the web demo,
 # which reranks in the browser. The Worker keeps running afterwards on http://127.0.0.1:8787
 # (`scripts/worker.sh stop`), the web demo on http://127.0.0.1:3000 (`scripts/web.sh stop`).
@@ -35,18 +35,18 @@ step "exporting the model artifact (model/<version>/, model/CURRENT)"
 step "starting the Worker locally (wrangler dev on 127.0.0.1:${WORKER_PORT:-8787})"
 scripts/worker.sh start
 
-step "publishing the model into the Worker's KV"
-export RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)"
-"$TRAINER" publish --model-only --models model --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
-
 step "starting the feature store (redis-server on 127.0.0.1:${REDIS_PORT:-6379})"
 scripts/redis.sh start
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
+export RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)"
+
+step "publishing the model into the feature store"
+"$TRAINER" publish --model-only --to-redis --models model
 
 step "materializing the feature views into Redis (a new version, switched live)"
 "$TRAINER" materialize --data "$DATA_DIR" --models model
 
-step "mirroring the live feature version from Redis to the Worker's KV"
+step "mirroring the live model and feature version from Redis to the Worker's KV"
 "$TRAINER" mirror --full --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
 
 step "reranking a sample through the Worker"

@@ -308,3 +308,55 @@ fn malformed_events_are_reported_by_line_and_nothing_is_published() {
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "80");
     assert_eq!(redis.cli(&["--scan", "--pattern", "rsn:v81:*"]), "");
 }
+
+#[test]
+fn the_model_travels_through_redis_with_the_features() {
+    let f = fixture();
+    let redis = RedisServer::start();
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    let printed = ok(Command::new(trainer_path())
+        .args([
+            "publish",
+            "--model-only",
+            "--to-redis",
+            "--models",
+            &s(&f.models),
+        ])
+        .env("REDIS_URL", &redis.url)
+        .env_remove("RESONANCE_ADMIN_TOKEN")
+        .output()
+        .unwrap());
+    assert!(printed.contains("into Redis"), "{printed}");
+    assert_eq!(redis.cli(&["GET", "rsn:model:current"]), MODEL);
+    ok(materialize(&redis.url, 90));
+
+    let printed = ok(mirror(&redis.url, &worker));
+    assert!(
+        printed.contains(&format!("mirrored model {MODEL}")),
+        "{printed}"
+    );
+    let health: serde_json::Value = reqwest::blocking::get(format!("{}/health", worker.url))
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["modelVersion"], MODEL, "{health}");
+    assert_eq!(health["featuresVersion"], 90, "{health}");
+
+    // The Worker reranks with the mirrored model and features.
+    let key = redis.cli(&["--scan", "--pattern", "rsn:v90:user:*"]);
+    let key = key.lines().next().unwrap();
+    let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+    let mut candidates = user.history.tracks.clone();
+    candidates.sort();
+    candidates.dedup();
+    let body = json!({"user_id": key.rsplit(':').next().unwrap(), "candidates": candidates});
+    let answer: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/rerank", worker.url))
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(answer["backend"], "tract-cpu", "{answer}");
+    assert_eq!(answer["model_version"], MODEL, "{answer}");
+}

@@ -7,6 +7,8 @@
 //! rsn:current           the live version: switching it is the publication (one SET)
 //! rsn:versions          sorted set of complete versions
 //! rsn:changes           stream, one entry per switch, for `trainer mirror --follow`
+//! rsn:model:current     the live model (`trainer publish --model-only --to-redis`), whose
+//! rsn:model:{v}:…       manifest and base64 chunks the mirror copies as they are
 //! ```
 //!
 //! A publication writes version N in pipelines of `batch` keys, each key with a staging TTL,
@@ -30,6 +32,19 @@ pub const VERSIONS: &str = "rsn:versions";
 pub const CHANGES: &str = "rsn:changes";
 /// How long the keys of an unfinished version live.
 pub const STAGING_TTL: Duration = Duration::from_secs(6 * 3600);
+
+/// A model as the store holds it: its version, and its manifest and base64 chunks by key.
+pub struct StoredModel {
+    pub version: String,
+    pub pairs: Vec<(String, String)>,
+}
+
+/// What a change record announces.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Features(FeatureVersion),
+    Model(String),
+}
 
 pub struct FeatureStore {
     conn: Connection,
@@ -238,6 +253,48 @@ impl FeatureStore {
         keys.with_context(|| format!("Redis at {url}: scanning {pattern}"))
     }
 
+    /// Writes a model's keys (manifest, base64 chunks) and makes it the live model in one
+    /// transaction with its change record; the edge verifies the checksum when it switches.
+    pub fn publish_model(&mut self, version: &str, pairs: Vec<(String, String)>) -> Result<()> {
+        let mut pipe = redis::pipe();
+        for (key, value) in &pairs {
+            pipe.set(key, value).ignore();
+        }
+        pipe.exec(&mut self.conn)
+            .with_context(|| self.context("writing the model"))?;
+        redis::pipe()
+            .atomic()
+            .set(keys::CURRENT_MODEL, version)
+            .ignore()
+            .xadd(CHANGES, "*", &[("model", version)])
+            .ignore()
+            .exec(&mut self.conn)
+            .with_context(|| self.context("switching rsn:model:current"))
+    }
+
+    /// The live model's version and its keys and values (manifest, chunks), if Redis has one.
+    pub fn current_model(&mut self) -> Result<Option<StoredModel>> {
+        let version: Option<String> = self
+            .conn
+            .get(keys::CURRENT_MODEL)
+            .with_context(|| self.context("reading the model pointer"))?;
+        let Some(version) = version else {
+            return Ok(None);
+        };
+        let mut model_keys = self.scan(&format!("rsn:model:{version}:*"))?;
+        model_keys.sort();
+        let values: Vec<Option<String>> = self
+            .conn
+            .mget(&model_keys)
+            .with_context(|| self.context("reading the model"))?;
+        let pairs = model_keys
+            .into_iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.map(|v| (k, v)))
+            .collect();
+        Ok(Some(StoredModel { version, pairs }))
+    }
+
     /// Joins `group` on the change stream (created at its start, so no publication is missed).
     pub fn join_changes(&mut self, group: &str) -> Result<()> {
         let created: redis::RedisResult<()> = self.conn.xgroup_create_mkstream(CHANGES, group, "0");
@@ -255,7 +312,7 @@ impl FeatureStore {
         group: &str,
         consumer: &str,
         pending: bool,
-    ) -> Result<Vec<(String, FeatureVersion)>> {
+    ) -> Result<Vec<(String, Change)>> {
         let mut options = StreamReadOptions::default()
             .group(group, consumer)
             .count(10);
@@ -271,10 +328,13 @@ impl FeatureStore {
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             for entry in key.ids {
                 let version: Option<String> = entry.get("version");
-                let version = version
-                    .and_then(|v| v.parse().ok())
-                    .with_context(|| format!("change record {} has no version", entry.id))?;
-                records.push((entry.id, FeatureVersion(version)));
+                let model: Option<String> = entry.get("model");
+                let change = match (version.and_then(|v| v.parse().ok()), model) {
+                    (Some(v), _) => Change::Features(FeatureVersion(v)),
+                    (None, Some(m)) => Change::Model(m),
+                    _ => bail!("change record {} names no version and no model", entry.id),
+                };
+                records.push((entry.id, change));
             }
         }
         Ok(records)

@@ -7,10 +7,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resonance_edge::admin::MAX_BULK_PAIRS;
 use resonance_shared::api::KvWrite;
+use resonance_shared::keys::{self, KeyKind};
 
 use crate::edge_sink::WorkerSink;
 use crate::kv_rest::{self, CloudflareKv};
-use crate::store::FeatureStore;
+use crate::store::{Change, FeatureStore, StoredModel};
 
 /// The consumer group of the edge mirrors on the change stream.
 const GROUP: &str = "edge-mirror";
@@ -45,6 +46,20 @@ impl Sink {
         }
     }
 
+    /// Makes the model `version` live: the Worker loads and verifies it first; on plain KV the
+    /// pointer is written after the chunks.
+    fn switch_model(&self, version: &str) -> Result<()> {
+        match self {
+            Sink::Worker(sink) => sink.switch_model(version),
+            Sink::Cloudflare(sink) => sink.write(&[KvWrite {
+                key: resonance_shared::keys::CURRENT_MODEL.to_string(),
+                value: version.to_string(),
+                base64: false,
+                expiration_ttl: None,
+            }]),
+        }
+    }
+
     /// Makes `version` live: through the Worker's switch (which checks it is complete), or by
     /// writing the pointer key last on plain KV.
     fn switch_features(&self, version: u64) -> Result<()> {
@@ -62,8 +77,9 @@ impl Sink {
 
 /// Copy the live feature version from Redis to the edge KV, then make it live there.
 ///
-/// A full sync: every key of the version Redis serves (`rsn:current`) is written in bulk
-/// batches, the version's meta last, and then the edge's feature pointer is switched. Until
+/// A full sync: the live model, when Redis holds one (`trainer publish --model-only
+/// --to-redis`), then every key of the version Redis serves (`rsn:current`) in bulk batches,
+/// the version's meta last; each is switched live on the edge once copied. Until
 /// then the edge serves what it served; a run killed midway is completed by running it again
 /// (writes are idempotent). Sinks: the Worker's authenticated bulk endpoint (the admin token
 /// from RESONANCE_ADMIN_TOKEN), or the Cloudflare KV REST API (account, namespace and token
@@ -138,7 +154,47 @@ pub fn run(args: MirrorArgs) -> Result<()> {
     let Some(version) = store.current()? else {
         bail!("Redis has no live feature version (rsn:current): run `trainer materialize` first");
     };
+    mirror_model(&mut store, &sink, None, &target)?;
     mirror_version(&mut store, &sink, version, batch_size, &target)
+}
+
+/// Copies the live model (if Redis has one; only `only`, when given) and switches the sink
+/// to it. Chunks go as base64, as they are stored.
+fn mirror_model(
+    store: &mut FeatureStore,
+    sink: &Sink,
+    only: Option<&str>,
+    target: &str,
+) -> Result<()> {
+    let Some(StoredModel { version, pairs }) = store.current_model()? else {
+        return Ok(());
+    };
+    if only.is_some_and(|wanted| wanted != version) {
+        println!(
+            "skipped model {}: superseded (live: {version})",
+            only.unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let writes: Vec<KvWrite> = pairs
+        .into_iter()
+        .map(|(key, value)| KvWrite {
+            base64: matches!(keys::parse_key(&key), Ok(KeyKind::ModelChunk { .. })),
+            key,
+            value,
+            expiration_ttl: None,
+        })
+        .collect();
+    // Chunks are up to 512 KiB each: a few per request.
+    for batch in writes.chunks(8) {
+        sink.write(batch)?;
+    }
+    sink.switch_model(&version)?;
+    println!(
+        "mirrored model {version} to {target} ({} keys); live there now",
+        writes.len()
+    );
+    Ok(())
 }
 
 /// `--follow`: mirror each version `materialize` makes live, as its change record arrives.
@@ -183,15 +239,18 @@ fn follow(
             }
             continue;
         }
-        for (id, version) in records {
-            match store.current()? {
-                Some(live) if live == version => {
-                    mirror_version(store, sink, version, batch_size, target)?;
-                }
-                live => println!(
-                    "skipped version {version}: superseded (live: {})",
-                    live.map_or("none".into(), |v| v.to_string())
-                ),
+        for (id, change) in records {
+            match change {
+                Change::Model(model) => mirror_model(store, sink, Some(&model), target)?,
+                Change::Features(version) => match store.current()? {
+                    Some(live) if live == version => {
+                        mirror_version(store, sink, version, batch_size, target)?;
+                    }
+                    live => println!(
+                        "skipped version {version}: superseded (live: {})",
+                        live.map_or("none".into(), |v| v.to_string())
+                    ),
+                },
             }
             store.ack_change(GROUP, &id)?;
         }

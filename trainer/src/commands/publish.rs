@@ -59,9 +59,16 @@ pub struct PublishArgs {
     /// then `trainer mirror --full`).
     #[arg(long)]
     pub model_only: bool,
-    /// The Worker's admin token.
+    /// With --model-only: publish into the feature store (Redis, `REDIS_URL`) instead of the
+    /// Worker; `trainer mirror` then carries it to the edge with the features.
+    #[arg(long, requires = "model_only")]
+    pub to_redis: bool,
+    /// Redis, for --to-redis.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
+    /// The Worker's admin token (not needed with --to-redis).
     #[arg(long, env = "RESONANCE_ADMIN_TOKEN", hide_env_values = true)]
-    pub token: String,
+    pub token: Option<String>,
 }
 
 pub fn run(args: PublishArgs) -> Result<()> {
@@ -122,7 +129,7 @@ pub fn run(args: PublishArgs) -> Result<()> {
     });
     let bytes: usize = pairs.iter().map(|p| p.key.len() + p.value.len()).sum();
 
-    let sink = WorkerSink::new(&args.worker, &args.token)?;
+    let sink = WorkerSink::new(&args.worker, token(&args)?)?;
     let before = sink.health()?;
     let bar = ProgressBar::new(pairs.len() as u64).with_style(
         ProgressStyle::with_template("publishing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
@@ -159,9 +166,22 @@ pub fn run(args: PublishArgs) -> Result<()> {
 
 /// `--model-only`: the model's chunks and manifest, then the switch (the Worker verifies it).
 fn publish_model(args: &PublishArgs, artifact: &ModelArtifact, began: Instant) -> Result<()> {
-    let sink = WorkerSink::new(&args.worker, &args.token)?;
-    sink.health()?;
     let pairs = model_pairs(artifact);
+    if args.to_redis {
+        let mut store = crate::store::FeatureStore::connect(&args.redis_url)?;
+        let entries = pairs.iter().map(|p| (p.key.clone(), p.value.clone()));
+        store.publish_model(&artifact.manifest.version, entries.collect())?;
+        println!(
+            "published model {} ({} keys) into Redis at {} in {:.1} s; `trainer mirror` takes it to the edge",
+            artifact.manifest.version,
+            pairs.len(),
+            args.redis_url,
+            began.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let sink = WorkerSink::new(&args.worker, token(args)?)?;
+    sink.health()?;
     for batch in pairs.chunks(args.batch_size) {
         sink.write(batch)?;
     }
@@ -174,6 +194,12 @@ fn publish_model(args: &PublishArgs, artifact: &ModelArtifact, began: Instant) -
         began.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn token(args: &PublishArgs) -> Result<&str> {
+    args.token
+        .as_deref()
+        .context("the Worker's admin token is needed: set RESONANCE_ADMIN_TOKEN (or --token)")
 }
 
 /// The model's chunks (base64) and its edge manifest.
