@@ -10,7 +10,8 @@ cd "$REPO_ROOT"
 PORT="${REDIS_PORT:-6379}"
 mkdir -p .redis
 
-running() { redis-cli -p "$PORT" ping >/dev/null 2>&1; }
+# PONG only: a Redis still loading its append-only file answers PING with an error.
+running() { [ "$(redis-cli -p "$PORT" ping 2>/dev/null)" = "PONG" ]; }
 
 case "${1:-}" in
   start)
@@ -19,11 +20,11 @@ case "${1:-}" in
     redis-server --port "$PORT" --bind 127.0.0.1 --dir "$REPO_ROOT/.redis" \
       --daemonize yes --pidfile "$REPO_ROOT/.redis/redis.pid" --logfile "$REPO_ROOT/.redis/redis.log" \
       --appendonly yes --save ""
-    for _ in $(seq 1 40); do
+    for _ in $(seq 1 240); do
       if running; then echo "Redis is on redis://127.0.0.1:$PORT/0"; exit 0; fi
       sleep 0.25
     done
-    cat .redis/redis.log; echo "error: redis-server did not start" >&2; exit 1
+    tail -20 .redis/redis.log; echo "error: redis-server did not answer PONG within 60 s" >&2; exit 1
     ;;
   stop)
     if running; then redis-cli -p "$PORT" shutdown >/dev/null 2>&1 || true; fi

@@ -76,10 +76,24 @@ impl FeatureStore {
             conn,
             url: url.to_string(),
         };
-        let _: String = redis::cmd("PING")
-            .query(&mut store.conn)
-            .with_context(|| format!("Redis at {url} does not answer PING"))?;
-        Ok(store)
+        // A Redis that just restarted answers LOADING while it reads its data back: wait.
+        let began = std::time::Instant::now();
+        loop {
+            let pong: redis::RedisResult<String> = redis::cmd("PING").query(&mut store.conn);
+            match pong {
+                Ok(_) => return Ok(store),
+                Err(e)
+                    if e.kind()
+                        == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+                        && began.elapsed() < Duration::from_secs(60) =>
+                {
+                    std::thread::sleep(Duration::from_millis(250));
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("Redis at {url} does not answer PING"));
+                }
+            }
+        }
     }
 
     fn context(&self, what: &str) -> String {
