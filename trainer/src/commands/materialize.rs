@@ -4,16 +4,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resonance_shared::features::FeatureSetMeta;
-use resonance_shared::keys::FeatureVersion;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::artifact::ModelArtifact;
-use crate::data::events_csv::parse_timestamp;
 use crate::data::{self, read::BadRowPolicy};
 use crate::features::{self, ModelEmbeddings};
 use crate::store::FeatureStore;
@@ -58,21 +56,9 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let mut store = FeatureStore::connect(&args.redis_url)?;
     let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
     let artifact = ModelArtifact::open(&args.models, None)?;
-    let as_of = match &args.as_of {
-        Some(text) => {
-            parse_timestamp(text).map_err(|e| anyhow::anyhow!("--as-of: {}", e.message))?
-        }
-        None => dataset
-            .events
-            .last()
-            .map(|e| e.timestamp)
-            .context("the dataset has no events")?,
-    };
+    let as_of = features::resolve_as_of(args.as_of.as_deref(), &dataset)?;
     let now = OffsetDateTime::now_utc();
-    let version = FeatureVersion(args.feature_version.unwrap_or(now.unix_timestamp() as u64));
-    if version.0 == 0 {
-        bail!("--feature-version must be positive");
-    }
+    let version = features::resolve_version(args.feature_version, now.unix_timestamp())?;
     let computed = Instant::now();
     let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
     let compute_seconds = computed.elapsed().as_secs_f64();

@@ -46,6 +46,15 @@ impl Sink {
         }
     }
 
+    /// Whether the edge already serves model `version` (known for the Worker only). Switching
+    /// to it again would reload it and drop the Worker's cached encoder states for nothing.
+    fn serves_model(&self, version: &str) -> Result<bool> {
+        match self {
+            Sink::Worker(sink) => Ok(sink.health()?.model_version.as_deref() == Some(version)),
+            Sink::Cloudflare(_) => Ok(false),
+        }
+    }
+
     /// Makes the model `version` live: the Worker loads and verifies it first; on plain KV the
     /// pointer is written after the chunks.
     fn switch_model(&self, version: &str) -> Result<()> {
@@ -174,6 +183,10 @@ fn mirror_model(
             "skipped model {}: superseded (live: {version})",
             only.unwrap_or_default()
         );
+        return Ok(());
+    }
+    if sink.serves_model(&version)? {
+        println!("model {version} is already live on {target}");
         return Ok(());
     }
     let writes: Vec<KvWrite> = pairs

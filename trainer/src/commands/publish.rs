@@ -12,13 +12,12 @@ use resonance_edge::admin::MAX_BULK_PAIRS;
 use resonance_edge::publication::{self, sha256_hex};
 use resonance_shared::api::KvWrite;
 use resonance_shared::features::FeatureSetMeta;
-use resonance_shared::keys::{self, FeatureVersion};
+use resonance_shared::keys;
 use resonance_shared::manifest::PublishedModel;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::artifact::ModelArtifact;
-use crate::data::events_csv::parse_timestamp;
 use crate::data::{self, read::BadRowPolicy};
 use crate::edge_sink::WorkerSink;
 use crate::features::{self, ModelEmbeddings};
@@ -84,21 +83,9 @@ pub fn run(args: PublishArgs) -> Result<()> {
         return publish_model(&args, &artifact, began);
     }
     let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
-    let as_of = match &args.as_of {
-        Some(text) => {
-            parse_timestamp(text).map_err(|e| anyhow::anyhow!("--as-of: {}", e.message))?
-        }
-        None => dataset
-            .events
-            .last()
-            .map(|e| e.timestamp)
-            .context("the dataset has no events")?,
-    };
+    let as_of = features::resolve_as_of(args.as_of.as_deref(), &dataset)?;
     let now = OffsetDateTime::now_utc();
-    let version = FeatureVersion(args.feature_version.unwrap_or(now.unix_timestamp() as u64));
-    if version.0 == 0 {
-        bail!("--feature-version must be positive");
-    }
+    let version = features::resolve_version(args.feature_version, now.unix_timestamp())?;
 
     let manifest = &artifact.manifest;
     let embeddings = ModelEmbeddings::of(&artifact);

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -15,6 +15,7 @@ use crate::artifact::ModelArtifact;
 use crate::candidates;
 use crate::data::{self, read::BadRowPolicy};
 use crate::features::{self, ModelEmbeddings};
+use crate::publish::publish_dir;
 
 /// Write the web demo's offline bundle: a model, demo listeners with candidates, and their
 /// features.
@@ -55,11 +56,7 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
     }
     let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
     let artifact = ModelArtifact::open(&args.models, args.model_version.as_deref())?;
-    let as_of = dataset
-        .events
-        .last()
-        .map(|e| e.timestamp)
-        .context("the dataset has no events")?;
+    let as_of = features::resolve_as_of(None, &dataset)?;
     let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
 
     let users = candidates::busiest_listeners(&dataset, args.listeners);
@@ -111,14 +108,18 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
         "catalogue": catalogue,
     });
 
-    write_folder(
-        &args.out,
-        &[
-            ("model.onnx", artifact.onnx.clone()),
-            ("features.json", serde_json::to_vec(&snapshot)?),
-            ("demo.json", serde_json::to_vec(&demo)?),
-        ],
-    )?;
+    let files = [
+        ("model.onnx", artifact.onnx.clone()),
+        ("features.json", serde_json::to_vec(&snapshot)?),
+        ("demo.json", serde_json::to_vec(&demo)?),
+    ];
+    publish_dir(&args.out, true, |staging| {
+        for (name, bytes) in &files {
+            let path = staging.join(name);
+            fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        Ok(())
+    })?;
     println!(
         "wrote {}: model {}, {} listeners, {} tracks",
         args.out.display(),
@@ -126,27 +127,5 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
         snapshot.users.len(),
         snapshot.tracks.len()
     );
-    Ok(())
-}
-
-/// Writes the files into a fresh sibling folder, then swaps it in.
-fn write_folder(out: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
-    let name = out.file_name().context("--out must name a folder")?;
-    let parent = out.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let fresh = parent.join(format!(".{}.new", name.to_string_lossy()));
-    let old = parent.join(format!(".{}.old", name.to_string_lossy()));
-    let _ = fs::remove_dir_all(&fresh);
-    fs::create_dir_all(&fresh)?;
-    for (file, bytes) in files {
-        fs::write(fresh.join(file), bytes)
-            .with_context(|| format!("cannot write {}", fresh.join(file).display()))?;
-    }
-    let _ = fs::remove_dir_all(&old);
-    if out.exists() {
-        fs::rename(out, &old)?;
-    }
-    fs::rename(&fresh, out)?;
-    let _ = fs::remove_dir_all(&old);
     Ok(())
 }

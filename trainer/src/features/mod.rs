@@ -67,6 +67,27 @@ pub struct FeatureSet {
     pub tracks: Vec<(String, TrackFeatures)>,
 }
 
+/// The instant every window ends: `--as-of` (RFC 3339 or unix seconds), else the last event.
+pub fn resolve_as_of(flag: Option<&str>, data: &Dataset) -> anyhow::Result<i64> {
+    match flag {
+        Some(text) => crate::data::events_csv::parse_timestamp(text)
+            .map_err(|e| anyhow::anyhow!("--as-of: {}", e.message)),
+        None => data
+            .events
+            .last()
+            .map(|e| e.timestamp)
+            .ok_or_else(|| anyhow::anyhow!("the dataset has no events")),
+    }
+}
+
+/// The version to write: `--feature-version`, else the unix time `now`; never 0.
+pub fn resolve_version(flag: Option<u64>, now: i64) -> anyhow::Result<FeatureVersion> {
+    match flag.unwrap_or(now.max(0) as u64) {
+        0 => anyhow::bail!("--feature-version must be positive"),
+        v => Ok(FeatureVersion(v)),
+    }
+}
+
 /// Computes every view as of `as_of` (unix seconds).
 pub fn compute(data: &Dataset, as_of: i64, model: Option<&ModelEmbeddings<'_>>) -> FeatureSet {
     let history_len = model.map_or(50, |m| m.max_len);
