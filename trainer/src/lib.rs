@@ -7,6 +7,7 @@
 //!   including foreign CSV and RecBole atomic files (MovieLens);
 //! - [`sasrec`]: training, evaluating and exporting SASRec; [`artifact`] reads an export back;
 //! - [`features`]: the feature views, computed as of an instant;
+//! - [`interest`]: listeners' interest graphs, from an LLM or the offline builder;
 //! - [`candidates`]: sample listeners and candidate lists (the demo, `trainer rerank`);
 //! - [`store`]: the feature store in Redis (versioned, switched atomically);
 //! - [`kv_rest`]: the Cloudflare KV REST API as a mirror sink;
@@ -20,6 +21,7 @@ pub mod data;
 pub mod edge_sink;
 pub mod failpoint;
 pub mod features;
+pub mod interest;
 pub mod kv_rest;
 pub mod publish;
 pub mod sasrec;

@@ -9,6 +9,9 @@
 //! trainer train        --data data/synth          SASRec → runs/sasrec/
 //! trainer eval         --run runs/sasrec          HR@10, NDCG@10 vs baselines
 //! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest)
+//! trainer interest-graph --all-users         interest graphs (LLM or offline) → Redis
+//! trainer materialize                       feature views (+ graphs) → Redis, a new version
+//! trainer mirror --full                     Redis → the edge KV
 //! trainer publish      --worker URL               features + model → the Worker's KV, made live
 //! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
 //! ```
@@ -36,6 +39,7 @@ enum Command {
     Train(commands::train::TrainArgs),
     Eval(commands::eval::EvalArgs),
     Export(commands::export::ExportArgs),
+    InterestGraph(commands::interest_graph::InterestGraphArgs),
     Materialize(commands::materialize::MaterializeArgs),
     Mirror(commands::mirror::MirrorArgs),
     Publish(commands::publish::PublishArgs),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::InterestGraph(args) => commands::interest_graph::run(args),
         Command::Materialize(args) => commands::materialize::run(args),
         Command::Mirror(args) => commands::mirror::run(args),
         Command::Publish(args) => commands::publish::run(args),

@@ -47,8 +47,8 @@ pub enum Change {
 }
 
 pub struct FeatureStore {
-    conn: Connection,
-    url: String,
+    pub(crate) conn: Connection,
+    pub(crate) url: String,
 }
 
 /// What a publication wrote.

@@ -146,6 +146,18 @@ fn sasrec_beats_both_baselines_by_a_wide_margin_on_both_protocols() {
             );
         }
     }
+    // Interest graphs (built offline from each test history) must help the heuristic.
+    for protocol in ["sampled_100", "full_catalogue"] {
+        let plain = metric(results, "heuristic", protocol, "ndcg_at_10");
+        let graph = metric(results, "heuristic+graph", protocol, "ndcg_at_10");
+        assert!(
+            graph > plain,
+            "{protocol}: heuristic with graphs {graph:.4} vs without {plain:.4}"
+        );
+        for hybrid in ["hybrid", "hybrid-no-graph"] {
+            assert!(metric(results, hybrid, protocol, "hr_at_10") > 0.0);
+        }
+    }
     assert!(f.run.join("training_curve.svg").exists());
     let epochs = fs::read_to_string(f.run.join("metrics.jsonl")).unwrap();
     assert!(epochs.lines().count() >= 2);

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::artifact::ModelArtifact;
 use crate::data::{self, read::BadRowPolicy};
 use crate::features::{self, ModelEmbeddings};
+use crate::interest::{self, GraphSource};
 use crate::store::FeatureStore;
 
 /// Compute the feature views from events and catalogue, and publish them into Redis.
@@ -21,7 +22,8 @@ use crate::store::FeatureStore;
 /// Every view is computed as of `--as-of` (7- and 30-day windows end there; nothing after it
 /// is read, so a backfill is reproducible): user listening stats, audio preferences and
 /// recent history; track audio features with the model's embeddings, and popularity. They
-/// are written under a new version `rsn:v{N}:` in pipelines, then `rsn:current` is switched
+/// Users carry the interest graphs `trainer interest-graph` stored (--interest-graphs).
+/// They are written under a new version `rsn:v{N}:` in pipelines, then `rsn:current` is switched
 /// to it in one step. A run that fails or is killed midway leaves the live version as it
 /// was; its half-written keys expire after 6 hours. The previous version is kept until the
 /// next switch; older ones are deleted.
@@ -42,6 +44,10 @@ pub struct MaterializeArgs {
     /// Redis to write to.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
+    /// Where the users' interest graphs come from: those `trainer interest-graph` stored in
+    /// Redis, graphs built now offline, or none.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "redis")]
+    pub interest_graphs: GraphSource,
     /// Keys per pipelined round trip (1–10000).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch_size: usize,
@@ -60,8 +66,17 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let version = features::resolve_version(args.feature_version, now.unix_timestamp())?;
     let computed = Instant::now();
-    let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    let mut set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
     let compute_seconds = computed.elapsed().as_secs_f64();
+    let graphs = interest::attach(
+        args.interest_graphs,
+        &mut set,
+        &dataset,
+        as_of,
+        Some(&mut store),
+        &args.redis_url,
+    )?;
+    println!("{graphs}");
     let meta = FeatureSetMeta {
         version: version.0,
         as_of: OffsetDateTime::from_unix_timestamp(as_of)?.format(&Rfc3339)?,

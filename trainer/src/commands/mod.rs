@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod export;
 pub mod import;
+pub mod interest_graph;
 pub mod materialize;
 pub mod mirror;
 pub mod publish;

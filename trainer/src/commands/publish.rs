@@ -21,6 +21,7 @@ use crate::artifact::ModelArtifact;
 use crate::data::{self, read::BadRowPolicy};
 use crate::edge_sink::WorkerSink;
 use crate::features::{self, ModelEmbeddings};
+use crate::interest::{self, GraphSource};
 
 /// Publish a model and the feature views of a dataset to a Worker (e.g. `wrangler dev`).
 ///
@@ -65,6 +66,10 @@ pub struct PublishArgs {
     /// Redis, for --to-redis.
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
+    /// Where the users' interest graphs come from: built now offline, those
+    /// `trainer interest-graph` stored in Redis (--redis-url), or none.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "offline")]
+    pub interest_graphs: GraphSource,
     /// The Worker's admin token (not needed with --to-redis).
     #[arg(long, env = "RESONANCE_ADMIN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -89,7 +94,16 @@ pub fn run(args: PublishArgs) -> Result<()> {
 
     let manifest = &artifact.manifest;
     let embeddings = ModelEmbeddings::of(&artifact);
-    let set = features::compute(&dataset, as_of, Some(&embeddings));
+    let mut set = features::compute(&dataset, as_of, Some(&embeddings));
+    let graphs = interest::attach(
+        args.interest_graphs,
+        &mut set,
+        &dataset,
+        as_of,
+        None,
+        &args.redis_url,
+    )?;
+    println!("{graphs}");
 
     let mut pairs = model_pairs(&artifact);
     let model_keys = pairs.len();

@@ -15,6 +15,7 @@ use crate::artifact::ModelArtifact;
 use crate::candidates;
 use crate::data::{self, read::BadRowPolicy};
 use crate::features::{self, ModelEmbeddings};
+use crate::interest::{self, GraphSource};
 use crate::publish::publish_dir;
 
 /// Write the web demo's offline bundle: a model, demo listeners with candidates, and their
@@ -45,6 +46,13 @@ pub struct SnapshotArgs {
     /// Candidates per listener, 1–500.
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub candidates: usize,
+    /// Where the listeners' interest graphs come from: built now offline, those
+    /// `trainer interest-graph` stored in Redis (--redis-url), or none.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "offline")]
+    pub interest_graphs: GraphSource,
+    /// Redis, for --interest-graphs redis.
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
 }
 
 pub fn run(args: SnapshotArgs) -> Result<()> {
@@ -57,7 +65,16 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
     let (dataset, _) = data::load(&args.data, BadRowPolicy::Stop)?;
     let artifact = ModelArtifact::open(&args.models, args.model_version.as_deref())?;
     let as_of = features::resolve_as_of(None, &dataset)?;
-    let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    let mut set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    let graphs = interest::attach(
+        args.interest_graphs,
+        &mut set,
+        &dataset,
+        as_of,
+        None,
+        &args.redis_url,
+    )?;
+    println!("{graphs}");
 
     let users = candidates::busiest_listeners(&dataset, args.listeners);
     let mut listeners = Vec::new();

@@ -2,8 +2,10 @@
 //!
 //! - **most popular**: tracks ranked by how often they appear in training histories;
 //! - **heuristic**: the product's own heuristic from `resonance-shared` (audio-preference match
-//!   and popularity; interest graphs and request context are not part of this offline split),
-//!   the very code the edge uses when the model is unavailable.
+//!   and popularity; request context is not part of this offline split), the very code the
+//!   edge uses when the model is unavailable; with or without interest graphs;
+//! - **hybrid**: SASRec and the heuristic with graphs, each standardised over the catalogue and
+//!   mixed 0.7 / 0.3 as the edge mixes them.
 
 use resonance_shared::catalogue::Track;
 use resonance_shared::features::{
@@ -11,8 +13,11 @@ use resonance_shared::features::{
     UserFeatures,
 };
 use resonance_shared::heuristic::{self, HeuristicCandidate, HeuristicWeights};
+use resonance_shared::interest::InterestGraph;
+use resonance_shared::mixer::MixWeights;
 
 use super::evaluate::FullScorer;
+use super::scorer::SasRecScorer;
 
 /// Scores every track by its training count.
 pub struct MostPopular {
@@ -42,6 +47,8 @@ pub struct Heuristic {
     tracks: Vec<TrackFeatures>,
     ids: Vec<String>,
     weights: HeuristicWeights,
+    /// Per user index; empty when the heuristic runs without interest graphs.
+    graphs: Vec<InterestGraph>,
 }
 
 impl Heuristic {
@@ -59,10 +66,17 @@ impl Heuristic {
             tracks,
             ids,
             weights: HeuristicWeights::default(),
+            graphs: Vec::new(),
         }
     }
 
-    fn user(&self, history: &[u32]) -> UserFeatures {
+    /// The same heuristic, with `graphs[u]` as user `u`'s interest graph.
+    pub fn with_graphs(mut self, graphs: Vec<InterestGraph>) -> Self {
+        self.graphs = graphs;
+        self
+    }
+
+    fn user(&self, index: usize, history: &[u32]) -> UserFeatures {
         let stat = |f: fn(&TrackAudioFeatures) -> f32| {
             let values: Vec<f32> = history
                 .iter()
@@ -82,6 +96,7 @@ impl Heuristic {
                 valence: stat(|a| a.valence),
                 danceability: stat(|a| a.danceability),
             }),
+            interest_graph: self.graphs.get(index).cloned(),
             ..Default::default()
         }
     }
@@ -112,7 +127,7 @@ fn neutral_track(track: Option<&Track>, plays: u32) -> TrackFeatures {
 }
 
 impl FullScorer for Heuristic {
-    fn score(&mut self, _: &[usize], histories: &[&[u32]]) -> anyhow::Result<Vec<f32>> {
+    fn score(&mut self, users: &[usize], histories: &[&[u32]]) -> anyhow::Result<Vec<f32>> {
         let candidates: Vec<HeuristicCandidate<'_>> = self
             .tracks
             .iter()
@@ -123,8 +138,8 @@ impl FullScorer for Heuristic {
             })
             .collect();
         let mut out = Vec::with_capacity(histories.len() * candidates.len());
-        for history in histories {
-            let user = self.user(history);
+        for (&index, history) in users.iter().zip(histories) {
+            let user = self.user(index, history);
             out.extend(
                 heuristic::score(&user, &candidates, None, &self.weights)
                     .iter()
@@ -133,4 +148,78 @@ impl FullScorer for Heuristic {
         }
         Ok(out)
     }
+}
+
+/// SASRec and the heuristic, each standardised (z-score) over the catalogue, mixed with the
+/// edge's default weights.
+pub struct Hybrid {
+    pub model: SasRecScorer,
+    pub heuristic: Heuristic,
+    pub weights: MixWeights,
+}
+
+impl FullScorer for Hybrid {
+    fn score(&mut self, users: &[usize], histories: &[&[u32]]) -> anyhow::Result<Vec<f32>> {
+        let model = self.model.score(users, histories)?;
+        let heuristic = self.heuristic.score(users, histories)?;
+        let row = model.len() / histories.len().max(1);
+        let mut out = vec![0.0; model.len()];
+        for k in 0..histories.len() {
+            let span = k * row..(k + 1) * row;
+            let t = standardise(&model[span.clone()]);
+            let h = standardise(&heuristic[span.clone()]);
+            for (i, o) in out[span].iter_mut().enumerate() {
+                *o = self.weights.transformer * t[i] + self.weights.heuristic * h[i];
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// z-scores over a row, skipping row 0 (padding); a constant row becomes zeros.
+fn standardise(row: &[f32]) -> Vec<f32> {
+    let items = &row[1..];
+    let n = items.len().max(1) as f64;
+    let mean = items.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = items.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let sd = var.sqrt();
+    row.iter()
+        .map(|&v| {
+            if sd > 1e-12 {
+                ((f64::from(v) - mean) / sd) as f32
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// Interest graphs for the evaluation, leak-free: the offline builder on each user's test
+/// history (everything before the held-out track). The sequences carry no timestamps, so the
+/// history is spread evenly over the builder's 90-day window, the newest track last.
+pub fn offline_graphs(
+    histories: impl Iterator<Item = Vec<u32>>,
+    catalogue_rows: &[&resonance_shared::catalogue::Track],
+) -> Vec<InterestGraph> {
+    use crate::interest::{DEFAULT_SINCE_DAYS, offline, summary};
+    histories
+        .map(|history| {
+            let n = history.len().max(1) as f64;
+            let listens: Vec<summary::Listen<'_>> = history
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &row)| {
+                    let track = *catalogue_rows.get((row as usize).checked_sub(1)?)?;
+                    Some(summary::Listen {
+                        track,
+                        kind: resonance_shared::events::EventKind::Play,
+                        age_days: (n - 1.0 - i as f64) * f64::from(DEFAULT_SINCE_DAYS) / n,
+                        hour: None,
+                        device: None,
+                    })
+                })
+                .collect();
+            offline::graph(&summary::summarise(&listens, DEFAULT_SINCE_DAYS))
+        })
+        .collect()
 }
