@@ -36,6 +36,17 @@ fn materialize_aborting(redis_url: &str, version: u64, abort_at: &str) -> Output
         .unwrap()
 }
 
+/// Builds every listener's interest graph offline into Redis, as of the fixture's instant.
+fn interest_graphs(redis_url: &str) -> String {
+    let f = fixture();
+    ok(Command::new(trainer_path())
+        .args(["interest-graph", "--all-users", "--data", &s(&f.data)])
+        .args(["--as-of", AS_OF, "--provider", "offline"])
+        .env("REDIS_URL", redis_url)
+        .output()
+        .unwrap())
+}
+
 fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
     mirror_aborting(redis_url, worker, "")
 }
@@ -82,6 +93,8 @@ fn failed(out: Output) -> String {
 #[test]
 fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     let redis = RedisServer::start();
+    let built = interest_graphs(&redis.url);
+    assert!(built.contains("0 failed"), "{built}");
     let printed = ok(materialize(&redis.url, 10));
     assert!(printed.contains("live: 10"), "{printed}");
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
@@ -91,6 +104,16 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     let key = key.lines().next().unwrap();
     let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
     assert!(user.listening_stats.is_some() && !user.history.tracks.is_empty());
+    // The user carries the interest graph `trainer interest-graph` stored for them.
+    let user_id = key.rsplit(':').next().unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&redis.cli(&["GET", &format!("rsn:interest:user:{user_id}")]))
+            .unwrap();
+    assert_eq!(record["provider"], "offline");
+    assert_eq!(record["promptVersion"], "interest-graph-v1");
+    let graph = user.interest_graph.as_ref().expect("an interest graph");
+    assert!(!graph.top_artists.is_empty());
+    assert_eq!(serde_json::to_value(graph).unwrap(), record["graph"]);
     let track = format!("rsn:v10:track:{}", user.history.tracks[0]);
     let track: features::TrackFeatures = features::decode(&redis.cli(&["GET", &track])).unwrap();
     assert_eq!(track.audio.embedding.len(), 32, "the model's d");
@@ -137,6 +160,7 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
     let redis = RedisServer::start();
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
     publish(&worker); // the model, and feature version 7 through the old path
+    interest_graphs(&redis.url);
     ok(materialize(&redis.url, 30));
     let printed = ok(mirror(&redis.url, &worker));
     assert!(printed.contains("mirrored feature version 30"), "{printed}");
@@ -167,6 +191,7 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
         assert_eq!(snapshot.feature_version, 30);
         let served: UserFeatures = features::decode(&snapshot.users[user_id]).unwrap();
         assert_eq!(served, stored, "{user_id}");
+        assert!(served.interest_graph.is_some(), "{user_id} has no interest graph");
     }
 
     // Running it again is harmless (idempotent writes, same version).

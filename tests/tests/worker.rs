@@ -15,6 +15,7 @@ use resonance_shared::keys::FeatureVersion;
 use resonance_trainer::artifact::ModelArtifact;
 use resonance_trainer::data::{self, read::BadRowPolicy};
 use resonance_trainer::features::{self, FeatureSet, ModelEmbeddings};
+use resonance_trainer::interest::{self, DEFAULT_SINCE_DAYS};
 use serde_json::{Value, json};
 
 /// The native side: the same features, the same model, the same core.
@@ -29,7 +30,9 @@ fn native() -> Native {
     let artifact = ModelArtifact::open(&f.models, Some(MODEL)).unwrap();
     let (dataset, _) = data::load(&f.data, BadRowPolicy::Stop).unwrap();
     let as_of = data::events_csv::parse_timestamp(AS_OF).unwrap();
-    let set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    let mut set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
+    // `trainer publish` gives every user an offline interest graph by default.
+    interest::attach_offline(&mut set, &dataset, as_of, DEFAULT_SINCE_DAYS);
     let version = FeatureVersion(FEATURES);
     let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
     let source =
@@ -37,6 +40,52 @@ fn native() -> Native {
             .unwrap();
     let model = TractModel::from_onnx(&artifact.onnx).unwrap();
     Native { source, model, set }
+}
+
+/// The Worker's answer scores the user's interest graph: some candidates get interest
+/// affinity, and without the graph the native core would rank with other heuristic parts.
+fn assert_uses_interest_graph(
+    user: &str,
+    native: &Native,
+    reranker: &Reranker,
+    got: &RerankResponse,
+    body: &str,
+) {
+    let graph = native
+        .set
+        .users
+        .iter()
+        .find(|(id, _)| id == user)
+        .and_then(|(_, u)| u.interest_graph.as_ref())
+        .expect("publish attached an interest graph");
+    assert!(!graph.top_artists.is_empty(), "{user}: {graph:?}");
+    let interest = |r: &resonance_shared::api::RankedTrack| r.explanation.unwrap().interest;
+    assert!(got.ranked.iter().any(|r| interest(r) > 0.5), "{user}");
+    let version = FeatureVersion(FEATURES);
+    let mut without = native.set.clone();
+    without.users.iter_mut().for_each(|(_, u)| u.interest_graph = None);
+    let pairs: Vec<(String, String)> = without.stored_pairs(version).collect();
+    let source =
+        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .unwrap();
+    let request = parse_rerank_request(body.as_bytes()).unwrap();
+    let model = ModelRef {
+        version: MODEL,
+        scorer: &native.model,
+    };
+    let blind = block_on(reranker.rerank(&source, Some(model), &request, || 0.0))
+        .unwrap()
+        .response;
+    assert!(blind.ranked.iter().all(|r| interest(r) == 0.0));
+    let heuristic = |a: &RerankResponse, id: &str| {
+        a.ranked.iter().find(|r| r.track_id == id).unwrap().heuristic
+    };
+    assert!(
+        got.ranked
+            .iter()
+            .any(|r| (r.heuristic - heuristic(&blind, &r.track_id)).abs() > 1e-3),
+        "{user}: the graph changed no heuristic score"
+    );
 }
 
 fn client() -> reqwest::blocking::Client {
@@ -154,6 +203,9 @@ fn the_worker_reranks_like_the_native_core() {
             assert_eq!(got.backend, expected.backend);
             assert_same_ranking(user, &got, &expected, 1e-4);
             compared += got.ranked.len();
+            if n < 4 {
+                assert_uses_interest_graph(user, &native, &reranker, &got, &body);
+            }
         }
         // What the browser does: read the features the rerank reads, rerank them itself.
         let (status, snapshot) = post(&worker, "/v1/features", &body, None);
