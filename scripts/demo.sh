@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the bundled synthetic data: generate the synthetic music world,
 # print its statistics, train SASRec, evaluate it against the baselines, export the model
-# artifact, start the Worker locally (wrangler dev, workerd), publish the model and
-# materialize the feature views into Redis, mirror both to the Worker's KV, rerank a
+# artifact, start the Worker locally (wrangler dev, workerd), publish the model, build the
+# listeners' interest graphs and materialize the feature views into Redis, mirror both to the Worker's KV, rerank a
 # sample through it, then build and serve the web demo,
 # which reranks in the browser. The Worker keeps running afterwards on http://127.0.0.1:8787
 # (`scripts/worker.sh stop`), the web demo on http://127.0.0.1:3000 (`scripts/web.sh stop`).
@@ -43,7 +43,10 @@ export RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)"
 step "publishing the model into the feature store"
 "$TRAINER" publish --model-only --to-redis --models model
 
-step "materializing the feature views into Redis (a new version, switched live)"
+step "building every listener's interest graph into Redis (offline unless an LLM key is set)"
+"$TRAINER" interest-graph --all-users --data "$DATA_DIR"
+
+step "materializing the feature views, with the interest graphs, into Redis (a new version, switched live)"
 "$TRAINER" materialize --data "$DATA_DIR" --models model
 
 step "mirroring the live model and feature version from Redis to the Worker's KV"
@@ -53,7 +56,7 @@ step "reranking a sample through the Worker"
 "$TRAINER" rerank --data "$DATA_DIR" --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
 
 step "bundling the web demo's offline snapshot (web-demo/public/demo)"
-"$TRAINER" snapshot --data "$DATA_DIR" --models model --out web-demo/public/demo
+"$TRAINER" snapshot --data "$DATA_DIR" --models model --out web-demo/public/demo --interest-graphs redis
 
 step "building the browser module and the web demo"
 scripts/build-web.sh

@@ -236,6 +236,13 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     assert_eq!(seen["info"]["source"], "worker", "{}", seen["info"]);
     assert_eq!(seen["info"]["modelVersion"], MODEL);
     assert_eq!(seen["ui"]["engineBadge"], "WebGPU");
+    // The listener's interest graph (built by `trainer publish`) is shown, and the ranking
+    // below, equal to the Worker's, scores with it (tests/tests/worker.rs shows it matters).
+    assert!(
+        seen["ui"]["interestEntries"].as_u64().unwrap() > 0,
+        "{}",
+        seen["ui"]
+    );
     for listener in &listeners {
         let user = listener["userId"].as_str().unwrap();
         let expected = worker_answer(listener);
@@ -298,6 +305,11 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     assert_eq!(seen["info"]["source"], "snapshot", "{}", seen["info"]);
     assert!(seen["info"]["workerError"].is_string());
     assert_eq!(seen["ui"]["sourceBadge"], "bundled snapshot");
+    assert!(
+        seen["ui"]["interestEntries"].as_u64().unwrap() > 0,
+        "{}",
+        seen["ui"]
+    );
     let snapshot = std::fs::read_to_string(demo.join("features.json")).unwrap();
     let source = FeatureSnapshot::parse(&snapshot)
         .unwrap()

@@ -11,6 +11,7 @@ use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
 use resonance_edge::FeatureSnapshot;
 use resonance_shared::features::{self, UserFeatures};
+use resonance_shared::interest::InterestGraph;
 use serde_json::json;
 
 fn materialize(redis_url: &str, version: u64) -> Output {
@@ -113,7 +114,8 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     assert_eq!(record["promptVersion"], "interest-graph-v1");
     let graph = user.interest_graph.as_ref().expect("an interest graph");
     assert!(!graph.top_artists.is_empty());
-    assert_eq!(serde_json::to_value(graph).unwrap(), record["graph"]);
+    let stored: InterestGraph = serde_json::from_value(record["graph"].clone()).unwrap();
+    assert_eq!(graph, &stored);
     let track = format!("rsn:v10:track:{}", user.history.tracks[0]);
     let track: features::TrackFeatures = features::decode(&redis.cli(&["GET", &track])).unwrap();
     assert_eq!(track.audio.embedding.len(), 32, "the model's d");
@@ -191,7 +193,10 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
         assert_eq!(snapshot.feature_version, 30);
         let served: UserFeatures = features::decode(&snapshot.users[user_id]).unwrap();
         assert_eq!(served, stored, "{user_id}");
-        assert!(served.interest_graph.is_some(), "{user_id} has no interest graph");
+        assert!(
+            served.interest_graph.is_some(),
+            "{user_id} has no interest graph"
+        );
     }
 
     // Running it again is harmless (idempotent writes, same version).

@@ -100,7 +100,11 @@ impl StandIn {
 
     fn assert_no_problems(&self) {
         let s = self.script.lock().unwrap();
-        assert!(s.problems.is_empty(), "requests broke the wire format: {:?}", s.problems);
+        assert!(
+            s.problems.is_empty(),
+            "requests broke the wire format: {:?}",
+            s.problems
+        );
     }
 }
 
@@ -115,7 +119,13 @@ fn serve(api: Api, mut request: tiny_http::Request, script: &Mutex<Script>) {
         Some(found.value.as_str().to_string())
     };
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    let mut problems = check_request(api, request.method().as_str(), request.url(), &header, &body);
+    let mut problems = check_request(
+        api,
+        request.method().as_str(),
+        request.url(),
+        &header,
+        &body,
+    );
     let act = {
         let mut s = script.lock().unwrap();
         s.requests.push(Recorded {
@@ -127,7 +137,12 @@ fn serve(api: Api, mut request: tiny_http::Request, script: &Mutex<Script>) {
     };
     if !problems.is_empty() {
         let message = problems.remove(0);
-        return respond(request, 400, &error_body(api, "invalid_request_error", &message), None);
+        return respond(
+            request,
+            400,
+            &error_body(api, "invalid_request_error", &message),
+            None,
+        );
     }
     let user_message = body["messages"]
         .as_array()
@@ -147,8 +162,17 @@ fn serve(api: Api, mut request: tiny_http::Request, script: &Mutex<Script>) {
             (full.chars().take(half).collect(), true)
         }
         Act::Status(code, retry_after) => {
-            let kind = if code == 429 { "rate_limit_error" } else { "api_error" };
-            return respond(request, code, &error_body(api, kind, "scripted failure"), retry_after);
+            let kind = if code == 429 {
+                "rate_limit_error"
+            } else {
+                "api_error"
+            };
+            return respond(
+                request,
+                code,
+                &error_body(api, kind, "scripted failure"),
+                retry_after,
+            );
         }
     };
     let answer = match api {
@@ -207,20 +231,32 @@ fn check_request(
                 "anthropic-version header is required",
             );
             require(body["max_tokens"].is_u64(), "max_tokens is required");
-            require(body["system"].is_string(), "system must be a top-level string");
+            require(
+                body["system"].is_string(),
+                "system must be a top-level string",
+            );
             let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
             require(
-                roles.iter().enumerate().all(|(i, r)| *r == ["user", "assistant"][i % 2]),
+                roles
+                    .iter()
+                    .enumerate()
+                    .all(|(i, r)| *r == ["user", "assistant"][i % 2]),
                 "roles must alternate, starting with user",
             );
         }
         Api::OpenAi => {
-            require(url == "/v1/chat/completions", "path must be /v1/chat/completions");
+            require(
+                url == "/v1/chat/completions",
+                "path must be /v1/chat/completions",
+            );
             require(
                 header("authorization").as_deref() == Some(&format!("Bearer {OPENAI_KEY}")),
                 "Authorization must be the bearer key",
             );
-            require(messages.first().is_some_and(|m| m["role"] == "system"), "system message first");
+            require(
+                messages.first().is_some_and(|m| m["role"] == "system"),
+                "system message first",
+            );
             require(
                 body["response_format"]["type"] == "json_object",
                 "response_format must ask for json_object",
@@ -250,7 +286,12 @@ fn model_answer(user_message: &str) -> String {
             .into_iter()
             .flatten()
             .take(n)
-            .map(|s| (s["name"].as_str().unwrap().to_ascii_uppercase(), s["weight"].clone()))
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap().to_ascii_uppercase(),
+                    s["weight"].clone(),
+                )
+            })
             .collect()
     };
     json!({
@@ -264,14 +305,20 @@ fn model_answer(user_message: &str) -> String {
 fn error_body(api: Api, kind: &str, message: &str) -> Value {
     match api {
         Api::Anthropic => json!({"type": "error", "error": {"type": kind, "message": message}}),
-        Api::OpenAi => json!({"error": {"message": message, "type": kind, "param": null, "code": null}}),
+        Api::OpenAi => {
+            json!({"error": {"message": message, "type": kind, "param": null, "code": null}})
+        }
     }
 }
 
 fn respond(request: tiny_http::Request, status: u16, body: &Value, retry_after: Option<u64>) {
     let mut response = tiny_http::Response::from_string(body.to_string())
         .with_status_code(status)
-        .with_header("Content-Type: application/json".parse::<tiny_http::Header>().unwrap());
+        .with_header(
+            "Content-Type: application/json"
+                .parse::<tiny_http::Header>()
+                .unwrap(),
+        );
     if let Some(seconds) = retry_after {
         response.add_header(
             format!("retry-after: {seconds}")
@@ -287,7 +334,9 @@ fn world() -> (TempDir, String) {
     let dir = TempDir::new().unwrap();
     let data = dir.path().join("data");
     let out = Command::new(trainer_path())
-        .args(["data", "synth", "--users", "30", "--tracks", "200", "--days", "10"])
+        .args([
+            "data", "synth", "--users", "30", "--tracks", "200", "--days", "10",
+        ])
         .args(["--seed", "5", "--out", data.to_str().unwrap()])
         .output()
         .unwrap();
@@ -301,7 +350,10 @@ fn busiest_user(data: &str) -> String {
     for line in events.lines().skip(1) {
         *counts.entry(line.split(',').next().unwrap()).or_default() += 1;
     }
-    let (user, _) = counts.into_iter().max_by_key(|(u, n)| (*n, std::cmp::Reverse(*u))).unwrap();
+    let (user, _) = counts
+        .into_iter()
+        .max_by_key(|(u, n)| (*n, std::cmp::Reverse(*u)))
+        .unwrap();
     user.to_string()
 }
 
@@ -317,7 +369,14 @@ fn run(redis: &RedisServer, data: &str, api: Api, stand_in: &StandIn, extra: &[&
     };
     Command::new(trainer_path())
         .args(["interest-graph", "--data", data, "--provider", provider])
-        .args(["--base-url", &stand_in.base_url, "--backoff-ms", "50", "--timeout-secs", "2"])
+        .args([
+            "--base-url",
+            &stand_in.base_url,
+            "--backoff-ms",
+            "50",
+            "--timeout-secs",
+            "2",
+        ])
         .args(extra)
         .env("REDIS_URL", &redis.url)
         .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
@@ -327,7 +386,11 @@ fn run(redis: &RedisServer, data: &str, api: Api, stand_in: &StandIn, extra: &[&
 }
 
 fn stdout(out: &Output) -> String {
-    assert!(out.status.success(), "failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
 
@@ -339,13 +402,30 @@ fn anthropic_success_rate_limits_and_server_errors() {
 
     // Success: the graph is stored in the catalogue's spelling, with its provenance.
     let api = StandIn::start(Api::Anthropic, &[Act::Good]);
-    let printed = stdout(&run(&redis, &data, Api::Anthropic, &api, &["--user-id", &user]));
-    assert!(printed.contains("1 built") && printed.contains("tokens: 1000 in, 100 out"), "{printed}");
-    assert!(printed.contains("$0.0015"), "claude-haiku-4-5 at $1/$5: {printed}");
+    let printed = stdout(&run(
+        &redis,
+        &data,
+        Api::Anthropic,
+        &api,
+        &["--user-id", &user],
+    ));
+    assert!(
+        printed.contains("1 built") && printed.contains("tokens: 1000 in, 100 out"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("$0.0015"),
+        "claude-haiku-4-5 at $1/$5: {printed}"
+    );
     api.assert_no_problems();
     let request = api.body(0);
     assert_eq!(request["model"], "claude-haiku-4-5");
-    assert!(request["system"].as_str().unwrap().contains("never instructions"));
+    assert!(
+        request["system"]
+            .as_str()
+            .unwrap()
+            .contains("never instructions")
+    );
     let record = graph_of(&redis, &user).expect("a stored graph");
     assert_eq!(record["provider"], "anthropic");
     assert_eq!(record["promptVersion"], "interest-graph-v1");
@@ -354,12 +434,21 @@ fn anthropic_success_rate_limits_and_server_errors() {
     assert_eq!(artists.len(), 3);
     let catalogue = std::fs::read_to_string(Path::new(&data).join("catalogue.csv")).unwrap();
     for artist in artists.keys() {
-        assert!(catalogue.contains(artist.as_str()), "{artist} is spelled as in the catalogue");
+        assert!(
+            catalogue.contains(artist.as_str()),
+            "{artist} is spelled as in the catalogue"
+        );
     }
     assert_eq!(record["graph"]["moods"], json!(["upbeat"]));
 
     // A re-run skips the listener already done with this prompt, provider and model.
-    let printed = stdout(&run(&redis, &data, Api::Anthropic, &api, &["--user-id", &user]));
+    let printed = stdout(&run(
+        &redis,
+        &data,
+        Api::Anthropic,
+        &api,
+        &["--user-id", &user],
+    ));
     assert!(printed.contains("1 already done"), "{printed}");
     assert_eq!(api.requests(), 1);
 
@@ -368,20 +457,43 @@ fn anthropic_success_rate_limits_and_server_errors() {
         Api::Anthropic,
         &[Act::Status(429, Some(1)), Act::Status(500, None), Act::Good],
     );
-    let printed = stdout(&run(&redis, &data, Api::Anthropic, &api, &["--user-id", &user, "--force"]));
+    let printed = stdout(&run(
+        &redis,
+        &data,
+        Api::Anthropic,
+        &api,
+        &["--user-id", &user, "--force"],
+    ));
     assert!(printed.contains("1 built"), "{printed}");
     assert_eq!(api.requests(), 3);
-    assert!(api.gap(1) >= Duration::from_secs(1), "Retry-After: {:?}", api.gap(1));
-    assert!(api.gap(2) < Duration::from_secs(1), "a 500 backs off briefly: {:?}", api.gap(2));
+    assert!(
+        api.gap(1) >= Duration::from_secs(1),
+        "Retry-After: {:?}",
+        api.gap(1)
+    );
+    assert!(
+        api.gap(2) < Duration::from_secs(1),
+        "a 500 backs off briefly: {:?}",
+        api.gap(2)
+    );
     api.assert_no_problems();
 
     // A wrong key stops the run at once, naming the variable; the stored graph stays.
     let before = graph_of(&redis, &user);
     let api = StandIn::start(Api::Anthropic, &[Act::Status(401, None)]);
-    let out = run(&redis, &data, Api::Anthropic, &api, &["--user-id", &user, "--force"]);
+    let out = run(
+        &redis,
+        &data,
+        Api::Anthropic,
+        &api,
+        &["--user-id", &user, "--force"],
+    );
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
-    assert!(error.contains("ANTHROPIC_API_KEY") && error.contains("401"), "{error}");
+    assert!(
+        error.contains("ANTHROPIC_API_KEY") && error.contains("401"),
+        "{error}"
+    );
     assert_eq!(api.requests(), 1, "no retries on 401");
     assert_eq!(graph_of(&redis, &user), before);
 }
@@ -393,8 +505,17 @@ fn openai_timeouts_malformed_and_truncated_answers_are_retried() {
     let user = busiest_user(&data);
 
     // A stalled answer times out (2 s) and is retried.
-    let api = StandIn::start(Api::OpenAi, &[Act::Stall(Duration::from_secs(4)), Act::Good]);
-    let printed = stdout(&run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user]));
+    let api = StandIn::start(
+        Api::OpenAi,
+        &[Act::Stall(Duration::from_secs(4)), Act::Good],
+    );
+    let printed = stdout(&run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user],
+    ));
     assert!(printed.contains("1 built"), "{printed}");
     assert_eq!(api.requests(), 2);
     assert_eq!(api.body(0)["model"], "gpt-4.1-mini");
@@ -402,19 +523,45 @@ fn openai_timeouts_malformed_and_truncated_answers_are_retried() {
 
     // Malformed JSON: one correction, which shows the model its answer and the error.
     let api = StandIn::start(Api::OpenAi, &[Act::Text(r#"{"topArtists": {"#), Act::Good]);
-    let printed = stdout(&run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user, "--force"]));
-    assert!(printed.contains("1 built") && printed.contains("tokens: 2000 in, 200 out"), "{printed}");
+    let printed = stdout(&run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user, "--force"],
+    ));
+    assert!(
+        printed.contains("1 built") && printed.contains("tokens: 2000 in, 200 out"),
+        "{printed}"
+    );
     let retry = api.body(1);
     let turns = retry["messages"].as_array().unwrap();
-    assert_eq!(turns.len(), 4, "system, user, the bad answer, the correction");
+    assert_eq!(
+        turns.len(),
+        4,
+        "system, user, the bad answer, the correction"
+    );
     assert_eq!(turns[2]["content"], r#"{"topArtists": {"#);
-    assert!(turns[3]["content"].as_str().unwrap().contains("not JSON"), "{}", turns[3]);
+    assert!(
+        turns[3]["content"].as_str().unwrap().contains("not JSON"),
+        "{}",
+        turns[3]
+    );
     assert_eq!(graph_of(&redis, &user).unwrap()["answers"], 2);
 
     // A truncated answer (finish_reason: length) is corrected the same way.
     let api = StandIn::start(Api::OpenAi, &[Act::Truncated, Act::Good]);
-    stdout(&run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user, "--force"]));
-    let correction = api.body(1)["messages"][3]["content"].as_str().unwrap().to_string();
+    stdout(&run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user, "--force"],
+    ));
+    let correction = api.body(1)["messages"][3]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(correction.contains("cut off"), "{correction}");
     api.assert_no_problems();
 }
@@ -425,13 +572,25 @@ fn a_bad_answer_never_replaces_the_stored_graph() {
     let redis = RedisServer::start();
     let user = busiest_user(&data);
     let api = StandIn::start(Api::OpenAi, &[Act::Good]);
-    stdout(&run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user]));
+    stdout(&run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user],
+    ));
     let good = graph_of(&redis, &user).unwrap();
 
     // Valid JSON of the wrong shape, twice: the listener fails and keeps their graph.
     let wrong = r#"{"artists": ["a", "b"], "genres": "all"}"#;
     let api = StandIn::start(Api::OpenAi, &[Act::Text(wrong), Act::Text(wrong)]);
-    let out = run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user, "--force"]);
+    let out = run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user, "--force"],
+    );
     assert!(!out.status.success());
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(error.contains("1 listeners failed"), "{error}");
@@ -439,11 +598,23 @@ fn a_bad_answer_never_replaces_the_stored_graph() {
     assert_eq!(graph_of(&redis, &user).unwrap(), good);
     let failure: Value =
         serde_json::from_str(&redis.cli(&["HGET", "rsn:interest:failed", &user])).unwrap();
-    assert!(failure["error"].as_str().unwrap().contains("unknown field `artists`"), "{failure}");
+    assert!(
+        failure["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `artists`"),
+        "{failure}"
+    );
 
     // The next good run clears the failure.
     let api = StandIn::start(Api::OpenAi, &[Act::Good]);
-    stdout(&run(&redis, &data, Api::OpenAi, &api, &["--user-id", &user, "--force"]));
+    stdout(&run(
+        &redis,
+        &data,
+        Api::OpenAi,
+        &api,
+        &["--user-id", &user, "--force"],
+    ));
     assert_eq!(redis.cli(&["HEXISTS", "rsn:interest:failed", &user]), "0");
 }
 
@@ -454,7 +625,14 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
     let user = busiest_user(&data);
     // The offline provider first: every listener gets a graph.
     let out = Command::new(trainer_path())
-        .args(["interest-graph", "--all-users", "--data", &data, "--concurrency", "3"])
+        .args([
+            "interest-graph",
+            "--all-users",
+            "--data",
+            &data,
+            "--concurrency",
+            "3",
+        ])
         .args(["--batch-size", "7"])
         .env("REDIS_URL", &redis.url)
         .env_remove("ANTHROPIC_API_KEY")
@@ -462,7 +640,10 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
         .output()
         .unwrap();
     let printed = stdout(&out);
-    assert!(printed.contains("provider offline") && printed.contains("30 built"), "{printed}");
+    assert!(
+        printed.contains("provider offline") && printed.contains("30 built"),
+        "{printed}"
+    );
     let before = graph_of(&redis, &user).unwrap();
 
     // Rename the listener's favourite artist to an instruction, everywhere in the catalogue.
@@ -483,12 +664,20 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
             name.to_string()
         }
     };
-    std::fs::write(&path, catalogue.replace(&quoted(&favourite), &quoted(injected))).unwrap();
+    std::fs::write(
+        &path,
+        catalogue.replace(&quoted(&favourite), &quoted(injected)),
+    )
+    .unwrap();
 
     // The stand-in model obeys the injection; its answer is refused twice and nothing changes.
     let api = StandIn::start(Api::Anthropic, &[]);
     let out = run(&redis, &data, Api::Anthropic, &api, &["--user-id", &user]);
-    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(graph_of(&redis, &user).unwrap(), before);
     api.assert_no_problems();
     // The instruction reached the model only as a JSON string value inside the summary, and
@@ -498,19 +687,35 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
     let (preface, summary) = message.split_once('\n').unwrap();
     assert_eq!(preface, "Listening summary (JSON data):");
     let summary: Value = serde_json::from_str(summary).unwrap();
-    assert!(summary["topArtists"].as_array().unwrap().iter().any(|a| a["name"] == injected));
+    assert!(
+        summary["topArtists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == injected)
+    );
     assert!(!request["system"].as_str().unwrap().contains("pwned"));
 
     // The offline provider treats the text as a name: the shape is unchanged.
     let out = Command::new(trainer_path())
-        .args(["interest-graph", "--user-id", &user, "--data", &data, "--force"])
+        .args([
+            "interest-graph",
+            "--user-id",
+            &user,
+            "--data",
+            &data,
+            "--force",
+        ])
         .args(["--provider", "offline"])
         .env("REDIS_URL", &redis.url)
         .output()
         .unwrap();
     stdout(&out);
     let after = graph_of(&redis, &user).unwrap();
-    assert!(after["graph"]["topArtists"].get(injected).is_some(), "{after}");
+    assert!(
+        after["graph"]["topArtists"].get(injected).is_some(),
+        "{after}"
+    );
     assert!(after["graph"].get("pwned").is_none());
 }
 
@@ -531,9 +736,24 @@ fn flags_are_validated_before_anything_runs() {
     };
     fails(&["--all-users", "--user-id", "u1"], "cannot be used with");
     fails(&[], "--user-id");
-    fails(&["--all-users", "--since-days", "0"], "--since-days must be 1–3650");
-    fails(&["--all-users", "--concurrency", "65"], "--concurrency must be 1–64");
-    fails(&["--all-users", "--provider", "anthropic"], "ANTHROPIC_API_KEY is not set");
-    fails(&["--all-users", "--provider", "openai-compatible"], "--base-url");
-    fails(&["--all-users", "--provider", "gemini"], "invalid value 'gemini'");
+    fails(
+        &["--all-users", "--since-days", "0"],
+        "--since-days must be 1–3650",
+    );
+    fails(
+        &["--all-users", "--concurrency", "65"],
+        "--concurrency must be 1–64",
+    );
+    fails(
+        &["--all-users", "--provider", "anthropic"],
+        "ANTHROPIC_API_KEY is not set",
+    );
+    fails(
+        &["--all-users", "--provider", "openai-compatible"],
+        "--base-url",
+    );
+    fails(
+        &["--all-users", "--provider", "gemini"],
+        "invalid value 'gemini'",
+    );
 }

@@ -63,7 +63,10 @@ fn assert_uses_interest_graph(
     assert!(got.ranked.iter().any(|r| interest(r) > 0.5), "{user}");
     let version = FeatureVersion(FEATURES);
     let mut without = native.set.clone();
-    without.users.iter_mut().for_each(|(_, u)| u.interest_graph = None);
+    without
+        .users
+        .iter_mut()
+        .for_each(|(_, u)| u.interest_graph = None);
     let pairs: Vec<(String, String)> = without.stored_pairs(version).collect();
     let source =
         MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -78,7 +81,11 @@ fn assert_uses_interest_graph(
         .response;
     assert!(blind.ranked.iter().all(|r| interest(r) == 0.0));
     let heuristic = |a: &RerankResponse, id: &str| {
-        a.ranked.iter().find(|r| r.track_id == id).unwrap().heuristic
+        a.ranked
+            .iter()
+            .find(|r| r.track_id == id)
+            .unwrap()
+            .heuristic
     };
     assert!(
         got.ranked

@@ -1,11 +1,12 @@
 "use client";
 
-// The demo: pick a listener, see their history and candidates, and the reranked list with
+// The demo: pick a listener, see their interest graph, history and candidates, and the reranked list with
 // the transformer and heuristic parts of each score; the mix, the engine, and what each
 // rerank cost. `window.resonanceDemo` exposes the same operations to the browser tests and
 // the benchmark (tests/browser.mjs, bench/browser.mjs).
 
 import { useCallback, useEffect, useRef, useState } from "react";
+import { InterestGraph } from "./interest";
 import {
   loadDemo,
   loadModule,
@@ -82,7 +83,8 @@ class Session {
     return listener;
   }
 
-  /** Gives `reranker` the features of `listener`; resolves to the ms spent fetching them. */
+  /** Gives `reranker` the features of `listener`; resolves to the ms spent fetching them and
+   *  the listener's interest graph (null when the store has none). */
   async prepare(reranker, listener, request) {
     const started = performance.now();
     let json;
@@ -98,18 +100,24 @@ class Session {
       reranker.setFeatures(json);
       reranker.loadedFeatures = json;
     }
-    return performance.now() - started;
+    const featuresMs = performance.now() - started;
+    if (this.parsedFrom !== json) {
+      this.parsed = JSON.parse(json);
+      this.parsedFrom = json;
+    }
+    const stored = this.parsed.users?.[listener.userId];
+    return { featuresMs, graph: stored ? JSON.parse(stored).interest_graph ?? null : null };
   }
 
-  /** One rerank; resolves to { answer, ms, featuresMs }. */
+  /** One rerank; resolves to { answer, ms, featuresMs, graph }. */
   async rerank(preference, userId, transformerWeight) {
     const reranker = await this.reranker(preference);
     const listener = this.listener(userId);
     const request = rerankRequest(listener, transformerWeight);
-    const featuresMs = await this.prepare(reranker, listener, request);
+    const { featuresMs, graph } = await this.prepare(reranker, listener, request);
     const started = performance.now();
     const answer = JSON.parse(await reranker.rerank(JSON.stringify(request)));
-    return { answer, ms: performance.now() - started, featuresMs };
+    return { answer, ms: performance.now() - started, featuresMs, graph };
   }
 
   /** Rerank timings for one engine: the model load and the first call of a fresh reranker,
@@ -179,9 +187,9 @@ export default function Demo() {
     const s = session.current;
     if (!s || !user) return;
     try {
-      const { answer, ms, featuresMs } = await s.rerank(s.preference, user, w);
+      const { answer, ms, featuresMs, graph } = await s.rerank(s.preference, user, w);
       const history = JSON.parse((await s.main).history(user));
-      setResult({ answer, ms, featuresMs, history, listener: s.listener(user) });
+      setResult({ answer, ms, featuresMs, graph, history, listener: s.listener(user) });
       // The first rerank compiles the GPU shaders (or tract's plan): shown apart.
       if (s.firstRerankMs === undefined) s.firstRerankMs = ms;
       else setLatencies((l) => [...l.slice(-199), ms]);
@@ -239,6 +247,8 @@ export default function Demo() {
       {result && (
         <div className="columns">
           <section>
+            <h2>Interest graph</h2>
+            <InterestGraph graph={result.graph} />
             <h2>Recent history</h2>
             <ol className="history">
               {result.history.slice(-12).reverse().map((h, i) => (

@@ -57,6 +57,7 @@ try {
     engineBadge: await page.locator("[data-testid=engine]").innerText(),
     sourceBadge: await page.locator("[data-testid=source]").innerText(),
     status: await page.locator(".demo").getAttribute("data-status"),
+    interestEntries: await page.locator("[data-testid=interest-graph] .weight").count(),
   };
   // Moving the mix slider reranks: all transformer, the table follows the transformer part.
   await page.locator("[data-testid=mix]").fill("1");

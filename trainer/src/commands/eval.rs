@@ -75,10 +75,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         })
         .collect::<Result<_>>()?;
 
-    let graphs = offline_graphs(
-        sequences.users.iter().map(|u| u.test().0.to_vec()),
-        &rows,
-    );
+    let graphs = offline_graphs(sequences.users.iter().map(|u| u.test().0.to_vec()), &rows);
     let with_graphs = || Heuristic::new(&rows, &counts).with_graphs(graphs.clone());
     let mut scorers: Vec<(&str, Box<dyn FullScorer>)> = vec![
         ("sasrec", Box::new(SasRecScorer::new(loaded.model.clone()))),

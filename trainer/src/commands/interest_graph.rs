@@ -36,8 +36,8 @@ use crate::store::FeatureStore;
 /// optional) and `offline` (a deterministic graph from the same summary, no network). The
 /// default is the provider whose key is set, else `offline`.
 ///
-/// Runs are resumable: listeners whose stored graph has this prompt version, provider and
-/// model are skipped (--force rebuilds them). Graphs reach the edge with the next
+/// Runs are resumable: listeners whose stored graph has this prompt version, provider, model
+/// and window (--as-of, --since-days) are skipped (--force rebuilds them). Graphs reach the edge with the next
 /// `trainer materialize` and `trainer mirror`.
 ///
 /// Examples:
@@ -92,7 +92,7 @@ pub struct InterestGraphArgs {
     /// The first retry's wait in milliseconds; doubled per try, with jitter (10–60000).
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub backoff_ms: u64,
-    /// Rebuild listeners already done with this prompt version, provider and model.
+    /// Rebuild listeners already done with this prompt version, provider, model and window.
     #[arg(long)]
     pub force: bool,
     /// Print the prompt for the first listener and exit; calls nothing, stores nothing.
@@ -115,13 +115,15 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn provider(args: &InterestGraphArgs) -> Result<Provider> {
-    let kind = args.provider.unwrap_or(if env("ANTHROPIC_API_KEY").is_some() {
-        ProviderKind::Anthropic
-    } else if env("OPENAI_API_KEY").is_some() {
-        ProviderKind::OpenAi
-    } else {
-        ProviderKind::Offline
-    });
+    let kind = args
+        .provider
+        .unwrap_or(if env("ANTHROPIC_API_KEY").is_some() {
+            ProviderKind::Anthropic
+        } else if env("OPENAI_API_KEY").is_some() {
+            ProviderKind::OpenAi
+        } else {
+            ProviderKind::Offline
+        });
     if kind == ProviderKind::Offline {
         return Ok(Provider::Offline);
     }
@@ -139,7 +141,9 @@ fn provider(args: &InterestGraphArgs) -> Result<Provider> {
         .or_else(|| env(base_var))
         .or_else(|| kind.default_base_url().map(str::to_string));
     let Some(base_url) = base_url else {
-        bail!("--provider openai-compatible needs --base-url (or {base_var}), e.g. http://127.0.0.1:11434/v1");
+        bail!(
+            "--provider openai-compatible needs --base-url (or {base_var}), e.g. http://127.0.0.1:11434/v1"
+        );
     };
     if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
         bail!("--base-url: `{base_url}` is not an http(s) URL");
@@ -203,9 +207,15 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
     }
     let users: Vec<(&str, Vec<Listen<'_>>)> = listens.into_iter().collect();
     if args.dry_run {
-        let (user, theirs) = users.first().ok_or_else(|| anyhow::anyhow!("no listeners"))?;
+        let (user, theirs) = users
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no listeners"))?;
         let s = summary::summarise(theirs, args.since_days);
-        println!("# prompt {PROMPT_VERSION} for {user}\n\n## system\n{}\n\n## user\n{}", prompt::SYSTEM_PROMPT, prompt::user_message(&s));
+        println!(
+            "# prompt {PROMPT_VERSION} for {user}\n\n## system\n{}\n\n## user\n{}",
+            prompt::SYSTEM_PROMPT,
+            prompt::user_message(&s)
+        );
         return Ok(());
     }
     let mut store = FeatureStore::connect(&args.redis_url)?;
@@ -239,6 +249,8 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
                         r.prompt_version == PROMPT_VERSION
                             && r.provider == provider.name()
                             && r.model == provider.model()
+                            && r.as_of == as_of_text
+                            && r.since_days == args.since_days
                     })
             })
             .map(|(job, _)| job)
@@ -246,9 +258,14 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         skipped += batch.len() - jobs.len();
         bar.inc((batch.len() - jobs.len()) as u64);
 
-        let outcomes = run_batch(&jobs, &provider, &names, args.since_days, args.concurrency, |_| {
-            bar.inc(1)
-        });
+        let outcomes = run_batch(
+            &jobs,
+            &provider,
+            &names,
+            args.since_days,
+            args.concurrency,
+            |_| bar.inc(1),
+        );
         let now = OffsetDateTime::now_utc().format(&Rfc3339)?;
         let (mut good, mut bad) = (Vec::new(), Vec::new());
         for (user, outcome) in outcomes {
@@ -334,7 +351,9 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         );
     }
     if built > 0 {
-        println!("stored in Redis; `trainer materialize` publishes them with the next feature version");
+        println!(
+            "stored in Redis; `trainer materialize` publishes them with the next feature version"
+        );
     }
     Ok(())
 }
@@ -374,9 +393,6 @@ fn run_batch(
             });
         }
         drop(sender);
-        receiver
-            .iter()
-            .inspect(|(user, _)| on_done(user))
-            .collect()
+        receiver.iter().inspect(|(user, _)| on_done(user)).collect()
     })
 }

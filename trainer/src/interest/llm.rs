@@ -351,7 +351,10 @@ mod tests {
             "message":{"role":"assistant","content":"{}","refusal":null},"finish_reason":"stop"}],
             "usage":{"prompt_tokens":7,"completion_tokens":2,"total_tokens":9}}"#;
         let c = parse_completion(ProviderKind::OpenAi, openai).unwrap();
-        assert_eq!((c.text.as_str(), c.truncated, c.usage.output_tokens), ("{}", false, 2));
+        assert_eq!(
+            (c.text.as_str(), c.truncated, c.usage.output_tokens),
+            ("{}", false, 2)
+        );
         assert!(parse_completion(ProviderKind::OpenAi, "{\"choices\":[]}").is_err());
     }
 
@@ -369,7 +372,10 @@ mod tests {
     #[test]
     fn prices_are_known_only_for_listed_models() {
         assert_eq!(price_per_million("claude-haiku-4-5"), Some((1.0, 5.0)));
-        assert_eq!(price_per_million("gpt-4.1-mini-2025-04-14"), Some((0.4, 1.6)));
+        assert_eq!(
+            price_per_million("gpt-4.1-mini-2025-04-14"),
+            Some((0.4, 1.6))
+        );
         assert_eq!(price_per_million("llama3.1:8b"), None);
     }
 }

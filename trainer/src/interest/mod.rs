@@ -132,12 +132,13 @@ pub fn build(
     let mut usage = Usage::default();
     let mut first_error = None;
     for answers in 1..=2 {
-        let completion = client
-            .complete(prompt::SYSTEM_PROMPT, &messages)
-            .map_err(|e| match e {
-                CallError::Fatal(message) => BuildError::Fatal(message),
-                CallError::GaveUp(message) => BuildError::Failed { message, usage },
-            })?;
+        let completion =
+            client
+                .complete(prompt::SYSTEM_PROMPT, &messages)
+                .map_err(|e| match e {
+                    CallError::Fatal(message) => BuildError::Fatal(message),
+                    CallError::GaveUp(message) => BuildError::Failed { message, usage },
+                })?;
         usage += completion.usage;
         let checked = if let Some(refusal) = &completion.refusal {
             Err(AnswerError::Refused(refusal.clone()))
@@ -304,7 +305,10 @@ pub fn attach(
         GraphSource::None => "interest graphs: none (--interest-graphs none)".to_string(),
         GraphSource::Offline => {
             let n = attach_offline(set, data, as_of, DEFAULT_SINCE_DAYS);
-            format!("interest graphs: {n} of {} users, built offline", set.users.len())
+            format!(
+                "interest graphs: {n} of {} users, built offline",
+                set.users.len()
+            )
         }
         GraphSource::Redis => {
             let mut connected;
@@ -321,7 +325,9 @@ pub fn attach(
                 set.users.len()
             );
             if invalid > 0 {
-                line.push_str(&format!("; {invalid} stored graphs failed validation and were left out"));
+                line.push_str(&format!(
+                    "; {invalid} stored graphs failed validation and were left out"
+                ));
             }
             line
         }

@@ -46,7 +46,9 @@ pub fn graph(summary: &ListeningSummary) -> InterestGraph {
     }
 }
 
-fn busiest<'a>(shares: &'a std::collections::BTreeMap<&'static str, f32>) -> Option<(&'a str, f32)> {
+fn busiest<'a>(
+    shares: &'a std::collections::BTreeMap<&'static str, f32>,
+) -> Option<(&'a str, f32)> {
     shares
         .iter()
         .max_by(|a, b| a.1.total_cmp(b.1).then(b.0.cmp(a.0)))

@@ -106,9 +106,7 @@ pub fn parse_answer(text: &str, names: &CatalogueNames) -> Result<InterestGraph,
             message: e.inner().to_string(),
         })?;
     let invalid = |field: String, message: String| AnswerError::Invalid { field, message };
-    graph
-        .validate()
-        .map_err(|e| invalid(e.field, e.message))?;
+    graph.validate().map_err(|e| invalid(e.field, e.message))?;
     let canonical = |field: &str,
                      weights: &BTreeMap<String, f32>,
                      known: &HashMap<String, String>,
@@ -151,7 +149,12 @@ pub fn parse_answer(text: &str, names: &CatalogueNames) -> Result<InterestGraph,
         }
     }
     Ok(InterestGraph {
-        top_artists: canonical("topArtists", &graph.top_artists, &names.artists, "an artist")?,
+        top_artists: canonical(
+            "topArtists",
+            &graph.top_artists,
+            &names.artists,
+            "an artist",
+        )?,
         top_genres: canonical("topGenres", &graph.top_genres, &names.genres, "a genre")?,
         moods: unique_moods,
         ..graph

@@ -213,13 +213,11 @@ pub fn summarise(listens: &[Listen<'_>], window_days: u32) -> ListeningSummary {
         }
         positive += 1;
         if let Some(a) = listen.track.audio {
-            for (values, x) in audio.iter_mut().zip([
-                a.energy,
-                a.valence,
-                a.danceability,
-                a.acousticness,
-                a.tempo,
-            ]) {
+            for (values, x) in
+                audio
+                    .iter_mut()
+                    .zip([a.energy, a.valence, a.danceability, a.acousticness, a.tempo])
+            {
                 values.push(x);
             }
             *moods

@@ -181,7 +181,11 @@ fn standardise(row: &[f32]) -> Vec<f32> {
     let items = &row[1..];
     let n = items.len().max(1) as f64;
     let mean = items.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = items.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / n;
+    let var = items
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
     let sd = var.sqrt();
     row.iter()
         .map(|&v| {
