@@ -9,21 +9,7 @@
 #                                   and afterwards mirrors the demo's own features back)
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$REPO_ROOT"
-need_redis
-TRAINER="$CARGO_TARGET_DIR/debug/trainer"
-PORT="${REDIS_PORT:-6399}"
-WORLD="${WORLD:-/tmp/resonance-bench-world}"
-export REDIS_URL="redis://127.0.0.1:$PORT/0"
-
-[ -x "$TRAINER" ] || { echo "error: build the trainer first (scripts/demo.sh)" >&2; exit 1; }
-redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
-  --dir /tmp --pidfile "/tmp/resonance-bench-redis.pid" >/dev/null
-trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
-sleep 0.5
-
-step "a world of 8,000 listeners (over a million events) in $WORLD"
-[ -f "$WORLD/events.csv" ] || "$TRAINER" data synth --users 8000 --out "$WORLD" --force
-"$TRAINER" data stats --data "$WORLD" | grep -E "events|users"
+bench_setup
 
 step "materialize into Redis (two runs: the second replaces the first)"
 "$TRAINER" materialize --data "$WORLD" --models model --feature-version 1

@@ -91,6 +91,25 @@ need_redis() {
   fi
 }
 
+# For the benchmarks: a scratch redis-server on REDIS_PORT (6399), shut down on exit, and
+# a synthetic world of 8,000 listeners (over a million events) in WORLD; sets TRAINER,
+# REDIS_URL, PORT and WORLD.
+bench_setup() {
+  need_redis
+  TRAINER="$CARGO_TARGET_DIR/debug/trainer"
+  PORT="${REDIS_PORT:-6399}"
+  WORLD="${WORLD:-/tmp/resonance-bench-world}"
+  export REDIS_URL="redis://127.0.0.1:$PORT/0"
+  [ -x "$TRAINER" ] || { echo "error: build the trainer first (scripts/demo.sh)" >&2; exit 1; }
+  redis-server --port "$PORT" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes \
+    --dir /tmp --pidfile "/tmp/resonance-bench-redis.pid" >/dev/null
+  trap 'redis-cli -p "$PORT" shutdown nosave >/dev/null 2>&1 || true' EXIT
+  sleep 0.5
+  step "a world of 8,000 listeners (over a million events) in $WORLD"
+  [ -f "$WORLD/events.csv" ] || "$TRAINER" data synth --users 8000 --out "$WORLD" --force
+  "$TRAINER" data stats --data "$WORLD" | grep -E "events|users"
+}
+
 need_chromium() {
   if [ ! -x /usr/bin/chromium ]; then
     step "installing Debian's Chromium (for the browser tests)"

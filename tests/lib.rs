@@ -5,9 +5,10 @@
 //!
 //! This library holds only what the tests share: finding the binaries the workspace built,
 //! the shared world ([`fixture`]), and starting a real Worker ([`wrangler`]) and a real Redis
-//! ([`redis`]).
+//! ([`redis`]), and stand-ins for the paid LLM APIs ([`llm_stand_in`]).
 
 pub mod fixture;
+pub mod llm_stand_in;
 pub mod redis;
 pub mod wrangler;
 

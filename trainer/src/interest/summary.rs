@@ -265,16 +265,10 @@ pub fn summarise(listens: &[Listen<'_>], window_days: u32) -> ListeningSummary {
 
     let audio_summary = (with_audio > 0).then(|| {
         let s = |values: &[f32]| {
-            let n = values.len() as f64;
-            let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-            let var = values
-                .iter()
-                .map(|&v| (f64::from(v) - mean).powi(2))
-                .sum::<f64>()
-                / n;
+            let (mean, spread) = mean_spread(values);
             Spread {
                 mean: round2(mean),
-                spread: round2(var.sqrt()),
+                spread: round2(spread),
             }
         };
         AudioSummary {
@@ -297,6 +291,18 @@ pub fn summarise(listens: &[Listen<'_>], window_days: u32) -> ListeningSummary {
         most_skipped_genres: most_skipped,
         recent_likes,
     }
+}
+
+/// Mean and standard deviation, in f64; (0, 0) for no values.
+pub fn mean_spread(values: &[f32]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = values
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    (mean, var.sqrt())
 }
 
 /// Night 0–5, morning 6–11, afternoon 12–17, evening 18–23.

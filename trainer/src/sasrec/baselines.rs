@@ -178,15 +178,7 @@ impl FullScorer for Hybrid {
 
 /// z-scores over a row, skipping row 0 (padding); a constant row becomes zeros.
 fn standardise(row: &[f32]) -> Vec<f32> {
-    let items = &row[1..];
-    let n = items.len().max(1) as f64;
-    let mean = items.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = items
-        .iter()
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / n;
-    let sd = var.sqrt();
+    let (mean, sd) = crate::interest::summary::mean_spread(&row[1..]);
     row.iter()
         .map(|&v| {
             if sd > 1e-12 {
