@@ -241,7 +241,7 @@ fn a_bad_answer_never_replaces_the_stored_graph() {
     assert_eq!(api.requests(), 2, "one answer and one correction");
     assert_eq!(t.graph().unwrap(), good);
     let failure: Value =
-        serde_json::from_str(&redis.cli(&["HGET", "rsn:interest:failed", &user])).unwrap();
+        serde_json::from_str(&redis.cli(&["HGET", "rsn:interest:failed", user])).unwrap();
     assert!(
         failure["error"]
             .as_str()
@@ -253,7 +253,7 @@ fn a_bad_answer_never_replaces_the_stored_graph() {
     // The next good run clears the failure.
     let api = StandIn::start(Api::OpenAi, &[Act::Good]);
     t.ok(Api::OpenAi, &api, &["--force"]);
-    assert_eq!(redis.cli(&["HEXISTS", "rsn:interest:failed", &user]), "0");
+    assert_eq!(redis.cli(&["HEXISTS", "rsn:interest:failed", user]), "0");
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
             "interest-graph",
             "--all-users",
             "--data",
-            &data,
+            data,
             "--concurrency",
             "3",
         ])
@@ -338,9 +338,9 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
         .args([
             "interest-graph",
             "--user-id",
-            &user,
+            user,
             "--data",
-            &data,
+            data,
             "--force",
         ])
         .args(["--provider", "offline"])
