@@ -39,14 +39,9 @@ use crate::store::FeatureStore;
 /// Runs are resumable: listeners whose stored graph has this prompt version, provider, model
 /// and window (--as-of, --since-days) are skipped (--force rebuilds them). Graphs reach the edge with the next
 /// `trainer materialize` and `trainer mirror`.
-///
-/// Examples:
-///   trainer interest-graph --all-users                      (offline unless a key is set)
-///   trainer interest-graph --user-id u00042 --provider anthropic
-///   trainer interest-graph --all-users --provider openai-compatible \
-///       --base-url http://127.0.0.1:11434/v1 --model llama3.1:8b --concurrency 2
 #[derive(Args)]
 #[command(group(ArgGroup::new("who").required(true).args(["user_id", "all_users"])))]
+#[command(after_long_help = EXAMPLES)]
 pub struct InterestGraphArgs {
     /// One listener.
     #[arg(long, value_name = "ID")]
@@ -102,6 +97,13 @@ pub struct InterestGraphArgs {
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
     pub redis_url: String,
 }
+
+const EXAMPLES: &str = "Examples:
+  trainer interest-graph --all-users                    offline unless a key is set
+  trainer interest-graph --user-id u00042 --provider anthropic
+  trainer interest-graph --user-id u00042 --dry-run     the prompt, nothing sent
+  trainer interest-graph --all-users --provider openai-compatible \\
+      --base-url http://127.0.0.1:11434/v1 --model llama3.1:8b --concurrency 2";
 
 fn check_range<T: PartialOrd + std::fmt::Display>(flag: &str, v: T, lo: T, hi: T) -> Result<()> {
     if v < lo || v > hi {
