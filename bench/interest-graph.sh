@@ -25,6 +25,6 @@ step "materialize without and with the stored graphs"
 /usr/bin/time -f "%e s wall (graphs from Redis)" \
   "$TRAINER" materialize --data "$WORLD" --models model --feature-version 2 --interest-graphs redis
 echo "value size of one user with and without a graph:"
-USER_KEY="$(redis-cli -p "$PORT" --scan --pattern 'rsn:v2:user:*' | head -1)"
+USER_KEY="rsn:v2:user:$(sed -n 2p "$WORLD/events.csv" | cut -d, -f1)"
 echo "  with:    $(redis-cli -p "$PORT" STRLEN "$USER_KEY") bytes ($USER_KEY)"
 echo "  without: $(redis-cli -p "$PORT" STRLEN "${USER_KEY/rsn:v2:/rsn:v1:}") bytes"
