@@ -57,26 +57,28 @@ impl Setup {
         (!text.is_empty()).then(|| serde_json::from_str(&text).unwrap())
     }
 
-    /// `trainer interest-graph` for the busiest listener against a stand-in.
-    fn run(&self, api: Api, stand_in: &StandIn, extra: &[&str]) -> Output {
+    /// `trainer interest-graph` against a stand-in, for no listener yet.
+    fn command(&self, api: Api, stand_in: &StandIn) -> Command {
         let provider = match api {
             Api::Anthropic => "anthropic",
             Api::OpenAi => "openai",
         };
-        Command::new(trainer_path())
-            .args([
-                "interest-graph",
-                "--data",
-                &self.data,
-                "--user-id",
-                &self.user,
-            ])
+        let mut command = Command::new(trainer_path());
+        command
+            .args(["interest-graph", "--data", &self.data])
             .args(["--provider", provider, "--base-url", &stand_in.base_url])
             .args(["--backoff-ms", "50", "--timeout-secs", "2"])
-            .args(extra)
             .env("REDIS_URL", &self.redis.url)
             .env("ANTHROPIC_API_KEY", ANTHROPIC_KEY)
-            .env("OPENAI_API_KEY", OPENAI_KEY)
+            .env("OPENAI_API_KEY", OPENAI_KEY);
+        command
+    }
+
+    /// `trainer interest-graph` for the busiest listener against a stand-in.
+    fn run(&self, api: Api, stand_in: &StandIn, extra: &[&str]) -> Output {
+        self.command(api, stand_in)
+            .args(["--user-id", &self.user])
+            .args(extra)
             .output()
             .unwrap()
     }
@@ -221,6 +223,36 @@ fn openai_timeouts_malformed_and_truncated_answers_are_retried() {
         .to_string();
     assert!(correction.contains("cut off"), "{correction}");
     api.assert_no_problems();
+}
+
+#[test]
+fn a_killed_run_keeps_every_stored_answer_and_a_rerun_resumes() {
+    let t = Setup::new();
+    let api = StandIn::start(Api::OpenAi, &[]);
+    // Killed (SIGABRT, no cleanup) right after the third answer was stored.
+    let out = t
+        .command(Api::OpenAi, &api)
+        .args(["--all-users", "--concurrency", "1", "--batch-size", "100"])
+        .env("RESONANCE_ABORT_AT", "interest-graph-stored:3")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(api.requests(), 3);
+    let stored = t.redis.cli(&["--scan", "--pattern", "rsn:interest:user:*"]);
+    assert_eq!(
+        stored.lines().count(),
+        3,
+        "each answer is stored as it arrives"
+    );
+    // The re-run asks only for the other 27 listeners.
+    let out = t
+        .command(Api::OpenAi, &api)
+        .args(["--all-users", "--concurrency", "4"])
+        .output()
+        .unwrap();
+    let printed = stdout(&out);
+    assert!(printed.contains("27 built, 3 already done"), "{printed}");
+    assert_eq!(api.requests(), 30);
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::interest::prompt::{self, CatalogueNames, PROMPT_VERSION};
 use crate::interest::summary::{self, Listen};
 use crate::interest::{self, BuildError, FailureRecord, GraphRecord, Provider};
 use crate::store::FeatureStore;
+use resonance_shared::interest::InterestGraph;
 
 /// Build each listener's interest graph (top artists and genres with weights, themes, moods,
 /// insights) from their recent history, and store it in Redis.
@@ -69,7 +70,8 @@ pub struct InterestGraphArgs {
     /// The end of the window: RFC 3339 or unix seconds (default: the last event).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// Listeners per batch; each batch is stored when it completes (1–10000).
+    /// Listeners per batch: one Redis read finds those already done. LLM answers are stored
+    /// as they arrive, offline graphs a batch at a time (1–10000).
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub batch_size: usize,
     /// Requests in flight at once (1–64).
@@ -235,124 +237,52 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         )
         .expect("the template is valid"),
     );
-    let (mut built, mut skipped, mut failed) = (0usize, 0usize, 0usize);
-    let mut usage = Usage::default();
-    let mut fatal = None;
-    let mut single = None;
+    let mut ledger = Ledger::new(&provider, as_of_text.clone(), args.since_days, &bar);
+    // An LLM answer takes seconds and costs tokens: store each as it arrives, so a killed run
+    // loses none. Offline graphs are stored a batch at a time.
+    let store_each = !matches!(provider, Provider::Offline);
     for batch in users.chunks(args.batch_size) {
         let ids: Vec<&str> = batch.iter().map(|(u, _)| *u).collect();
         let stored = store.graph_records(&ids)?;
         let jobs: Vec<&(&str, Vec<Listen<'_>>)> = batch
             .iter()
             .zip(&stored)
-            .filter(|(_, record)| {
-                args.force
-                    || !record.as_ref().is_some_and(|r| {
-                        r.prompt_version == PROMPT_VERSION
-                            && r.provider == provider.name()
-                            && r.model == provider.model()
-                            && r.as_of == as_of_text
-                            && r.since_days == args.since_days
-                    })
-            })
+            .filter(|(_, record)| args.force || !record.as_ref().is_some_and(|r| ledger.done(r)))
             .map(|(job, _)| job)
             .collect();
-        skipped += batch.len() - jobs.len();
+        ledger.skipped += batch.len() - jobs.len();
         bar.inc((batch.len() - jobs.len()) as u64);
-
-        let outcomes = run_batch(
-            &jobs,
-            &provider,
-            &names,
-            args.since_days,
-            args.concurrency,
-            |_| bar.inc(1),
-        );
-        let now = OffsetDateTime::now_utc().format(&Rfc3339)?;
-        let (mut good, mut bad) = (Vec::new(), Vec::new());
-        for (user, outcome) in outcomes {
-            match outcome {
-                Ok(b) => {
-                    usage += b.usage;
-                    if args.user_id.is_some() {
-                        single = Some(b.graph.clone());
-                    }
-                    good.push((
-                        user,
-                        GraphRecord {
-                            graph: b.graph,
-                            provider: provider.name().to_string(),
-                            model: provider.model().to_string(),
-                            prompt_version: PROMPT_VERSION.to_string(),
-                            created_at: now.clone(),
-                            as_of: as_of_text.clone(),
-                            since_days: args.since_days,
-                            input_tokens: b.usage.input_tokens,
-                            output_tokens: b.usage.output_tokens,
-                            answers: b.answers,
-                        },
-                    ));
-                }
-                Err(BuildError::Failed { message, usage: u }) => {
-                    usage += u;
-                    bar.println(format!("warning: {user}: {message}"));
-                    bad.push((
-                        user,
-                        FailureRecord {
-                            error: message,
-                            provider: provider.name().to_string(),
-                            model: provider.model().to_string(),
-                            prompt_version: PROMPT_VERSION.to_string(),
-                            at: now.clone(),
-                        },
-                    ));
-                }
-                Err(BuildError::Fatal(message)) => {
-                    fatal.get_or_insert(message);
-                }
+        let worked = run_batch(&jobs, &provider, &names, &args, |user, outcome| {
+            ledger.record(user, outcome);
+            if store_each {
+                ledger.flush(&mut store)?;
+                crate::failpoint::reached("interest-graph-stored");
             }
-        }
-        built += good.len();
-        failed += bad.len();
-        store.save_graphs(&good, &bad)?;
-        bar.set_message(format!(
-            "{} tokens in, {} out",
-            usage.input_tokens, usage.output_tokens
-        ));
-        if fatal.is_some() {
+            Ok(())
+        });
+        ledger.flush(&mut store)?;
+        worked?;
+        if ledger.fatal.is_some() {
             break;
         }
     }
     bar.finish_and_clear();
-    let cost = match (&provider, price_per_million(provider.model())) {
-        (Provider::Offline, _) => "no cost (offline)".to_string(),
-        (_, Some((input, output))) => format!(
-            "${:.4} at ${input}/${output} per million tokens",
-            usage.input_tokens as f64 * input / 1e6 + usage.output_tokens as f64 * output / 1e6
-        ),
-        (_, None) => format!("cost unknown (no price listed for {})", provider.model()),
-    };
-    println!(
-        "{built} built, {skipped} already done (skipped), {failed} failed in {:.1} s; \
-         tokens: {} in, {} out; {cost}",
-        began.elapsed().as_secs_f64(),
-        usage.input_tokens,
-        usage.output_tokens,
-    );
-    if let Some(graph) = single {
-        println!("{}", serde_json::to_string_pretty(&graph)?);
+    ledger.report(began.elapsed().as_secs_f64())?;
+    if let (Some(graph), Some(_)) = (&ledger.last_graph, &args.user_id) {
+        println!("{}", serde_json::to_string_pretty(graph)?);
     }
-    if let Some(message) = fatal {
+    if let Some(message) = ledger.fatal {
         bail!("stopped: {message}");
     }
-    if failed > 0 {
+    if ledger.failed > 0 {
         bail!(
-            "{failed} listeners failed and kept their previous graph; the reasons are in Redis \
+            "{} listeners failed and kept their previous graph; the reasons are in Redis \
              (HGETALL {}); a re-run retries only them",
+            ledger.failed,
             interest::FAILURES
         );
     }
-    if built > 0 {
+    if ledger.built > 0 {
         println!(
             "stored in Redis; `trainer materialize` publishes them with the next feature version"
         );
@@ -360,21 +290,153 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
     Ok(())
 }
 
-/// Builds the graphs of `jobs` on `concurrency` threads; stops taking new jobs after a fatal
-/// error. Outcomes arrive in completion order.
+/// What a run has done so far, and the outcomes not yet stored.
+struct Ledger<'a> {
+    provider: &'a Provider,
+    as_of: String,
+    since_days: u32,
+    bar: &'a ProgressBar,
+    built: usize,
+    skipped: usize,
+    failed: usize,
+    usage: Usage,
+    fatal: Option<String>,
+    /// The last graph built (a `--user-id` run prints it).
+    last_graph: Option<InterestGraph>,
+    good: Vec<(String, GraphRecord)>,
+    bad: Vec<(String, FailureRecord)>,
+}
+
+impl<'a> Ledger<'a> {
+    fn new(provider: &'a Provider, as_of: String, since_days: u32, bar: &'a ProgressBar) -> Self {
+        Ledger {
+            provider,
+            as_of,
+            since_days,
+            bar,
+            built: 0,
+            skipped: 0,
+            failed: 0,
+            usage: Usage::default(),
+            fatal: None,
+            last_graph: None,
+            good: Vec::new(),
+            bad: Vec::new(),
+        }
+    }
+
+    fn provider(&self) -> &Provider {
+        self.provider
+    }
+
+    /// Whether `record` is this run's work already: same prompt, provider, model and window.
+    fn done(&self, record: &GraphRecord) -> bool {
+        record.prompt_version == PROMPT_VERSION
+            && record.provider == self.provider().name()
+            && record.model == self.provider().model()
+            && record.as_of == self.as_of
+            && record.since_days == self.since_days
+    }
+
+    fn record(&mut self, user: String, outcome: Result<interest::Built, BuildError>) {
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let (provider, model) = (
+            self.provider().name().to_string(),
+            self.provider().model().to_string(),
+        );
+        match outcome {
+            Ok(built) => {
+                self.usage += built.usage;
+                self.built += 1;
+                self.last_graph = Some(built.graph.clone());
+                self.good.push((
+                    user,
+                    GraphRecord {
+                        graph: built.graph,
+                        provider,
+                        model,
+                        prompt_version: PROMPT_VERSION.to_string(),
+                        created_at: now,
+                        as_of: self.as_of.clone(),
+                        since_days: self.since_days,
+                        input_tokens: built.usage.input_tokens,
+                        output_tokens: built.usage.output_tokens,
+                        answers: built.answers,
+                    },
+                ));
+            }
+            Err(BuildError::Failed { message, usage }) => {
+                self.usage += usage;
+                self.failed += 1;
+                self.bar.println(format!("warning: {user}: {message}"));
+                self.bad.push((
+                    user,
+                    FailureRecord {
+                        error: message,
+                        provider,
+                        model,
+                        prompt_version: PROMPT_VERSION.to_string(),
+                        at: now,
+                    },
+                ));
+            }
+            Err(BuildError::Fatal(message)) => {
+                self.fatal.get_or_insert(message);
+            }
+        }
+        self.bar.inc(1);
+        self.bar.set_message(format!(
+            "{} tokens in, {} out",
+            self.usage.input_tokens, self.usage.output_tokens
+        ));
+    }
+
+    /// Stores the outcomes recorded since the last flush, in one round trip.
+    fn flush(&mut self, store: &mut FeatureStore) -> Result<()> {
+        store.save_graphs(&self.good, &self.bad)?;
+        self.good.clear();
+        self.bad.clear();
+        Ok(())
+    }
+
+    /// Counts, tokens and the cost at list prices.
+    fn report(&self, seconds: f64) -> Result<()> {
+        let provider = self.provider();
+        let usage = self.usage;
+        let cost = match (provider, price_per_million(provider.model())) {
+            (Provider::Offline, _) => "no cost (offline)".to_string(),
+            (_, Some((input, output))) => format!(
+                "${:.4} at ${input}/${output} per million tokens",
+                usage.input_tokens as f64 * input / 1e6 + usage.output_tokens as f64 * output / 1e6
+            ),
+            (_, None) => format!("cost unknown (no price listed for {})", provider.model()),
+        };
+        println!(
+            "{} built, {} already done (skipped), {} failed in {seconds:.1} s; \
+             tokens: {} in, {} out; {cost}",
+            self.built, self.skipped, self.failed, usage.input_tokens, usage.output_tokens,
+        );
+        Ok(())
+    }
+}
+
+/// Builds the graphs of `jobs` on `--concurrency` threads, handing each outcome to
+/// `on_outcome` as it completes. Stops taking new jobs after a fatal error or when
+/// `on_outcome` fails (whose error is returned).
 fn run_batch(
     jobs: &[&(&str, Vec<Listen<'_>>)],
     provider: &Provider,
     names: &CatalogueNames,
-    since_days: u32,
-    concurrency: usize,
-    mut on_done: impl FnMut(&str),
-) -> Vec<Outcome> {
+    args: &InterestGraphArgs,
+    mut on_outcome: impl FnMut(String, Result<interest::Built, BuildError>) -> Result<()>,
+) -> Result<()> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let (sender, receiver) = mpsc::channel::<Outcome>();
     std::thread::scope(|scope| {
-        for _ in 0..concurrency.min(jobs.len()) {
+        for _ in 0..args.concurrency.min(jobs.len()) {
             let sender = sender.clone();
             let (next, stop) = (&next, &stop);
             scope.spawn(move || {
@@ -383,7 +445,7 @@ fn run_batch(
                     else {
                         break;
                     };
-                    let s = summary::summarise(listens, since_days);
+                    let s = summary::summarise(listens, args.since_days);
                     let outcome = interest::build(provider, &s, names);
                     if matches!(outcome, Err(BuildError::Fatal(_))) {
                         stop.store(true, Ordering::Relaxed);
@@ -395,6 +457,12 @@ fn run_batch(
             });
         }
         drop(sender);
-        receiver.iter().inspect(|(user, _)| on_done(user)).collect()
+        for (user, outcome) in receiver.iter() {
+            if let Err(e) = on_outcome(user, outcome) {
+                stop.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        }
+        Ok(())
     })
 }
