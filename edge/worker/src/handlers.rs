@@ -1,20 +1,22 @@
 //! The routes. Each handler parses, calls the core, and answers JSON; errors are `ApiError`s
 //! with their status, never a bare 500.
 
+use std::rc::Rc;
+
 use futures_util::future::join_all;
 use resonance_edge::FeatureSnapshot;
 use resonance_edge::SequenceScorer;
 use resonance_edge::admin::{self, KvValue, SwitchFeatures, SwitchModel, ValidatedWrite};
 use resonance_edge::publication::PublicationError;
 use resonance_edge::rerank::ModelRef;
-use resonance_shared::api::{self, ApiError, HealthResponse};
+use resonance_shared::api::{self, ApiError, HealthResponse, RerankRequest};
 use resonance_shared::keys::{self, FeatureVersion};
 use serde::Serialize;
 use worker::kv::KvStore;
 use worker::{Env, Method, Request, Response};
 
 use crate::http::{self, now_ms};
-use crate::isolate::{self, KV_BINDING, Settings, load_model};
+use crate::isolate::{self, Isolate, KV_BINDING, LoadedModel, Settings, load_model};
 use crate::kv_source::KvSource;
 
 /// KV writes in flight at once during a bulk write.
@@ -86,67 +88,84 @@ fn kv(env: &Env) -> Result<KvStore, ApiError> {
     })
 }
 
+/// What both read routes start from: the validated request, and the live feature version
+/// and model of this isolate.
+struct LiveRead {
+    request: RerankRequest,
+    kv: KvStore,
+    isolate: Rc<Isolate>,
+    now: f64,
+    version: Option<FeatureVersion>,
+    model: Option<Rc<LoadedModel>>,
+}
+
+impl LiveRead {
+    async fn open(req: &mut Request, env: &Env) -> Result<LiveRead, ApiError> {
+        let body = http::body(req, api::MAX_BODY_BYTES).await?;
+        let request = api::parse_rerank_request(&body)?;
+        let kv = kv(env)?;
+        let settings = Settings::from_env(env);
+        let isolate = isolate::get();
+        let now = now_ms();
+        let (version, model) = futures_util::future::join(
+            isolate.feature_version(&kv, &settings, now),
+            isolate.current_model(&kv, &settings, now),
+        )
+        .await;
+        let version = version.map_err(|e| ApiError::new(503, "features_unavailable", e))?;
+        Ok(LiveRead {
+            request,
+            kv,
+            isolate,
+            now,
+            version,
+            model,
+        })
+    }
+
+    /// The KV, read at the live feature version.
+    fn source(&self) -> KvSource<'_> {
+        KvSource {
+            kv: &self.kv,
+            isolate: &self.isolate,
+            version: self.version,
+            now: self.now,
+        }
+    }
+}
+
 async fn rerank(req: &mut Request, env: &Env) -> Answer {
-    let body = http::body(req, api::MAX_BODY_BYTES).await?;
-    let request = api::parse_rerank_request(&body)?;
-    let kv = kv(env)?;
-    let settings = Settings::from_env(env);
-    let isolate = isolate::get();
-    let now = now_ms();
-    let (version, model) = futures_util::future::join(
-        isolate.feature_version(&kv, &settings, now),
-        isolate.current_model(&kv, &settings, now),
-    )
-    .await;
-    let version = version.map_err(|e| ApiError::new(503, "features_unavailable", e))?;
-    let source = KvSource {
-        kv: &kv,
-        isolate: &isolate,
-        version,
-        now,
-    };
-    let model_ref = model.as_deref().map(|m| ModelRef {
+    let live = LiveRead::open(req, env).await?;
+    let model_ref = live.model.as_deref().map(|m| ModelRef {
         version: &m.version,
         scorer: &m.model,
     });
-    let outcome = isolate
+    let outcome = live
+        .isolate
         .reranker
-        .rerank(&source, model_ref, &request, now_ms)
+        .rerank(&live.source(), model_ref, &live.request, now_ms)
         .await?;
     ok(&outcome.response)
 }
 
 /// What a rerank of this request would read, as a snapshot the browser module reranks from.
 async fn features(req: &mut Request, env: &Env) -> Answer {
-    let body = http::body(req, api::MAX_BODY_BYTES).await?;
-    let request = api::parse_rerank_request(&body)?;
-    let kv = kv(env)?;
-    let settings = Settings::from_env(env);
-    let isolate = isolate::get();
-    let now = now_ms();
-    let (version, model) = futures_util::future::join(
-        isolate.feature_version(&kv, &settings, now),
-        isolate.current_model(&kv, &settings, now),
-    )
-    .await;
-    let version = version
-        .map_err(|e| ApiError::new(503, "features_unavailable", e))?
-        .ok_or_else(|| {
-            ApiError::new(
-                404,
-                "features_not_published",
-                "no feature version is live; publish one first",
-            )
-        })?;
-    let source = KvSource {
-        kv: &kv,
-        isolate: &isolate,
-        version: Some(version),
-        now,
-    };
+    let live = LiveRead::open(req, env).await?;
+    let version = live.version.ok_or_else(|| {
+        ApiError::new(
+            404,
+            "features_not_published",
+            "no feature version is live; publish one first",
+        )
+    })?;
+    let request = &live.request;
     let candidates: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
-    let max_len = model.as_ref().map_or(usize::MAX, |m| m.model.max_len());
-    let gathered = resonance_edge::gather(&source, &request.user_id, &candidates, max_len).await?;
+    let max_len = live
+        .model
+        .as_ref()
+        .map_or(usize::MAX, |m| m.model.max_len());
+    let gathered =
+        resonance_edge::gather(&live.source(), &request.user_id, &candidates, max_len).await?;
     ok(&FeatureSnapshot::from_gathered(
         version,
         &request.user_id,
@@ -156,7 +175,7 @@ async fn features(req: &mut Request, env: &Env) -> Answer {
 
 /// The live model, whose ONNX graph `GET /v1/model` serves to engines that run it elsewhere
 /// (the browser).
-async fn live_model(env: &Env) -> Result<std::rc::Rc<isolate::LoadedModel>, ApiError> {
+async fn live_model(env: &Env) -> Result<Rc<LoadedModel>, ApiError> {
     let kv = kv(env)?;
     let settings = Settings::from_env(env);
     isolate::get()
