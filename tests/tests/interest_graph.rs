@@ -237,7 +237,10 @@ fn a_killed_run_keeps_every_stored_answer_and_a_rerun_resumes() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert_eq!(api.requests(), 3);
+    // The thread may have sent the fourth request while the third answer was being stored;
+    // that answer is lost with the process, as an unfinished request would be.
+    let before = api.requests();
+    assert!((3..=4).contains(&before), "{before} requests");
     let stored = t.redis.cli(&["--scan", "--pattern", "rsn:interest:user:*"]);
     assert_eq!(
         stored.lines().count(),
@@ -252,7 +255,7 @@ fn a_killed_run_keeps_every_stored_answer_and_a_rerun_resumes() {
         .unwrap();
     let printed = stdout(&out);
     assert!(printed.contains("27 built, 3 already done"), "{printed}");
-    assert_eq!(api.requests(), 30);
+    assert_eq!(api.requests(), before + 27);
 }
 
 #[test]
