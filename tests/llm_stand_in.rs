@@ -229,6 +229,13 @@ fn check_request(
                 body["system"].is_string(),
                 "system must be a top-level string",
             );
+            let last = messages.len().saturating_sub(1);
+            require(
+                messages.iter().enumerate().all(|(i, m)| {
+                    i == last || !m["content"].as_str().unwrap_or("").trim().is_empty()
+                }),
+                "all messages must have non-empty content except for the optional final assistant message",
+            );
             let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
             require(
                 roles

@@ -163,6 +163,13 @@ fn anthropic_success_rate_limits_and_server_errors() {
     );
     api.assert_no_problems();
 
+    // An empty answer (as a refusal can be) is corrected, and the correction turn is never
+    // empty (the stand-in refuses empty turns, as the real API does).
+    let api = StandIn::start(Api::Anthropic, &[Act::Text(""), Act::Good]);
+    let printed = t.ok(Api::Anthropic, &api, &["--force"]);
+    assert!(printed.contains("1 built"), "{printed}");
+    api.assert_no_problems();
+
     // A wrong key stops the run at once, naming the variable; the stored graph stays.
     let before = t.graph();
     let api = StandIn::start(Api::Anthropic, &[Act::Status(401, None)]);
@@ -237,6 +244,8 @@ fn a_killed_run_keeps_every_stored_answer_and_a_rerun_resumes() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+    // The stand-in records a request on its own thread: let the last one land.
+    std::thread::sleep(Duration::from_millis(300));
     // The thread may have sent the fourth request while the third answer was being stored;
     // that answer is lost with the process, as an unfinished request would be.
     let before = api.requests();

@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::data::{self, read::BadRowPolicy};
 use crate::features;
 use crate::interest::llm::{LlmClient, LlmConfig, ProviderKind, Usage, price_per_million};
-use crate::interest::prompt::{self, CatalogueNames, PROMPT_VERSION};
+use crate::interest::prompt::{self, PROMPT_VERSION};
 use crate::interest::summary::{self, Listen};
 use crate::interest::{self, BuildError, FailureRecord, GraphRecord, Provider};
 use crate::store::FeatureStore;
@@ -33,8 +33,9 @@ use resonance_shared::interest::InterestGraph;
 /// `rsn:interest:failed` and keeps their previous graph.
 ///
 /// Providers: `anthropic` (ANTHROPIC_API_KEY), `openai` (OPENAI_API_KEY), `openai-compatible`
-/// (any OpenAI-style server such as Ollama or vLLM: --base-url or OPENAI_BASE_URL, key
-/// optional) and `offline` (a deterministic graph from the same summary, no network). The
+/// (any OpenAI-style server such as Ollama or vLLM: --base-url or
+/// OPENAI_COMPATIBLE_BASE_URL; key OPENAI_COMPATIBLE_API_KEY, optional, so the OpenAI key
+/// never goes to another server) and `offline` (a deterministic graph from the same summary, no network). The
 /// default is the provider whose key is set, else `offline`.
 ///
 /// Runs are resumable: listeners whose stored graph has this prompt version, provider, model
@@ -61,7 +62,8 @@ pub struct InterestGraphArgs {
     /// for openai-compatible).
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
-    /// The API's base URL (default: the provider's; ANTHROPIC_BASE_URL or OPENAI_BASE_URL).
+    /// The API's base URL (default: the provider's; ANTHROPIC_BASE_URL, OPENAI_BASE_URL or
+    /// OPENAI_COMPATIBLE_BASE_URL).
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// Days of history to summarise, ending at --as-of (1–3650).
@@ -133,7 +135,8 @@ fn provider(args: &InterestGraphArgs) -> Result<Provider> {
     }
     let (key_var, base_var) = match kind {
         ProviderKind::Anthropic => ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
-        _ => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        ProviderKind::OpenAi => ("OPENAI_API_KEY", "OPENAI_BASE_URL"),
+        _ => ("OPENAI_COMPATIBLE_API_KEY", "OPENAI_COMPATIBLE_BASE_URL"),
     };
     let api_key = env(key_var);
     if api_key.is_none() && kind != ProviderKind::OpenAiCompatible {
@@ -197,7 +200,6 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         .iter()
         .map(|t| (t.track_id.as_str(), t))
         .collect();
-    let names = CatalogueNames::new(&dataset.catalogue);
     let mut listens = summary::listens_by_user(&dataset.events, &catalogue, as_of, args.since_days);
     if let Some(user) = &args.user_id {
         let Some(theirs) = listens.remove(user.as_str()) else {
@@ -252,7 +254,7 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
             .collect();
         ledger.skipped += batch.len() - jobs.len();
         bar.inc((batch.len() - jobs.len()) as u64);
-        let worked = run_batch(&jobs, &provider, &names, &args, |user, outcome| {
+        let worked = run_batch(&jobs, &provider, &args, |user, outcome| {
             ledger.record(user, outcome);
             if store_each {
                 ledger.flush(&mut store)?;
@@ -428,7 +430,6 @@ impl<'a> Ledger<'a> {
 fn run_batch(
     jobs: &[&(&str, Vec<Listen<'_>>)],
     provider: &Provider,
-    names: &CatalogueNames,
     args: &InterestGraphArgs,
     mut on_outcome: impl FnMut(String, Result<interest::Built, BuildError>) -> Result<()>,
 ) -> Result<()> {
@@ -446,7 +447,7 @@ fn run_batch(
                         break;
                     };
                     let s = summary::summarise(listens, args.since_days);
-                    let outcome = interest::build(provider, &s, names);
+                    let outcome = interest::build(provider, &s);
                     if matches!(outcome, Err(BuildError::Fatal(_))) {
                         stop.store(true, Ordering::Relaxed);
                     }

@@ -239,7 +239,8 @@ impl LlmClient {
                                 "{url}: HTTP {status}: {message} (check {})",
                                 match self.config.kind {
                                     ProviderKind::Anthropic => "ANTHROPIC_API_KEY",
-                                    _ => "OPENAI_API_KEY",
+                                    ProviderKind::OpenAi => "OPENAI_API_KEY",
+                                    _ => "OPENAI_COMPATIBLE_API_KEY",
                                 }
                             )));
                         }
@@ -274,12 +275,23 @@ fn backoff(base: Duration, attempt: u32) -> Duration {
         .mul_f64(rand::rng().random_range(0.5..1.0))
 }
 
-/// `retry-after-ms` (OpenAI) or `retry-after` in seconds, capped at 5 minutes.
+/// `retry-after-ms` (OpenAI), or `retry-after` in seconds or as an HTTP date; at most 5
+/// minutes.
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok();
-    let wait = get("retry-after-ms")
-        .map(|ms| ms / 1000.0)
-        .or_else(|| get("retry-after"))?;
+    let text = |name: &str| Some(headers.get(name)?.to_str().ok()?.trim().to_string());
+    let seconds = |name: &str| text(name)?.parse::<f64>().ok();
+    let wait = match seconds("retry-after-ms") {
+        Some(ms) => ms / 1000.0,
+        None => match seconds("retry-after") {
+            Some(s) => s,
+            None => {
+                let at = httpdate::parse_http_date(&text("retry-after")?).ok()?;
+                at.duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            }
+        },
+    };
     (wait.is_finite() && wait >= 0.0).then(|| Duration::from_secs_f64(wait.min(300.0)))
 }
 
@@ -367,6 +379,39 @@ mod tests {
             assert!(d >= full / 2 && d < full, "{attempt}: {d:?}");
         }
         assert!(backoff(base, 40) <= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_milliseconds_and_dates() {
+        let headers = |pairs: &[(&'static str, String)]| {
+            let mut map = reqwest::header::HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, v.parse().unwrap());
+            }
+            retry_after(&map)
+        };
+        assert_eq!(
+            headers(&[("retry-after", "2".into())]),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            headers(&[
+                ("retry-after-ms", "1500".into()),
+                ("retry-after", "9".into())
+            ]),
+            Some(Duration::from_millis(1500))
+        );
+        let soon = std::time::SystemTime::now() + Duration::from_secs(30);
+        let wait = headers(&[("retry-after", httpdate::fmt_http_date(soon))]).unwrap();
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
+        assert_eq!(headers(&[("retry-after", "soon".into())]), None);
+        assert_eq!(
+            headers(&[("retry-after", "86400".into())]),
+            Some(Duration::from_secs(300))
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use crate::features::FeatureSet;
 use crate::store::FeatureStore;
 use llm::{CallError, LlmClient, Message, Role, Usage};
-use prompt::{AnswerError, CatalogueNames};
+use prompt::{AllowedNames, AnswerError};
 use summary::ListeningSummary;
 
 /// `rsn:interest:user:{id}` holds one listener's [`GraphRecord`].
@@ -109,22 +109,28 @@ pub enum BuildError {
     Failed { message: String, usage: Usage },
 }
 
-/// Builds one listener's graph: one answer, and one correction if it is refused.
-pub fn build(
-    provider: &Provider,
-    summary: &ListeningSummary,
-    names: &CatalogueNames,
-) -> Result<Built, BuildError> {
-    let client = match provider {
-        Provider::Offline => {
-            return Ok(Built {
-                graph: offline::graph(summary),
-                usage: Usage::default(),
-                answers: 0,
-            });
-        }
-        Provider::Llm(client) => client,
+/// Builds one listener's graph: one answer, and one correction if it is refused. Whatever
+/// the provider, the graph is validated once more before it is returned.
+pub fn build(provider: &Provider, summary: &ListeningSummary) -> Result<Built, BuildError> {
+    let built = match provider {
+        Provider::Offline => Built {
+            graph: offline::graph(summary),
+            usage: Usage::default(),
+            answers: 0,
+        },
+        Provider::Llm(client) => ask(client, summary)?,
     };
+    match built.graph.validate() {
+        Ok(()) => Ok(built),
+        Err(e) => Err(BuildError::Failed {
+            message: format!("the graph is invalid at `{}`: {}", e.field, e.message),
+            usage: built.usage,
+        }),
+    }
+}
+
+fn ask(client: &LlmClient, summary: &ListeningSummary) -> Result<Built, BuildError> {
+    let names = AllowedNames::of(summary);
     let mut messages = vec![Message {
         role: Role::User,
         content: prompt::user_message(summary),
@@ -145,7 +151,7 @@ pub fn build(
         } else if completion.truncated {
             Err(AnswerError::Truncated)
         } else {
-            prompt::parse_answer(&completion.text, names)
+            prompt::parse_answer(&completion.text, &names)
         };
         match checked {
             Ok(graph) => {
@@ -156,9 +162,14 @@ pub fn build(
                 });
             }
             Err(error) => {
+                // Anthropic refuses empty assistant turns before the last one.
+                let content = match completion.text.trim() {
+                    "" => "(empty answer)".to_string(),
+                    _ => completion.text,
+                };
                 messages.push(Message {
                     role: Role::Assistant,
-                    content: completion.text,
+                    content,
                 });
                 messages.push(Message {
                     role: Role::User,
@@ -269,8 +280,11 @@ pub fn attach_offline(
     let mut attached = 0;
     for (id, user) in &mut set.users {
         if let Some(listens) = listens.get(id.as_str()) {
-            user.interest_graph = Some(offline::graph(&summary::summarise(listens, since_days)));
-            attached += 1;
+            let graph = offline::graph(&summary::summarise(listens, since_days));
+            if graph.validate().is_ok() {
+                user.interest_graph = Some(graph);
+                attached += 1;
+            }
         }
     }
     attached

@@ -27,7 +27,7 @@ pub fn graph(summary: &ListeningSummary) -> InterestGraph {
             .iter()
             .filter(|s| s.weight >= MIN_WEIGHT)
             .take(n)
-            .map(|s| (s.name.clone(), s.weight.clamp(0.0, 1.0)))
+            .map(|s| (s.catalogue_name.clone(), s.weight.clamp(0.0, 1.0)))
             .collect()
     };
     let mut moods: Vec<(&str, f32)> = summary

@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use resonance_shared::catalogue::{Mood, Track};
+use resonance_shared::catalogue::Mood;
 use resonance_shared::interest::InterestGraph;
 
-use super::summary::ListeningSummary;
+use super::summary::{ListeningSummary, NameStats};
 
 /// Recorded with every graph; a re-run skips listeners done with the same version.
 /// Bump it whenever the prompt or the summary changes.
@@ -48,26 +48,32 @@ pub fn correction(error: &str) -> String {
     )
 }
 
-/// The names an answer may use, matched without regard to case and mapped to the
-/// catalogue's spelling.
-pub struct CatalogueNames {
+/// The names an answer may use: the artists and genres of the listener's summary, matched
+/// without regard to case in either the spelling shown or the catalogue's, and mapped to the
+/// catalogue's. Text injected through the catalogue can therefore name nothing the listener
+/// did not actually play.
+pub struct AllowedNames {
     artists: HashMap<String, String>,
     genres: HashMap<String, String>,
 }
 
-impl CatalogueNames {
-    pub fn new<'a>(tracks: impl IntoIterator<Item = &'a Track>) -> Self {
-        let mut artists = HashMap::new();
-        let mut genres = HashMap::new();
-        for t in tracks {
-            artists
-                .entry(t.artist.trim().to_lowercase())
-                .or_insert_with(|| t.artist.clone());
-            genres
-                .entry(t.genre.trim().to_lowercase())
-                .or_insert_with(|| t.genre.clone());
+impl AllowedNames {
+    pub fn of(summary: &ListeningSummary) -> Self {
+        let map = |stats: &[NameStats]| {
+            let mut names = HashMap::new();
+            for s in stats {
+                for spelling in [&s.name, &s.catalogue_name] {
+                    names
+                        .entry(spelling.trim().to_lowercase())
+                        .or_insert_with(|| s.catalogue_name.clone());
+                }
+            }
+            names
+        };
+        Self {
+            artists: map(&summary.top_artists),
+            genres: map(&summary.top_genres),
         }
-        Self { artists, genres }
     }
 }
 
@@ -87,7 +93,7 @@ pub enum AnswerError {
 }
 
 /// Parses and checks an answer; names are returned in the catalogue's spelling.
-pub fn parse_answer(text: &str, names: &CatalogueNames) -> Result<InterestGraph, AnswerError> {
+pub fn parse_answer(text: &str, names: &AllowedNames) -> Result<InterestGraph, AnswerError> {
     let json = strip_fences(text);
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| AnswerError::NotJson(e.to_string()))?;
@@ -117,11 +123,17 @@ pub fn parse_answer(text: &str, names: &CatalogueNames) -> Result<InterestGraph,
             let Some(spelled) = known.get(&name.trim().to_lowercase()) else {
                 return Err(invalid(
                     format!("{field}.{name}"),
-                    format!("is not {what} in the catalogue"),
+                    format!("is not one of the summary's {field}"),
                 ));
             };
             let entry = out.entry(spelled.clone()).or_insert(weight);
             *entry = entry.max(weight);
+        }
+        if out.is_empty() && !known.is_empty() {
+            return Err(invalid(
+                field.to_string(),
+                format!("is empty, but the summary lists {what}"),
+            ));
         }
         Ok(out)
     };
@@ -149,13 +161,8 @@ pub fn parse_answer(text: &str, names: &CatalogueNames) -> Result<InterestGraph,
         }
     }
     Ok(InterestGraph {
-        top_artists: canonical(
-            "topArtists",
-            &graph.top_artists,
-            &names.artists,
-            "an artist",
-        )?,
-        top_genres: canonical("topGenres", &graph.top_genres, &names.genres, "a genre")?,
+        top_artists: canonical("topArtists", &graph.top_artists, &names.artists, "artists")?,
+        top_genres: canonical("topGenres", &graph.top_genres, &names.genres, "genres")?,
         moods: unique_moods,
         ..graph
     })
@@ -176,13 +183,26 @@ fn strip_fences(text: &str) -> &str {
 mod tests {
     use super::*;
     use crate::interest::summary::tests::track;
+    use crate::interest::summary::{Listen, summarise};
+    use resonance_shared::events::EventKind;
 
-    fn names() -> CatalogueNames {
+    fn names() -> AllowedNames {
         let tracks = [
-            track("a", "Nova Lights", "synthpop", 0.8),
+            track("a", "Nova  Lights", "synthpop", 0.8),
             track("b", "Echo", "house", 0.3),
+            track("c", "Nobody", "polka", 0.3),
         ];
-        CatalogueNames::new(&tracks)
+        let listens: Vec<Listen<'_>> = tracks[..2]
+            .iter()
+            .map(|track| Listen {
+                track,
+                kind: EventKind::Play,
+                age_days: 1.0,
+                hour: None,
+                device: None,
+            })
+            .collect();
+        AllowedNames::of(&summarise(&listens, 90))
     }
 
     #[test]
@@ -190,7 +210,10 @@ mod tests {
         let answer = "```json\n{\"topArtists\":{\"nova lights\":0.9},\"topGenres\":{\"House\":0.5,\"house\":0.7},\
                       \"themes\":[\"night drives\"],\"moods\":[\"Chill\",\"chill\"],\"insights\":[]}\n```";
         let g = parse_answer(answer, &names()).unwrap();
-        assert_eq!(g.top_artists["Nova Lights"], 0.9);
+        assert_eq!(
+            g.top_artists["Nova  Lights"], 0.9,
+            "the catalogue's spelling"
+        );
         assert_eq!(g.top_genres.len(), 1);
         assert_eq!(g.top_genres["house"], 0.7);
         assert_eq!(g.moods, ["chill"]);
@@ -218,14 +241,18 @@ mod tests {
         );
         check(
             r#"{"topArtists":{"Nobody":0.5},"topGenres":{}}"#,
-            "`topArtists.Nobody` is not an artist in the catalogue",
+            "`topArtists.Nobody` is not one of the summary's topArtists",
         );
         check(
-            r#"{"topArtists":{},"topGenres":{"polka":0.5}}"#,
+            r#"{"topArtists":{"Echo":0.5},"topGenres":{"polka":0.5}}"#,
             "`topGenres.polka`",
         );
         check(
-            r#"{"topArtists":{},"topGenres":{},"moods":["sad"]}"#,
+            r#"{"topArtists":{},"topGenres":{"house":0.5}}"#,
+            "`topArtists` is empty, but the summary lists artists",
+        );
+        check(
+            r#"{"topArtists":{"Echo":1},"topGenres":{"house":1},"moods":["sad"]}"#,
             "`moods[0]`",
         );
     }

@@ -73,7 +73,11 @@ pub struct ListenCounts {
 /// An artist or genre: counts in the window and its decayed weight relative to the top one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NameStats {
+    /// As shown to the model (cleaned).
     pub name: String,
+    /// As the catalogue spells it: what graphs store, and what the heuristic looks up.
+    #[serde(skip)]
+    pub catalogue_name: String,
     pub plays: u32,
     pub likes: u32,
     pub skips: u32,
@@ -174,6 +178,7 @@ fn top(tallies: HashMap<&str, Tally>, n: usize) -> Vec<NameStats> {
         .take(n)
         .map(|(name, t)| NameStats {
             name: clean(name, usize::MAX),
+            catalogue_name: name.to_string(),
             plays: t.plays,
             likes: t.likes,
             skips: t.skips,
