@@ -86,6 +86,24 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
+/// `trainer materialize` of the fixture into Redis as `version`, as of [`AS_OF`]; callers add
+/// flags and environment.
+pub fn materialize_command(redis_url: &str, version: u64) -> Command {
+    let f = fixture();
+    let mut command = Command::new(trainer_path());
+    command
+        .args([
+            "materialize",
+            "--data",
+            &s(&f.data),
+            "--models",
+            &s(&f.models),
+        ])
+        .args(["--as-of", AS_OF, "--feature-version", &version.to_string()])
+        .env("REDIS_URL", redis_url);
+    command
+}
+
 pub fn publish(worker: &Wrangler) {
     let f = fixture();
     let out = Command::new(trainer_path())

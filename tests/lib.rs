@@ -43,6 +43,24 @@ pub fn trainer_ok(args: &[&str]) -> Output {
     out
 }
 
+/// Asserts a command succeeded (showing its stderr if not); its stdout.
+pub fn succeeded(out: impl std::borrow::Borrow<Output>) -> String {
+    let out = out.borrow();
+    assert!(
+        out.status.success(),
+        "failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Asserts a command failed; its stderr.
+pub fn failed(out: impl std::borrow::Borrow<Output>) -> String {
+    let out = out.borrow();
+    assert!(!out.status.success(), "should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
 /// Same tracks in the same order (up to ties within `tolerance`), the same parts within
 /// `tolerance`, the same model and degradations; engines may differ (compare `backend` apart).
 pub fn assert_same_ranking(

@@ -10,9 +10,9 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use resonance_e2e::fixture::{AS_OF, fixture, s};
+use resonance_e2e::fixture::materialize_command;
 use resonance_e2e::redis::RedisServer;
-use resonance_e2e::trainer_path;
+use resonance_e2e::{succeeded, trainer_path};
 use serde_json::{Value, json};
 
 const ACCOUNT: &str = "acc-0123";
@@ -126,25 +126,8 @@ fn mirror(redis: &RedisServer, api: &str, token: &str) -> Output {
 
 #[test]
 fn mirror_to_cloudflare_kv_retries_and_writes_every_key() {
-    let f = fixture();
     let redis = RedisServer::start();
-    let out = Command::new(trainer_path())
-        .args([
-            "materialize",
-            "--data",
-            &s(&f.data),
-            "--models",
-            &s(&f.models),
-        ])
-        .args(["--as-of", AS_OF, "--feature-version", "50"])
-        .env("REDIS_URL", &redis.url)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeded(materialize_command(&redis.url, 50).output().unwrap());
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let api = stand_in(seen.clone());

@@ -5,10 +5,11 @@
 
 use std::process::{Command, Output};
 
-use resonance_e2e::fixture::{AS_OF, MODEL, fixture, publish, s};
+use resonance_e2e::fixture::{AS_OF, MODEL, fixture, materialize_command, publish, s};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
+use resonance_e2e::{failed, succeeded as ok};
 use resonance_edge::FeatureSnapshot;
 use resonance_shared::features::{self, UserFeatures};
 use resonance_shared::interest::InterestGraph;
@@ -20,18 +21,8 @@ fn materialize(redis_url: &str, version: u64) -> Output {
 
 /// Materializes in batches of 100 keys; `abort_at` (`point:n`) crashes the run midway.
 fn materialize_aborting(redis_url: &str, version: u64, abort_at: &str) -> Output {
-    let f = fixture();
-    Command::new(trainer_path())
-        .args([
-            "materialize",
-            "--data",
-            &s(&f.data),
-            "--models",
-            &s(&f.models),
-        ])
-        .args(["--as-of", AS_OF, "--feature-version", &version.to_string()])
+    materialize_command(redis_url, version)
         .args(["--batch-size", "100"])
-        .env("REDIS_URL", redis_url)
         .env("RESONANCE_ABORT_AT", abort_at)
         .output()
         .unwrap()
@@ -75,20 +66,6 @@ fn features_version(worker: &Wrangler) -> serde_json::Value {
         .json()
         .unwrap();
     health["featuresVersion"].clone()
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
-fn failed(out: Output) -> String {
-    assert!(!out.status.success(), "should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use resonance_e2e::llm_stand_in::{ANTHROPIC_KEY, Act, Api, OPENAI_KEY, StandIn};
 use resonance_e2e::redis::RedisServer;
-use resonance_e2e::trainer_path;
+use resonance_e2e::{succeeded, trainer_path};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -85,17 +85,8 @@ impl Setup {
 
     /// The same, which must succeed; its standard output.
     fn ok(&self, api: Api, stand_in: &StandIn, extra: &[&str]) -> String {
-        stdout(&self.run(api, stand_in, extra))
+        succeeded(&self.run(api, stand_in, extra))
     }
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
 }
 
 #[test]
@@ -262,7 +253,7 @@ fn a_killed_run_keeps_every_stored_answer_and_a_rerun_resumes() {
         .args(["--all-users", "--concurrency", "4"])
         .output()
         .unwrap();
-    let printed = stdout(&out);
+    let printed = succeeded(&out);
     assert!(printed.contains("27 built, 3 already done"), "{printed}");
     assert_eq!(api.requests(), before + 27);
 }
@@ -320,7 +311,7 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
         .env_remove("OPENAI_API_KEY")
         .output()
         .unwrap();
-    let printed = stdout(&out);
+    let printed = succeeded(&out);
     assert!(
         printed.contains("provider offline") && printed.contains("30 built"),
         "{printed}"
@@ -391,7 +382,7 @@ fn instructions_in_catalogue_text_do_not_change_the_output() {
         .env("REDIS_URL", &redis.url)
         .output()
         .unwrap();
-    stdout(&out);
+    succeeded(&out);
     let after = t.graph().unwrap();
     assert!(
         after["graph"]["topArtists"].get(injected).is_some(),

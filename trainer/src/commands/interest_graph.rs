@@ -327,15 +327,11 @@ impl<'a> Ledger<'a> {
         }
     }
 
-    fn provider(&self) -> &Provider {
-        self.provider
-    }
-
     /// Whether `record` is this run's work already: same prompt, provider, model and window.
     fn done(&self, record: &GraphRecord) -> bool {
         record.prompt_version == PROMPT_VERSION
-            && record.provider == self.provider().name()
-            && record.model == self.provider().model()
+            && record.provider == self.provider.name()
+            && record.model == self.provider.model()
             && record.as_of == self.as_of
             && record.since_days == self.since_days
     }
@@ -345,8 +341,8 @@ impl<'a> Ledger<'a> {
             .format(&Rfc3339)
             .unwrap_or_default();
         let (provider, model) = (
-            self.provider().name().to_string(),
-            self.provider().model().to_string(),
+            self.provider.name().to_string(),
+            self.provider.model().to_string(),
         );
         match outcome {
             Ok(built) => {
@@ -405,7 +401,7 @@ impl<'a> Ledger<'a> {
 
     /// Counts, tokens and the cost at list prices.
     fn report(&self, seconds: f64) -> Result<()> {
-        let provider = self.provider();
+        let provider = self.provider;
         let usage = self.usage;
         let cost = match (provider, price_per_million(provider.model())) {
             (Provider::Offline, _) => "no cost (offline)".to_string(),

@@ -136,7 +136,7 @@ fn ask(client: &LlmClient, summary: &ListeningSummary) -> Result<Built, BuildErr
         content: prompt::user_message(summary),
     }];
     let mut usage = Usage::default();
-    let mut first_error = None;
+    let mut errors: Vec<AnswerError> = Vec::new();
     for answers in 1..=2 {
         let completion =
             client
@@ -161,7 +161,7 @@ fn ask(client: &LlmClient, summary: &ListeningSummary) -> Result<Built, BuildErr
                     answers,
                 });
             }
-            Err(error) => {
+            Err(error) if answers == 1 => {
                 // Anthropic refuses empty assistant turns before the last one.
                 let content = match completion.text.trim() {
                     "" => "(empty answer)".to_string(),
@@ -175,23 +175,16 @@ fn ask(client: &LlmClient, summary: &ListeningSummary) -> Result<Built, BuildErr
                     role: Role::User,
                     content: prompt::correction(&error.to_string()),
                 });
-                first_error.get_or_insert(error);
+                errors.push(error);
             }
+            Err(error) => errors.push(error),
         }
     }
-    let last = messages
-        .last()
-        .map(|m| m.content.clone())
-        .unwrap_or_default();
+    let [first, last] = &errors[..] else {
+        unreachable!("two answers, each refused")
+    };
     Err(BuildError::Failed {
-        message: format!(
-            "two invalid answers; first: {}; last: {}",
-            first_error.map(|e| e.to_string()).unwrap_or_default(),
-            last.trim_start_matches("That answer was rejected: ")
-                .split(". Reply again")
-                .next()
-                .unwrap_or("")
-        ),
+        message: format!("two invalid answers; first: {first}; last: {last}"),
         usage,
     })
 }
