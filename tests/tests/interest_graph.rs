@@ -85,7 +85,7 @@ impl Setup {
 
     /// The same, which must succeed; its standard output.
     fn ok(&self, api: Api, stand_in: &StandIn, extra: &[&str]) -> String {
-        succeeded(&self.run(api, stand_in, extra))
+        succeeded(self.run(api, stand_in, extra))
     }
 }
 
