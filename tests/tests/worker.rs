@@ -12,10 +12,11 @@ use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, MemorySource, Reranker, TractModel};
 use resonance_shared::api::{RerankResponse, parse_rerank_request};
 use resonance_shared::keys::FeatureVersion;
-use resonance_trainer::artifact::ModelArtifact;
-use resonance_trainer::data::{self, read::BadRowPolicy};
-use resonance_trainer::features::{self, FeatureSet, ModelEmbeddings};
-use resonance_trainer::interest::{self, DEFAULT_SINCE_DAYS};
+use resonance_registry::ModelArtifact;
+use resonance_data::{self as data, read::BadRowPolicy};
+use resonance_featurestore::graphs;
+use resonance_featurestore::views::{self as features, FeatureSet, ModelEmbeddings};
+use resonance_interest::DEFAULT_SINCE_DAYS;
 use serde_json::{Value, json};
 
 /// The native side: the same features, the same model, the same core.
@@ -32,7 +33,7 @@ fn native() -> Native {
     let as_of = data::events_csv::parse_timestamp(AS_OF).unwrap();
     let mut set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
     // `trainer publish` gives every user an offline interest graph by default.
-    interest::attach_offline(&mut set, &dataset, as_of, DEFAULT_SINCE_DAYS);
+    graphs::attach_offline(&mut set, &dataset, as_of, DEFAULT_SINCE_DAYS);
     let version = FeatureVersion(FEATURES);
     let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
     let source =

@@ -1,0 +1,23 @@
+//! The feature store: what the edge reads about listeners and tracks, computed here and
+//! carried there.
+//!
+//! ```text
+//! Dataset ─► views::compute (as of T) ─► graphs::attach (interest graphs) ─► store (Redis, rsn:v{N}:…)
+//!                                                                              │ rsn:changes
+//! registry::ModelArtifact ─► publication::model_pairs ─► store / sinks          ▼
+//!                                                               mirror ─► sinks::EdgeSink (Worker, Cloudflare KV)
+//! ```
+//!
+//! - [`views`]: the feature views, computed as of an instant;
+//! - [`graphs`]: interest graphs in Redis, joined into the users' values;
+//! - [`store`]: the versioned Redis store, switched atomically;
+//! - [`publication`]: the model's KV pairs and a version's meta;
+//! - [`mirror`]: Redis → the edge KV, once or following the change stream;
+//! - [`sinks`]: the edge KVs the mirror and `publish` write to.
+
+pub mod graphs;
+pub mod mirror;
+pub mod publication;
+pub mod sinks;
+pub mod store;
+pub mod views;

@@ -1,0 +1,123 @@
+//! The Cloudflare KV REST API as a mirror sink: bulk writes of up to 10,000 pairs a request
+//! (`PUT /accounts/{account}/storage/kv/namespaces/{namespace}/bulk`, the same pair format as
+//! the Worker's admin endpoint), retried with backoff on 429 and 5xx (`resonance_http::send_json`).
+//!
+//! The account, namespace and token come from the environment: `CLOUDFLARE_ACCOUNT_ID`,
+//! `CLOUDFLARE_KV_NAMESPACE_ID`, `CLOUDFLARE_API_TOKEN`; `CLOUDFLARE_API_BASE` points at
+//! another server speaking the same API (the tests' stand-in).
+
+use anyhow::{Context, Result, bail};
+use resonance_shared::api::KvWrite;
+use resonance_http::{RetryPolicy, send_json};
+use serde::Deserialize;
+
+use super::EdgeSink;
+
+/// Pairs per bulk request, Cloudflare's limit.
+pub const MAX_BULK_PAIRS: usize = 10_000;
+const DEFAULT_API_BASE: &str = "https://api.cloudflare.com/client/v4";
+
+/// Cloudflare's KV REST API as an [`EdgeSink`].
+pub struct CloudflareKv {
+    client: reqwest::blocking::Client,
+    bulk_url: String,
+    token: String,
+    retry: RetryPolicy,
+}
+
+/// Cloudflare's answer envelope.
+#[derive(Deserialize)]
+struct Envelope {
+    success: bool,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+    result: Option<BulkResult>,
+}
+
+#[derive(Deserialize)]
+struct BulkResult {
+    #[serde(default)]
+    unsuccessful_keys: Vec<String>,
+}
+
+impl CloudflareKv {
+    /// Reads the account, namespace and token from the environment, naming what is missing.
+    pub fn from_env() -> Result<Self> {
+        let var = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .with_context(|| format!("{name} is not set (the Cloudflare KV sink needs it)"))
+        };
+        let (account, namespace, token) = (
+            var("CLOUDFLARE_ACCOUNT_ID")?,
+            var("CLOUDFLARE_KV_NAMESPACE_ID")?,
+            var("CLOUDFLARE_API_TOKEN")?,
+        );
+        let base = std::env::var("CLOUDFLARE_API_BASE").unwrap_or_else(|_| DEFAULT_API_BASE.into());
+        let client = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            client,
+            bulk_url: format!(
+                "{}/accounts/{account}/storage/kv/namespaces/{namespace}/bulk",
+                base.trim_end_matches('/')
+            ),
+            token,
+            retry: RetryPolicy::default(),
+        })
+    }
+
+}
+
+impl EdgeSink for CloudflareKv {
+    fn target(&self) -> String {
+        "Cloudflare KV".to_string()
+    }
+
+    fn max_batch(&self) -> usize {
+        MAX_BULK_PAIRS
+    }
+
+    /// Writes one batch (at most [`MAX_BULK_PAIRS`]); every key must be stored.
+    fn write(&self, pairs: &[KvWrite]) -> Result<()> {
+        if pairs.len() > MAX_BULK_PAIRS {
+            bail!(
+                "{} pairs in one bulk write; Cloudflare takes at most {MAX_BULK_PAIRS}",
+                pairs.len()
+            );
+        }
+        let text = send_json(
+            &self.client,
+            &self.retry,
+            reqwest::Method::PUT,
+            &self.bulk_url,
+            &self.token,
+            pairs,
+        )?;
+        let envelope: Envelope = serde_json::from_str(&text)
+            .with_context(|| format!("PUT {}: unexpected answer {text}", self.bulk_url))?;
+        if !envelope.success {
+            bail!(
+                "PUT {}: Cloudflare refused the write: {:?}",
+                self.bulk_url,
+                envelope.errors
+            );
+        }
+        let failed = envelope
+            .result
+            .map(|r| r.unsuccessful_keys)
+            .unwrap_or_default();
+        if !failed.is_empty() {
+            bail!(
+                "PUT {}: {} keys were not written, first {}",
+                self.bulk_url,
+                failed.len(),
+                failed[0]
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The model artifact `model/<version>/` (DESIGN.md, "The model artifact"):
+//!
+//! ```text
+//! manifest.json         hyperparameters, vocabulary, metrics, SHA-256 of every file, ONNX signature
+//! sasrec.onnx           the serving graph (embeddings in, scores out)
+//! sasrec.bpk            the burn weights it came from
+//! item_embeddings.f32   the item-embedding table, little-endian f32 [num_items + 1, d]
+//! ```
+//!
+//! Written to a temporary folder and renamed; then `model/CURRENT` is switched to the new
+//! version in one rename. A crash at any point leaves the previous model in place and current.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use resonance_sasrec::onnx;
+use resonance_shared::keys::validate_model_version;
+use resonance_shared::manifest::{
+    EmbeddingTable, FileDigest, Hyperparameters, MANIFEST_SCHEMA, ModelManifest, OnnxSignature,
+    TensorSignature,
+};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::run::{LoadedRun, WEIGHTS_FILE};
+use resonance_data::atomic::{publish_dir, switch_pointer, write_file};
+
+pub use resonance_registry::{CURRENT_POINTER, EMBEDDINGS_FILE, MANIFEST_FILE, ONNX_FILE};
+
+/// A version from the clock: `YYYYMMDD-HHMMSS`.
+pub fn default_version() -> String {
+    let now = OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// Writes `models/<version>/` from a run and its evaluation, then makes it current.
+pub fn export(
+    run_dir: &Path,
+    run: &LoadedRun,
+    metrics: serde_json::Value,
+    models: &Path,
+    version: &str,
+    replace: bool,
+) -> Result<PathBuf> {
+    validate_model_version(version)
+        .map_err(|e| anyhow::anyhow!("--model-version: {}", e.message))?;
+    let out = models.join(version);
+    let model = &run.model;
+    let (d_model, max_len) = (model.d_model(), model.max_len());
+    let table = model
+        .item_embedding
+        .weight
+        .val()
+        .try_into_vec_as::<f32>()
+        .map_err(|e| anyhow::anyhow!("cannot read the embedding table: {e:?}"))?;
+    let onnx_bytes = onnx::export(model, env!("CARGO_PKG_VERSION"));
+
+    publish_dir(&out, replace, |dir| {
+        write_file(&dir.join(ONNX_FILE), |w| Ok(w.write_all(&onnx_bytes)?))?;
+        write_file(&dir.join(EMBEDDINGS_FILE), |w| {
+            for v in &table {
+                w.write_all(&v.to_le_bytes())?;
+            }
+            Ok(())
+        })?;
+        fs::copy(run_dir.join(WEIGHTS_FILE), dir.join(WEIGHTS_FILE))
+            .with_context(|| format!("cannot copy {}", run_dir.join(WEIGHTS_FILE).display()))?;
+        let mut files = BTreeMap::new();
+        for name in [ONNX_FILE, EMBEDDINGS_FILE, WEIGHTS_FILE] {
+            let bytes = fs::read(dir.join(name))?;
+            files.insert(
+                name.to_string(),
+                FileDigest {
+                    sha256: hex::encode(Sha256::digest(&bytes)),
+                    bytes: bytes.len() as u64,
+                },
+            );
+        }
+        let info = &run.info;
+        let [history, mask, candidates, scores, user_state] = onnx::signature(max_len, d_model);
+        let signature = |(name, shape): (&str, Vec<String>)| TensorSignature {
+            name: name.into(),
+            dtype: "float32".into(),
+            shape,
+        };
+        let manifest = ModelManifest {
+            schema: MANIFEST_SCHEMA,
+            model: "sasrec".into(),
+            version: version.into(),
+            created_at: OffsetDateTime::now_utc().format(&Rfc3339)?,
+            hyperparameters: Hyperparameters {
+                d_model,
+                heads: info.model.heads,
+                layers: info.model.layers,
+                max_len,
+                dropout: info.model.dropout,
+                init_std: info.model.init_std,
+                epochs_run: info.epochs_run,
+                best_epoch: info.best_epoch,
+                batch_size: info.options.batch_size,
+                learning_rate: info.options.learning_rate,
+                seed: info.options.seed,
+                loss: info.options.loss.describe(info.options.negatives),
+                include_skips: info.policy.include_skips,
+            },
+            num_items: run.vocabulary.num_items(),
+            track_to_idx: run
+                .vocabulary
+                .track_to_idx()
+                .into_iter()
+                .map(|(t, i)| (t.to_string(), i))
+                .collect(),
+            idx_to_track: run.vocabulary.idx_to_track.clone(),
+            metrics,
+            files,
+            onnx: OnnxSignature {
+                file: ONNX_FILE.into(),
+                opset: onnx::OPSET,
+                inputs: vec![signature(history), signature(mask), signature(candidates)],
+                outputs: vec![signature(scores), signature(user_state)],
+            },
+            embeddings: EmbeddingTable {
+                file: EMBEDDINGS_FILE.into(),
+                rows: run.vocabulary.num_items() + 1,
+                dim: d_model,
+            },
+        };
+        manifest
+            .validate()
+            .map_err(|e| anyhow::anyhow!("the manifest is inconsistent: {e}"))?;
+        write_file(&dir.join(MANIFEST_FILE), |w| {
+            Ok(serde_json::to_writer_pretty(w, &manifest)?)
+        })
+    })?;
+    switch_pointer(&models.join(CURRENT_POINTER), version)?;
+    Ok(out)
+}

@@ -1,0 +1,117 @@
+//! `trainer materialize`: compute the feature views and publish them into Redis as a new
+//! version, switched live in one step.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use time::OffsetDateTime;
+
+use crate::choices::GraphSourceArg;
+use crate::flags::{DataFlag, ModelsFlag, RedisFlag, SnapshotFlags};
+use resonance_featurestore::publication;
+use resonance_registry::ModelArtifact;
+
+/// Compute the feature views from events and catalogue, and publish them into Redis.
+///
+/// Every view is computed as of `--as-of` (7- and 30-day windows end there; nothing after it
+/// is read, so a backfill is reproducible): user listening stats, audio preferences and
+/// recent history; track audio features with the model's embeddings, and popularity. They
+/// Users carry the interest graphs `trainer interest-graph` stored (--interest-graphs).
+/// They are written under a new version `rsn:v{N}:` in pipelines, then `rsn:current` is switched
+/// to it in one step. A run that fails or is killed midway leaves the live version as it
+/// was; its half-written keys expire after 6 hours. The previous version is kept until the
+/// next switch; older ones are deleted.
+#[derive(Args)]
+pub struct MaterializeArgs {
+    #[command(flatten)]
+    pub data: DataFlag,
+    /// Track embeddings come from the model `<models>/CURRENT` names.
+    #[command(flatten)]
+    pub models: ModelsFlag,
+    #[command(flatten)]
+    pub snapshot: SnapshotFlags,
+    #[command(flatten)]
+    pub redis: RedisFlag,
+    /// Where the users' interest graphs come from: those `trainer interest-graph` stored in
+    /// Redis, graphs built now offline, or none.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "redis")]
+    pub interest_graphs: GraphSourceArg,
+    /// Keys per pipelined round trip (1–10000).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub batch_size: u64,
+    /// Print a JSON summary on stdout instead of the prose lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Computes the views with their graphs and publishes them as a new live version.
+pub fn run(args: MaterializeArgs) -> Result<()> {
+    let began = Instant::now();
+    // Connect first: a Redis that is down fails the run before minutes of work.
+    let mut store = args.redis.connect()?;
+    let dataset = args.data.load()?;
+    let artifact = ModelArtifact::open(&args.models.models, None)?;
+    let now = OffsetDateTime::now_utc();
+    let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
+    let computed = Instant::now();
+    let (set, graphs) = super::views_with_graphs(
+        &dataset,
+        &artifact,
+        as_of,
+        args.interest_graphs,
+        Some(&mut store),
+        &args.redis,
+    )?;
+    let compute_seconds = computed.elapsed().as_secs_f64();
+    let meta = publication::meta(version, &set, as_of, now, &artifact.manifest.version)?;
+    let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
+    let bar = ProgressBar::new(pairs.len() as u64 + 1).with_style(
+        ProgressStyle::with_template("writing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
+            .expect("the template is valid"),
+    );
+    let written = store.publish(version, pairs.into_iter(), &meta, args.batch_size as usize, |n| {
+        bar.inc(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let seconds = began.elapsed().as_secs_f64();
+    if args.json {
+        let summary = serde_json::json!({
+            "version": version.0,
+            "asOf": meta.as_of,
+            "users": set.users.len(),
+            "tracks": set.tracks.len(),
+            "keys": written.keys,
+            "bytes": written.bytes,
+            "events": dataset.events.len(),
+            "seconds": seconds,
+            "previous": written.previous,
+            "deleted": written.deleted,
+            "interestGraphs": graphs,
+            "modelVersion": artifact.manifest.version,
+        });
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!("{}", graphs.describe(args.interest_graphs.into()));
+    println!(
+        "materialized feature version {version} as of {}: {} users, {} tracks, {} keys, {:.1} MiB \
+         from {} events in {seconds:.1} s ({:.0} events/s computing, {compute_seconds:.1} s of it)",
+        meta.as_of,
+        set.users.len(),
+        set.tracks.len(),
+        written.keys,
+        written.bytes as f64 / (1024.0 * 1024.0),
+        dataset.events.len(),
+        dataset.events.len() as f64 / compute_seconds.max(1e-9),
+    );
+    match written.previous {
+        Some(previous) => println!("live: {version} (previous {previous} kept)"),
+        None => println!("live: {version}"),
+    }
+    if !written.deleted.is_empty() {
+        println!("deleted older versions: {:?}", written.deleted);
+    }
+    Ok(())
+}

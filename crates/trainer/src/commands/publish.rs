@@ -1,0 +1,163 @@
+//! `trainer publish`: compute the feature views and push them, with the model, straight into
+//! a Worker's KV through its admin API, then make both live.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use resonance_edge::admin::MAX_BULK_PAIRS;
+use resonance_shared::api::KvWrite;
+use time::OffsetDateTime;
+
+use crate::choices::GraphSourceArg;
+use crate::flags::{AdminTokenFlag, DataFlag, ModelsFlag, RedisFlag, SnapshotFlags, WorkerFlag};
+use resonance_featurestore::publication;
+use resonance_featurestore::sinks::EdgeSink;
+use resonance_featurestore::sinks::worker::WorkerSink;
+use resonance_registry::ModelArtifact;
+
+/// Publish a model and the feature views of a dataset to a Worker (e.g. `wrangler dev`).
+///
+/// Computes every stored view as of `--as-of` (user listening stats, audio preferences and
+/// recent history; track audio features with the model's embeddings, and popularity), writes
+/// them under a new feature version with the model's ONNX chunks, then switches the model
+/// pointer (the Worker loads and verifies it first) and the feature pointer. Until the switch,
+/// the Worker keeps serving what it served before; a failure midway changes nothing live.
+///
+/// The admin token is read from RESONANCE_ADMIN_TOKEN.
+#[derive(Args)]
+pub struct PublishArgs {
+    #[command(flatten)]
+    pub data: DataFlag,
+    #[command(flatten)]
+    pub models: ModelsFlag,
+    /// The model version to publish (default: the one `<models>/CURRENT` names).
+    #[arg(long, value_name = "VERSION")]
+    pub model_version: Option<String>,
+    #[command(flatten)]
+    pub worker: WorkerFlag,
+    #[command(flatten)]
+    pub snapshot: SnapshotFlags,
+    /// Pairs per bulk request (at most 1000, the Worker's limit).
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=MAX_BULK_PAIRS as u64))]
+    pub batch_size: u64,
+    /// Publish the model alone; the features then come from Redis (`trainer materialize`,
+    /// then `trainer mirror --full`).
+    #[arg(long)]
+    pub model_only: bool,
+    /// With --model-only: publish into the feature store (Redis, `REDIS_URL`) instead of the
+    /// Worker; `trainer mirror` then carries it to the edge with the features.
+    #[arg(long, requires = "model_only")]
+    pub to_redis: bool,
+    /// Redis, for --to-redis and --interest-graphs redis.
+    #[command(flatten)]
+    pub redis: RedisFlag,
+    /// Where the users' interest graphs come from: built now offline, those
+    /// `trainer interest-graph` stored in Redis (--redis-url), or none.
+    #[arg(long, value_enum, value_name = "SOURCE", default_value = "offline")]
+    pub interest_graphs: GraphSourceArg,
+    /// The Worker's admin token (not needed with --to-redis).
+    #[command(flatten)]
+    pub token: AdminTokenFlag,
+}
+
+/// Writes the model and the views to the Worker, then switches both.
+pub fn run(args: PublishArgs) -> Result<()> {
+    let began = Instant::now();
+    let artifact = ModelArtifact::open(&args.models.models, args.model_version.as_deref())?;
+    if args.model_only {
+        return publish_model(&args, &artifact, began);
+    }
+    let dataset = args.data.load()?;
+    let now = OffsetDateTime::now_utc();
+    let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
+    let manifest = &artifact.manifest;
+    let (set, graphs) =
+        super::views_with_graphs(&dataset, &artifact, as_of, args.interest_graphs, None, &args.redis)?;
+    println!("{}", graphs.describe(args.interest_graphs.into()));
+
+    let mut pairs = publication::model_pairs(&artifact);
+    let model_keys = pairs.len();
+    pairs.extend(set.stored_pairs(version).map(|(key, value)| KvWrite {
+        key,
+        value,
+        base64: false,
+        expiration_ttl: None,
+    }));
+    // The meta key goes last: its presence marks the version complete.
+    let meta = publication::meta(version, &set, as_of, now, &manifest.version)?;
+    pairs.push(KvWrite {
+        key: version.meta_key(),
+        value: serde_json::to_string(&meta)?,
+        base64: false,
+        expiration_ttl: None,
+    });
+    let bytes: usize = pairs.iter().map(|p| p.key.len() + p.value.len()).sum();
+
+    let sink = WorkerSink::new(&args.worker.worker, args.token.require()?)?;
+    let before = sink.health()?;
+    let bar = ProgressBar::new(pairs.len() as u64).with_style(
+        ProgressStyle::with_template("publishing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
+            .expect("the template is valid"),
+    );
+    for batch in pairs.chunks(args.batch_size as usize) {
+        sink.write(batch)?;
+        bar.inc(batch.len() as u64);
+    }
+    bar.finish_and_clear();
+    sink.switch_model(&manifest.version)?;
+    sink.switch_features(version.0)?;
+    let after = sink.health()?;
+    println!(
+        "published model {} ({model_keys} keys) and feature version {version} ({} users, {} tracks, as of {}) to {}",
+        manifest.version,
+        set.users.len(),
+        set.tracks.len(),
+        meta.as_of,
+        args.worker.worker
+    );
+    println!(
+        "  {} keys, {:.1} MiB in {:.1} s; the Worker served model {:?} / features {:?}, now {:?} / {:?}",
+        pairs.len(),
+        bytes as f64 / (1024.0 * 1024.0),
+        began.elapsed().as_secs_f64(),
+        before.model_version,
+        before.features_version,
+        after.model_version,
+        after.features_version
+    );
+    Ok(())
+}
+
+/// `--model-only`: the model's chunks and manifest, then the switch (the Worker verifies it).
+fn publish_model(args: &PublishArgs, artifact: &ModelArtifact, began: Instant) -> Result<()> {
+    let pairs = publication::model_pairs(artifact);
+    if args.to_redis {
+        let mut store = args.redis.connect()?;
+        let entries = pairs.iter().map(|p| (p.key.clone(), p.value.clone()));
+        store.publish_model(&artifact.manifest.version, entries.collect())?;
+        println!(
+            "published model {} ({} keys) into Redis at {} in {:.1} s; `trainer mirror` takes it to the edge",
+            artifact.manifest.version,
+            pairs.len(),
+            args.redis.redis_url,
+            began.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
+    let sink = WorkerSink::new(&args.worker.worker, args.token.require()?)?;
+    sink.health()?;
+    for batch in pairs.chunks(args.batch_size as usize) {
+        sink.write(batch)?;
+    }
+    sink.switch_model(&artifact.manifest.version)?;
+    println!(
+        "published model {} ({} keys) to {} in {:.1} s",
+        artifact.manifest.version,
+        pairs.len(),
+        args.worker.worker,
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Flag groups several commands share, flattened into each (`#[command(flatten)]`), so a flag
+//! is written once: its name, default, environment variable and help.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use resonance_data::read::BadRowPolicy;
+use resonance_data::{self as data, Dataset};
+use resonance_featurestore::store::FeatureStore;
+use resonance_featurestore::views;
+use resonance_shared::keys::FeatureVersion;
+
+/// `--data`: the dataset a command reads.
+#[derive(Args, Debug, Clone)]
+pub struct DataFlag {
+    /// The dataset folder (catalogue.csv, events.csv).
+    #[arg(long, value_name = "DIR", default_value = "data/synth")]
+    pub data: PathBuf,
+}
+
+impl DataFlag {
+    /// Loads and validates the dataset; a bad row stops the command.
+    pub fn load(&self) -> Result<Dataset> {
+        Ok(data::load(&self.data, BadRowPolicy::Stop)?.0)
+    }
+}
+
+/// `--models`: the models folder `trainer export` writes.
+#[derive(Args, Debug, Clone)]
+pub struct ModelsFlag {
+    /// The models folder written by `trainer export` (`<models>/CURRENT` names the live one).
+    #[arg(long, value_name = "DIR", default_value = "model")]
+    pub models: PathBuf,
+}
+
+/// `--redis-url`: the feature store.
+#[derive(Args, Debug, Clone)]
+pub struct RedisFlag {
+    /// The feature store (Redis).
+    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
+    pub redis_url: String,
+}
+
+impl RedisFlag {
+    /// Connects (with a short timeout and a PING), naming the URL on failure.
+    pub fn connect(&self) -> Result<FeatureStore> {
+        FeatureStore::connect(&self.redis_url)
+    }
+}
+
+/// `--worker`: a Worker's base URL.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerFlag {
+    /// The Worker's base URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8787")]
+    pub worker: String,
+}
+
+/// `--token`: the Worker's admin token.
+#[derive(Args, Debug, Clone)]
+pub struct AdminTokenFlag {
+    /// The Worker's admin token.
+    #[arg(long, env = "RESONANCE_ADMIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl AdminTokenFlag {
+    /// The token, or an error saying how to give it.
+    pub fn require(&self) -> Result<&str> {
+        self.token
+            .as_deref()
+            .context("the Worker's admin token is needed: set RESONANCE_ADMIN_TOKEN (or --token)")
+    }
+}
+
+/// `--as-of` and `--feature-version`: which instant the views describe, and under which
+/// version they are written.
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotFlags {
+    /// The end of every feature window: RFC 3339 or unix seconds (default: the last event).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// The feature version to write (default: the current unix time).
+    #[arg(long, value_name = "N")]
+    pub feature_version: Option<u64>,
+}
+
+impl SnapshotFlags {
+    /// The instant (unix seconds) and the version, checked.
+    pub fn resolve(&self, dataset: &Dataset, now: i64) -> Result<(i64, FeatureVersion)> {
+        Ok((
+            views::resolve_as_of(self.as_of.as_deref(), dataset)?,
+            views::resolve_version(self.feature_version, now)?,
+        ))
+    }
+}
