@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the browser side into web-demo/out/ (a static site):
-#   1. the browser module, once per engine (webgpu: burn on WebGPU; cpu: tract): edge/browser
+#   1. the browser module, once per engine (webgpu: burn on WebGPU; cpu: tract): crates/browser
 #      for wasm32 (the size-optimised `worker` profile of the Worker's wasm), wasm-bindgen's
 #      `--target web` glue, npm binaryen's wasm-opt (Debian's wasm-opt 108 breaks the module),
 #      into web-demo/public/pkg/{webgpu,cpu}/;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the Worker into build/worker/: the Rust crate edge/worker for wasm32 (profile
+# Builds the Worker into build/worker/: the Rust crate crates/worker for wasm32 (profile
 # `worker`: size-optimised, LTO, SIMD), wasm-bindgen's glue, wasm-opt -Oz from npm's binaryen
 # (Debian's wasm-opt 108 breaks this module), and the entry shim. Prints the sizes.
 #
@@ -17,7 +17,7 @@ wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/worker/resonance_worker.wasm"
 
 out=build/worker
 # wasm-opt takes minutes: skip the rest when neither the wasm nor the shim changed.
-stamp="$(cat "$wasm" edge/worker/js/shim.mjs | sha256sum | cut -d' ' -f1)"
+stamp="$(cat "$wasm" crates/worker/js/shim.mjs | sha256sum | cut -d' ' -f1)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
   echo "build/worker is up to date"
   exit 0
@@ -31,7 +31,7 @@ if ! restore_wasm_build worker "$stamp" "$tmp"; then
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
     --strip-debug --strip-producers \
     "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
-  cp edge/worker/js/shim.mjs "$tmp/shim.mjs"
+  cp crates/worker/js/shim.mjs "$tmp/shim.mjs"
   echo "$stamp" > "$tmp/.stamp"
   save_wasm_build worker "$stamp" "$tmp"
 fi

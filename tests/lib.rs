@@ -99,3 +99,9 @@ pub fn assert_same_ranking(
         assert_eq!(g.explanation.is_some(), native.explanation.is_some());
     }
 }
+
+/// A command run with `--json` that must succeed: its standard output, parsed.
+pub fn summary_of(out: impl std::borrow::Borrow<Output>) -> serde_json::Value {
+    let printed = succeeded(out);
+    serde_json::from_str(&printed).unwrap_or_else(|e| panic!("not a JSON summary ({e}):\n{printed}"))
+}

@@ -9,7 +9,7 @@ use resonance_e2e::fixture::{AS_OF, MODEL, fixture, materialize_command, publish
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
-use resonance_e2e::{failed, succeeded as ok};
+use resonance_e2e::{failed, succeeded as ok, summary_of};
 use resonance_edge::FeatureSnapshot;
 use resonance_shared::features::{self, UserFeatures};
 use resonance_shared::interest::InterestGraph;
@@ -29,14 +29,26 @@ fn materialize_aborting(redis_url: &str, version: u64, abort_at: &str) -> Output
 }
 
 /// Builds every listener's interest graph offline into Redis, as of the fixture's instant.
-fn interest_graphs(redis_url: &str) -> String {
+fn interest_graphs(redis_url: &str) -> serde_json::Value {
     let f = fixture();
-    ok(Command::new(trainer_path())
-        .args(["interest-graph", "--all-users", "--data", &s(&f.data)])
-        .args(["--as-of", AS_OF, "--provider", "offline"])
-        .env("REDIS_URL", redis_url)
-        .output()
-        .unwrap())
+    summary_of(
+        Command::new(trainer_path())
+            .args(["interest-graph", "--all-users", "--data", &s(&f.data)])
+            .args(["--as-of", AS_OF, "--provider", "offline", "--json"])
+            .env("REDIS_URL", redis_url)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// `trainer materialize --json` at `version`, which must succeed: its summary.
+fn materialized(redis_url: &str, version: u64) -> serde_json::Value {
+    summary_of(
+        materialize_command(redis_url, version)
+            .arg("--json")
+            .output()
+            .unwrap(),
+    )
 }
 
 fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
@@ -72,9 +84,11 @@ fn features_version(worker: &Wrangler) -> serde_json::Value {
 fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     let redis = RedisServer::start();
     let built = interest_graphs(&redis.url);
-    assert!(built.contains("0 failed"), "{built}");
-    let printed = ok(materialize(&redis.url, 10));
-    assert!(printed.contains("live: 10"), "{printed}");
+    assert_eq!(built["failed"], 0, "{built}");
+    assert!(built["built"].as_u64().unwrap() > 0, "{built}");
+    let first = materialized(&redis.url, 10);
+    assert_eq!((&first["version"], &first["previous"]), (&json!(10), &json!(null)), "{first}");
+    assert_eq!(first["interestGraphs"]["usersWithGraph"], built["built"], "{first}");
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
 
     // One entity's views in one round trip, schema-versioned, with the track's embedding.
@@ -106,11 +120,9 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
         "1",
         "the previous version is kept"
     );
-    let printed = ok(materialize(&redis.url, 12));
-    assert!(
-        printed.contains("deleted older versions: [10]"),
-        "{printed}"
-    );
+    let third = materialized(&redis.url, 12);
+    assert_eq!(third["deleted"], json!([10]), "{third}");
+    assert_eq!(third["previous"], 11, "{third}");
     assert_eq!(redis.cli(&["EXISTS", "rsn:v10:meta"]), "0");
     assert_eq!(redis.cli(&["--scan", "--pattern", "rsn:v10:*"]), "");
     assert_eq!(redis.cli(&["ZRANGE", "rsn:versions", "0", "-1"]), "11\n12");
@@ -223,8 +235,8 @@ fn a_materialize_killed_midway_leaves_the_live_version_and_a_rerun_completes() {
     // The live version reads as before.
     assert_eq!(redis.cli(&["EXISTS", "rsn:v40:meta"]), "1");
 
-    let printed = ok(materialize(&redis.url, 41));
-    assert!(printed.contains("live: 41 (previous 40 kept)"), "{printed}");
+    let completed = materialized(&redis.url, 41);
+    assert_eq!((&completed["version"], &completed["previous"]), (&json!(41), &json!(40)), "{completed}");
     assert_eq!(redis.cli(&["TTL", "rsn:v41:meta"]), "-1");
 }
 

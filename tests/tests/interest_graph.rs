@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use resonance_e2e::llm_stand_in::{ANTHROPIC_KEY, Act, Api, OPENAI_KEY, StandIn};
 use resonance_e2e::redis::RedisServer;
-use resonance_e2e::{succeeded, trainer_path};
+use resonance_e2e::{succeeded, summary_of, trainer_path};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -96,15 +96,15 @@ fn anthropic_success_rate_limits_and_server_errors() {
 
     // Success: the graph is stored in the catalogue's spelling, with its provenance.
     let api = StandIn::start(Api::Anthropic, &[Act::Good]);
-    let printed = t.ok(Api::Anthropic, &api, &[]);
-    assert!(
-        printed.contains("1 built") && printed.contains("tokens: 1000 in, 100 out"),
-        "{printed}"
+    let summary = summary_of(t.run(Api::Anthropic, &api, &["--json"]));
+    assert_eq!((&summary["built"], &summary["failed"]), (&json!(1), &json!(0)), "{summary}");
+    assert_eq!(
+        (&summary["inputTokens"], &summary["outputTokens"]),
+        (&json!(1000), &json!(100)),
+        "{summary}"
     );
-    assert!(
-        printed.contains("$0.0015"),
-        "claude-haiku-4-5 at $1/$5: {printed}"
-    );
+    let cost = summary["costUsd"].as_f64().unwrap();
+    assert!((cost - 0.0015).abs() < 1e-9, "claude-haiku-4-5 at $1/$5: {summary}");
     api.assert_no_problems();
     let request = api.body(0);
     assert_eq!(request["model"], "claude-haiku-4-5");
@@ -411,11 +411,11 @@ fn flags_are_validated_before_anything_runs() {
         (&[], "--user-id"),
         (
             &["--all-users", "--since-days", "0"],
-            "--since-days must be 1–3650",
+            "'--since-days <DAYS>': 0 is not in 1..=3650",
         ),
         (
             &["--all-users", "--concurrency", "65"],
-            "--concurrency must be 1–64",
+            "'--concurrency <K>': 65 is not in 1..=64",
         ),
         (
             &["--all-users", "--provider", "anthropic"],

@@ -277,13 +277,9 @@ fn chunk_pairs(version: &str, onnx: &[u8], chunks: &[Vec<u8>], sha256: &str) -> 
 }
 
 #[test]
-fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
+fn the_worker_refuses_bad_requests_naming_the_field() {
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
     publish(&worker);
-    let f = fixture();
-    let artifact = ModelArtifact::open(&f.models, Some(MODEL)).unwrap();
-    let user = &native().set.users[0].0.clone();
-
     // Requests: each fault with its status and the field it names.
     let long_id = "x".repeat(200);
     let many: Vec<String> = (0..501).map(|i| format!("t{i}")).collect();
@@ -368,7 +364,12 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
             .unwrap()
             .contains("POST")
     );
+}
 
+#[test]
+fn admin_writes_need_the_token_and_a_bad_batch_is_refused_whole() {
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
     // Admin: no token, a wrong token, a wrong scheme.
     let one = json!([{"key": "rsn:current", "value": "7"}]).to_string();
     for token in [None, Some("wrong"), Some("")] {
@@ -404,7 +405,15 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
         None,
     );
     assert_eq!(rerank["degraded"]["unknown_user"], true, "{rerank}");
+}
 
+#[test]
+fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
+    let f = fixture();
+    let artifact = ModelArtifact::open(&f.models, Some(MODEL)).unwrap();
+    let user = &native().set.users[0].0.clone();
     // A model whose chunk is damaged, and one whose chunk is missing: refused by the switch.
     let onnx = &artifact.onnx;
     let sha = resonance_edge::publication::sha256_hex(onnx);
@@ -486,7 +495,12 @@ fn the_worker_refuses_bad_input_and_keeps_the_last_good_model() {
     );
     assert_eq!(status, 200, "{rerank}");
     assert_eq!(rerank["model_version"], MODEL, "{rerank}");
+}
 
+#[test]
+fn an_incomplete_feature_version_cannot_go_live() {
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
     // A feature version that was never completed cannot go live.
     let (status, answer) = put(&worker, "/admin/features/current", json!({"version": 99}));
     assert_eq!(status, 404, "{answer}");

@@ -94,7 +94,7 @@ impl BrowserReranker {
                 .reranker
                 .rerank(features.as_ref(), Some(model), &request, now_ms)
                 .await
-                .map_err(|e| JsValue::from(JsError::new(&e.body())))?;
+                .map_err(|e| JsValue::from(JsError::new(&edge_error_body(e))))?;
             serde_json::to_string(&outcome.response)
                 .map(|json| JsValue::from_str(&json))
                 .map_err(|e| JsValue::from(JsError::new(&e.to_string())))
@@ -137,4 +137,12 @@ fn now_ms() -> f64 {
             now.call0(&performance).ok()?.as_f64()
         })
         .unwrap_or_else(js_sys::Date::now)
+}
+
+/// The error envelope's JSON for a core error (the page reads it as it reads the Worker's).
+fn edge_error_body(e: resonance_edge::EdgeError) -> String {
+    match e {
+        resonance_edge::EdgeError::Invalid(field) => api::ApiError::invalid(field).body(),
+        other => api::ApiError::new(503, other.code(), other.to_string()).body(),
+    }
 }

@@ -1,4 +1,4 @@
-//! `catalogue.csv`: one track per row (DESIGN.md, "Inputs").
+//! `catalogue.csv`: one track per row (`docs/DESIGN.md`, "Inputs").
 //!
 //! Canonical columns, in the order we write them:
 //! `track_id,title,artist,album,album_position,genre,energy,valence,danceability,tempo,acousticness,release_year,duration_ms`.

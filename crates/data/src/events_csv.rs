@@ -1,4 +1,4 @@
-//! `events.csv`: one listening event per row (DESIGN.md, "Inputs").
+//! `events.csv`: one listening event per row (`docs/DESIGN.md`, "Inputs").
 //!
 //! Canonical columns: `user_id,track_id,timestamp,event,ms_played,device,hour`, timestamps
 //! written as RFC 3339 (UTC). When reading, timestamps may be RFC 3339 or unix seconds, and

@@ -14,10 +14,20 @@
 //! ```
 //!
 //! Unknown users and tracks degrade to the heuristic and are flagged in the answer; only a
-//! store that cannot be read at all is an error (503).
+//! store that cannot be read at all is an error ([`EdgeError`], which the Worker maps to 503).
+//!
+//! The Worker's isolate state lives here too ([`isolate`]: the model and feature pointers,
+//! verified model switches, feature caches over a small [`kv::Kv`] trait), so the Worker is a
+//! fetch handler, a route table and a KV adapter, and everything else is tested natively on
+//! [`kv::MemoryKv`].
 
 pub mod admin;
 pub mod cache;
+pub mod error;
+#[cfg(feature = "tract")]
+pub mod isolate;
+pub mod kv;
+pub mod kv_source;
 pub mod model;
 pub mod publication;
 pub mod rerank;
@@ -26,6 +36,7 @@ pub mod source;
 #[cfg(feature = "tract")]
 pub mod tract;
 
+pub use error::EdgeError;
 pub use model::{ModelError, ModelOutput, SequenceScorer};
 pub use rerank::{Gathered, RerankOutcome, Reranker, gather};
 pub use snapshot::FeatureSnapshot;

@@ -1,7 +1,7 @@
 //! One rerank, from a validated request to the answer.
 //!
 //! 1. Read the user and the candidates concurrently, then the history tracks not among the
-//!    candidates (two round trips at most; none when the Worker's cache is warm).
+//!    candidates (two round trips at most; none when the isolate's cache is warm).
 //! 2. Build the model inputs: the last L history embeddings, left-padded, and the embeddings
 //!    of the candidates that have one.
 //! 3. Score them with the model, or, when the same history was encoded a moment ago, with one
@@ -14,11 +14,12 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 use futures_util::future::join;
-use resonance_shared::api::{ApiError, RerankRequest, RerankResponse};
+use resonance_shared::api::{RerankRequest, RerankResponse};
 use resonance_shared::features::{TrackFeatures, UserFeatures};
 use resonance_shared::ranking::{self, CandidateInput, RankSettings};
 
 use crate::cache::TtlCache;
+use crate::error::EdgeError;
 use crate::model::{ModelOutput, SequenceScorer, dot_scores};
 use crate::source::{FeatureSource, SourceError, TrackLookup};
 
@@ -61,7 +62,7 @@ impl Reranker {
         model: Option<ModelRef<'_, M>>,
         request: &RerankRequest,
         clock: impl Fn() -> f64,
-    ) -> Result<RerankOutcome, ApiError> {
+    ) -> Result<RerankOutcome, EdgeError> {
         let started = clock();
         let candidate_ids: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
         let max_len = model.as_ref().map_or(0, |m| m.scorer.max_len());
@@ -100,7 +101,7 @@ impl Reranker {
         };
         let (mut ranked, mut degraded) =
             ranking::rank(user.as_deref(), &inputs, &request.context, &settings)
-                .map_err(ApiError::invalid)?;
+                .map_err(EdgeError::Invalid)?;
         degraded.features_partial = *failures > 0;
         if let Some(limit) = request.limit {
             ranked.truncate(limit);
@@ -226,7 +227,7 @@ pub async fn gather<S: FeatureSource>(
     user_id: &str,
     candidate_ids: &[&str],
     max_len: usize,
-) -> Result<Gathered, ApiError> {
+) -> Result<Gathered, EdgeError> {
     let (user, candidate_lookups) = join(source.user(user_id), source.tracks(candidate_ids)).await;
     let mut failures = 0usize;
     let user = match user {
@@ -269,10 +270,8 @@ pub async fn gather<S: FeatureSource>(
         }
     }
     if failures > 0 && failures == known.len() + 1 {
-        return Err(ApiError::new(
-            503,
-            "features_unavailable",
-            "the feature store did not answer any read; try again shortly",
+        return Err(EdgeError::FeaturesUnavailable(
+            "the feature store did not answer any read; try again shortly".into(),
         ));
     }
     Ok(Gathered {
@@ -283,9 +282,9 @@ pub async fn gather<S: FeatureSource>(
     })
 }
 
-fn store_error(e: SourceError) -> ApiError {
+fn store_error(e: SourceError) -> EdgeError {
     match e {
-        SourceError::Unavailable(message) => ApiError::new(503, "features_unavailable", message),
-        incompatible => ApiError::new(503, "features_incompatible", incompatible.to_string()),
+        SourceError::Unavailable(message) => EdgeError::FeaturesUnavailable(message),
+        incompatible => EdgeError::FeaturesIncompatible(incompatible.to_string()),
     }
 }

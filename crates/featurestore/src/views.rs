@@ -1,4 +1,4 @@
-//! The feature views of DESIGN.md, computed from a dataset as of one instant.
+//! The feature views of `docs/DESIGN.md`, computed from a dataset as of one instant.
 //!
 //! Every window ends at `as_of` and only events at or before it count, so a backfill is
 //! reproducible and nothing from the future leaks in:

@@ -1,4 +1,4 @@
-//! The Worker's HTTP API (DESIGN.md, "The HTTP API of the Worker"): request and response
+//! The Worker's HTTP API (`docs/DESIGN.md`, "The HTTP API of the Worker"): request and response
 //! types, and the parser that turns a raw body into a validated [`RerankRequest`] or an
 //! [`ApiError`] with the right status and the name of the offending field.
 

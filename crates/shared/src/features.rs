@@ -1,4 +1,4 @@
-//! The feature views of the feature store (DESIGN.md, "The feature store").
+//! The feature views of the feature store (`docs/DESIGN.md`, "The feature store").
 //!
 //! Four views are materialized from the events and stored per entity; the fifth,
 //! [`crate::context::ContextAwareFeatures`], is computed at request time and never stored.

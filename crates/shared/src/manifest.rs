@@ -1,4 +1,4 @@
-//! The model artifact's `manifest.json` (DESIGN.md, "The model artifact"): what the trainer
+//! The model artifact's `manifest.json` (`docs/DESIGN.md`, "The model artifact"): what the trainer
 //! writes beside `sasrec.onnx` and what every reader (the Worker, the browser module, the
 //! feature store) checks before trusting the files.
 

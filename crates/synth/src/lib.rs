@@ -81,8 +81,8 @@
 //! listens. 38% of consecutive listens share an artist (chance: 0.6%); the most frequent
 //! follower of the previous track is the next track ≈ 21% of the time, the most popular track
 //! ≈ 0.5%. Tracks heard at 06–09 average energy ≈ 0.55, at 18–22 ≈ 0.65. Generation takes
-//! about a second in a release build. `structure_tests::default_world_statistics`
-//! (ignored by default) prints these numbers.
+//! about a second in a release build. `structure_tests::default_world_has_the_documented_statistics`
+//! asserts these numbers (and prints them with `--nocapture`).
 
 mod catalogue;
 mod genres;

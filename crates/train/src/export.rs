@@ -1,4 +1,4 @@
-//! The model artifact `model/<version>/` (DESIGN.md, "The model artifact"):
+//! The model artifact `model/<version>/` (`docs/DESIGN.md`, "The model artifact"):
 //!
 //! ```text
 //! manifest.json         hyperparameters, vocabulary, metrics, SHA-256 of every file, ONNX signature

@@ -382,7 +382,7 @@ fn onnxruntime_gives_burns_scores_on_the_exported_model() {
     let path = dir.path().join("inputs.json");
     fs::write(&path, json.to_string()).unwrap();
     let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/onnxruntime_scores.py");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/parity/onnxruntime_scores.py");
     let out = Command::new(&python)
         .arg(script)
         .arg(f.models.join("test-1/sasrec.onnx"))

@@ -1,25 +1,26 @@
-//! The Resonance Worker: the HTTP API of DESIGN.md over the rerank core of `resonance-edge`.
+//! The Resonance Worker: the HTTP API of `docs/DESIGN.md` over the rerank core of `resonance-edge`.
 //!
 //! ```text
 //! POST /v1/rerank                 rerank a user's candidates (JSON in, JSON out)
+//! POST /v1/features               what one rerank reads, as a snapshot for the browser module
+//! GET  /v1/model                  the live ONNX graph (X-Model-Version, ETag)
 //! GET  /health                    model and feature versions, loaded or not, and why not
 //! POST /admin/kv/bulk             bulk KV write, Cloudflare's REST wire format (bearer token)
 //! PUT  /admin/model/current       verify a published model, then make it live (bearer token)
 //! PUT  /admin/features/current    make a complete feature version live (bearer token)
 //! ```
 //!
-//! Handlers are thin: parsing, validation and ranking live in `resonance-edge` and
-//! `resonance-shared`, tested natively. What is here is I/O: KV reads (bulk, concurrent,
-//! cached per isolate), the model's lazy load and swap, and HTTP plumbing.
+//! The workers-rs template's shape: the fetch event, one route table (`handlers`), the HTTP
+//! mapping of the core's errors (`http`, `handlers::to_http`) and a thin KV adapter (`kv`).
+//! Everything else (parsing, validation, the isolate's pointers and caches, model loads and
+//! switches, ranking) lives in `resonance-edge` and `resonance-shared`, tested natively.
 
 #[cfg(target_arch = "wasm32")]
 mod handlers;
 #[cfg(target_arch = "wasm32")]
 mod http;
 #[cfg(target_arch = "wasm32")]
-mod isolate;
-#[cfg(target_arch = "wasm32")]
-mod kv_source;
+mod kv;
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]

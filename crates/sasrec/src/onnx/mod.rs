@@ -1,6 +1,6 @@
 //! The ONNX export of SASRec, written from the trained weights.
 //!
-//! The graph takes embeddings, not ids (DESIGN.md, "The model artifact"):
+//! The graph takes embeddings, not ids (`docs/DESIGN.md`, "The model artifact"):
 //!
 //! ```text
 //! history    f32[batch, L, d]   the user's last L track embeddings, left-padded with zeros
