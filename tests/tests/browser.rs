@@ -6,6 +6,8 @@
 //!   the same ranking for every demo listener, scores within 1e-3; the page shows it.
 //! - WebGPU off (no adapter): the page falls back to the CPU, says why, and still agrees.
 //! - Worker down: the page uses the bundled snapshot and ranks like the native core on it.
+//! - The Worker refuses a request: the page shows the Worker's own message (decoded from the
+//!   error envelope by the browser module), not the envelope.
 //!
 //! The page is driven by web-demo/tests/browser.mjs (playwright-core, Debian's Chromium),
 //! which writes what it saw as JSON; the checks are here.
@@ -18,12 +20,13 @@ use std::process::{Child, Command, Stdio};
 
 use futures_executor::block_on;
 use resonance_e2e::assert_same_ranking;
-use resonance_e2e::fixture::{MODEL, fixture, publish, s};
+use resonance_e2e::fixture::{FEATURES, MODEL, fixture, publish, s};
 use resonance_e2e::trainer_ok;
 use resonance_e2e::wrangler::{Wrangler, repo_root};
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, Reranker, TractModel};
-use resonance_shared::api::RerankResponse;
+use resonance_shared::api::{ErrorBody, RerankResponse};
+use resonance_shared::mixer::MixWeights;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -144,14 +147,14 @@ fn max_difference(a: &RerankResponse, b: &RerankResponse) -> f32 {
 }
 
 /// Runs the page driver on a page that must fail; returns the message the page shows.
-fn page_error(page: &str, scratch: &Path) -> String {
-    let out = scratch.join("error.json");
+fn page_error(page: &str, scratch: &Path, screenshot: &str) -> String {
+    let out = scratch.join(format!("{screenshot}.json"));
     let output = Command::new(node())
         .arg(repo_root().join("web-demo/tests/browser.mjs"))
         .args(["--url", page, "--expect-error", "--out"])
         .arg(&out)
         .arg("--screenshot")
-        .arg(artifacts().join("demo-no-model.png"))
+        .arg(artifacts().join(format!("{screenshot}.png")))
         .output()
         .expect("node runs the page driver");
     assert!(
@@ -173,13 +176,14 @@ fn answer(seen: &Value, user: &str, engine: &str) -> RerankResponse {
     serde_json::from_value(entry["answer"].clone()).unwrap()
 }
 
-/// The request the page sends for a demo listener (web-demo/lib/resonance.js).
+/// The request the page sends for a demo listener at the default mix (web-demo/lib/resonance.js;
+/// the page takes the mix from the browser module's `defaultWeights`).
 fn request_for(listener: &Value) -> Value {
     json!({
         "user_id": listener["userId"],
         "candidates": listener["candidates"],
         "context": {"hour": listener["hour"]},
-        "weights": {"transformer": 0.7, "heuristic": 0.3},
+        "weights": MixWeights::default(),
     })
 }
 
@@ -348,8 +352,49 @@ fn without_a_model_the_page_says_what_is_missing() {
     let message = page_error(
         &format!("{}/?worker={}", site.url, worker.url),
         scratch.path(),
+        "demo-no-model",
     );
     assert!(message.contains("no model to rerank with"), "{message}");
     assert!(message.contains("the Worker has no model"), "{message}");
     assert!(message.contains("the bundled model"), "{message}");
+}
+
+#[test]
+fn the_page_shows_the_workers_error_message() {
+    // A Worker with a model and features, and a bundle whose only listener has an id the
+    // Worker's validator refuses (it holds spaces): the first rerank's POST /v1/features is
+    // answered 422 with the error envelope.
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    publish(&worker);
+    let scratch = TempDir::new().unwrap();
+    let demo = scratch.path().join("demo");
+    std::fs::create_dir_all(&demo).unwrap();
+    let listener = json!({"userId": "not an id", "candidates": ["t1", "t2"], "hour": 20});
+    let bundle = json!({"modelVersion": MODEL, "featureVersion": FEATURES,
+        "listeners": [listener], "catalogue": {}});
+    std::fs::write(demo.join("demo.json"), bundle.to_string()).unwrap();
+
+    // What the Worker answers the page's request.
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/features", worker.url))
+        .json(&request_for(&listener))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let ErrorBody { error } = answer.json().unwrap();
+    assert_eq!(error.field.as_deref(), Some("user_id"));
+    let expected = format!("user_id: {}", error.message);
+
+    let site = StaticSite::start(&demo);
+    let message = page_error(
+        &format!("{}/?worker={}", site.url, worker.url),
+        scratch.path(),
+        "demo-worker-error",
+    );
+    assert!(
+        message.contains(&format!("the Worker's features: {expected}")),
+        "the page shows {message:?}, not the Worker's message {expected:?}"
+    );
+    assert!(!message.contains("[object Object]"), "{message}");
+    assert!(!message.contains("invalid_field"), "{message}");
 }

@@ -10,6 +10,7 @@ import { InterestGraph } from "./interest";
 import {
   loadDemo,
   loadModule,
+  messageOf,
   openSnapshot,
   openWorker,
   rerankRequest,
@@ -18,46 +19,113 @@ import {
 } from "../lib/resonance";
 import { LatencyHistogram } from "./histogram";
 
+// (The generated InterestGraph type is named in full: the component has its name.)
+/** @typedef {import("../lib/generated/MixWeights").MixWeights} MixWeights */
+/** @typedef {import("../lib/generated/RerankRequest").RerankRequest} RerankRequest */
+/** @typedef {import("../lib/generated/RerankResponse").RerankResponse} RerankResponse */
+/** @typedef {import("../lib/resonance").BrowserReranker} BrowserReranker */
+/** @typedef {import("../lib/resonance").DemoBundle} DemoBundle */
+/** @typedef {import("../lib/resonance").DemoListener} DemoListener */
+/** @typedef {import("../lib/resonance").HistoryEntry} HistoryEntry */
+/** @typedef {import("../lib/resonance").LoadedModule} LoadedModule */
+/** @typedef {import("../lib/resonance").ModuleKind} ModuleKind */
+/** @typedef {import("../lib/resonance").Source} Source */
+
+/**
+ * A reranker with the module it came from, why `auto` did not pick WebGPU, and the features
+ * it holds.
+ * @typedef {BrowserReranker & { module: LoadedModule, fallbackReason: string | null,
+ *   loadedFeatures?: string }} Reranker
+ */
+
+/**
+ * One rerank as the page shows it.
+ * @typedef {{ answer: RerankResponse, ms: number, featuresMs: number, graph: import("../lib/generated/InterestGraph").InterestGraph | null }} Rerank
+ */
+
+/** @typedef {ReturnType<Session["info"]>} Info */
+
 const DEFAULT_WORKER = "http://127.0.0.1:8787";
 
 /** Everything loaded once: demo data, source, module, and one reranker per engine. */
 class Session {
+  /**
+   * @param {DemoBundle} demo
+   * @param {Source} source
+   * @param {string | null} workerError
+   * @param {string} preference
+   */
+  constructor(demo, source, workerError, preference) {
+    this.demo = demo;
+    this.source = source;
+    this.workerError = workerError;
+    this.preference = preference;
+    /** @type {Map<string, Promise<Reranker>>} */
+    this.rerankers = new Map();
+    /** @type {Map<string, string>} user id → snapshot JSON (Worker mode) */
+    this.features = new Map();
+    /** @type {Reranker | null} the reranker of `preference`, once loaded */
+    this.main = null;
+    /** @type {number | undefined} */
+    this.firstRerankMs = undefined;
+  }
+
+  /** @param {URLSearchParams} params */
   static async open(params) {
-    const session = new Session();
-    session.demo = await loadDemo();
+    const demo = await loadDemo();
     const workerBase = params.get("worker") ?? DEFAULT_WORKER;
+    const preference = params.get("engine") ?? "auto";
+    /** @type {Source} */
+    let source;
+    let workerError = null;
     try {
-      session.source = await openWorker(workerBase);
+      source = await openWorker(workerBase, preference);
     } catch (e) {
-      session.workerError = e.message;
+      workerError = messageOf(e);
       try {
-        session.source = await openSnapshot(session.demo);
+        source = await openSnapshot(demo);
       } catch (snapshotError) {
         throw new Error(
-          `no model to rerank with. ${e.message}; and ${snapshotError.message} ` +
+          `no model to rerank with. ${workerError}; and ${messageOf(snapshotError)} ` +
             "(scripts/demo.sh publishes a model and bundles a snapshot)",
         );
       }
     }
-    session.rerankers = new Map();
-    session.features = new Map(); // user id → snapshot JSON (Worker mode)
-    session.preference = params.get("engine") ?? "auto";
-    session.main = await session.reranker(session.preference);
+    const session = new Session(demo, source, workerError, preference);
+    session.main = await session.reranker(preference);
     return session;
   }
 
+  /** The main reranker (loaded by `open`). */
+  get mainReranker() {
+    if (!this.main) throw new Error("the session is not open");
+    return this.main;
+  }
+
+  /** The mix a request gets by default, as the module's shared mixer defines it. */
+  get defaultWeights() {
+    return /** @type {MixWeights} */ (JSON.parse(this.mainReranker.module.glue.defaultWeights()));
+  }
+
   /** A reranker on `preference`: `webgpu`, `cpu`, or `auto` (WebGPU when the browser offers
-   *  an adapter and the model loads on it, else the CPU, with the reason kept). */
+   *  an adapter and the model loads on it, else the CPU, with the reason kept).
+   *  @param {string} preference
+   *  @returns {Promise<Reranker>} */
   async reranker(preference) {
-    if (!this.rerankers.has(preference)) {
-      const loading = this.loadReranker(preference);
+    let loading = this.rerankers.get(preference);
+    if (!loading) {
+      loading = this.loadReranker(preference);
       this.rerankers.set(preference, loading);
       loading.catch(() => this.rerankers.delete(preference));
     }
-    return this.rerankers.get(preference);
+    return loading;
   }
 
+  /** @param {string} preference
+   *  @returns {Promise<Reranker>} */
   async loadReranker(preference) {
+    /** @param {ModuleKind} kind
+     *  @returns {Promise<Reranker>} */
     const load = async (kind) => {
       const module = await loadModule(kind);
       const { modelBytes, modelVersion } = this.source;
@@ -71,12 +139,13 @@ class Session {
       try {
         return await load("webgpu");
       } catch (e) {
-        reason = `WebGPU failed: ${e.message}`;
+        reason = `WebGPU failed: ${messageOf(e)}`;
       }
     }
     return Object.assign(await load("cpu"), { fallbackReason: `No WebGPU: ${reason}` });
   }
 
+  /** @param {string} userId */
   listener(userId) {
     const listener = this.demo.listeners.find((l) => l.userId === userId);
     if (!listener) throw new Error(`no demo listener ${userId}`);
@@ -84,15 +153,19 @@ class Session {
   }
 
   /** Gives `reranker` the features of `listener`; resolves to the ms spent fetching them and
-   *  the listener's interest graph (null when the store has none). */
+   *  the listener's interest graph (null when the store has none), decoded by the module.
+   *  @param {Reranker} reranker
+   *  @param {DemoListener} listener
+   *  @param {RerankRequest} request */
   async prepare(reranker, listener, request) {
     const started = performance.now();
     let json;
     if (this.source.kind === "worker") {
-      if (!this.features.has(listener.userId)) {
-        this.features.set(listener.userId, await workerFeatures(this.source.base, request));
-      }
       json = this.features.get(listener.userId);
+      if (json === undefined) {
+        json = await workerFeatures(this.source.base, request);
+        this.features.set(listener.userId, json);
+      }
     } else {
       json = this.source.featuresJson;
     }
@@ -101,101 +174,123 @@ class Session {
       reranker.loadedFeatures = json;
     }
     const featuresMs = performance.now() - started;
-    if (this.parsedFrom !== json) {
-      this.parsed = JSON.parse(json);
-      this.parsedFrom = json;
-    }
-    const stored = this.parsed.users?.[listener.userId];
-    return { featuresMs, graph: stored ? JSON.parse(stored).interest_graph ?? null : null };
+    const graph = /** @type {Rerank["graph"]} */ (
+      JSON.parse(reranker.interestGraph(listener.userId))
+    );
+    return { featuresMs, graph };
   }
 
-  /** One rerank; resolves to { answer, ms, featuresMs, graph }. */
-  async rerank(preference, userId, transformerWeight) {
+  /** One rerank at `transformerWeight` (the default mix's when undefined).
+   *  @param {string} preference
+   *  @param {string} userId
+   *  @param {number} [transformerWeight]
+   *  @returns {Promise<Rerank>} */
+  async rerank(preference, userId, transformerWeight = this.defaultWeights.transformer) {
     const reranker = await this.reranker(preference);
     const listener = this.listener(userId);
     const request = rerankRequest(listener, transformerWeight);
     const { featuresMs, graph } = await this.prepare(reranker, listener, request);
     const started = performance.now();
-    const answer = JSON.parse(await reranker.rerank(JSON.stringify(request)));
+    let text;
+    try {
+      text = await reranker.rerank(JSON.stringify(request));
+    } catch (e) {
+      // The module rejects with the error envelope's JSON, which it decodes itself.
+      const body = messageOf(e);
+      throw new Error(reranker.module.glue.errorMessage(body) ?? body);
+    }
+    const answer = /** @type {RerankResponse} */ (JSON.parse(text));
     return { answer, ms: performance.now() - started, featuresMs, graph };
   }
 
   /** Rerank timings for one engine: the model load and the first call of a fresh reranker,
    *  then `runs` calls with the encoder-state cache cleared (the model runs each time), then
-   *  `runs` served from that cache. The module itself was loaded before (see info()). */
+   *  `runs` served from that cache, at the default mix. The module itself was loaded before
+   *  (see info()).
+   *  @param {string} preference
+   *  @param {string} userId
+   *  @param {number} runs */
   async bench(preference, userId, runs) {
     this.rerankers.delete(preference);
     const load = performance.now();
     const reranker = await this.reranker(preference);
     const loadMs = performance.now() - load;
-    const first = await this.rerank(preference, userId, 0.7);
+    const first = await this.rerank(preference, userId);
     const model = [];
     const cached = [];
     for (let i = 0; i < runs; i++) {
       reranker.clearStates();
-      model.push((await this.rerank(preference, userId, 0.7)).ms);
+      model.push((await this.rerank(preference, userId)).ms);
     }
-    for (let i = 0; i < runs; i++) cached.push((await this.rerank(preference, userId, 0.7)).ms);
+    for (let i = 0; i < runs; i++) cached.push((await this.rerank(preference, userId)).ms);
     const wasmBytes = reranker.module.wasmBytes;
     return { engine: reranker.engine, wasmBytes, loadMs, firstMs: first.ms, model, cached };
   }
 
   info() {
+    const main = this.mainReranker;
     return {
       source: this.source.kind,
-      workerError: this.workerError ?? null,
+      workerError: this.workerError,
       modelVersion: this.source.modelVersion,
       featureVersion: this.source.featureVersion,
-      engine: this.main.engine,
-      fallbackReason: this.main.fallbackReason ?? null,
-      wasmBytes: this.main.module.wasmBytes,
-      moduleLoadMs: this.main.module.loadMs,
+      engine: main.engine,
+      fallbackReason: main.fallbackReason,
+      wasmBytes: main.module.wasmBytes,
+      moduleLoadMs: main.module.loadMs,
       listeners: this.demo.listeners.map((l) => l.userId),
     };
   }
 }
 
+/** @typedef {{ state: "loading" | "ready" | "error", message?: string }} Status */
+/** @typedef {Rerank & { history: HistoryEntry[], listener: DemoListener }} Result */
+
 export default function Demo() {
-  const session = useRef(null);
-  const [status, setStatus] = useState({ state: "loading", message: "loading the demo…" });
-  const [info, setInfo] = useState(null);
-  const [userId, setUserId] = useState(null);
-  const [weight, setWeight] = useState(0.7);
-  const [result, setResult] = useState(null);
-  const [latencies, setLatencies] = useState([]);
+  const session = useRef(/** @type {Session | null} */ (null));
+  const [status, setStatus] = useState(/** @type {Status} */ ({ state: "loading", message: "loading the demo…" }));
+  const [info, setInfo] = useState(/** @type {Info | null} */ (null));
+  const [userId, setUserId] = useState(/** @type {string | null} */ (null));
+  // The transformer's share of the mix: the module's default until the slider moves.
+  const [weight, setWeight] = useState(/** @type {number | null} */ (null));
+  const [result, setResult] = useState(/** @type {Result | null} */ (null));
+  const [latencies, setLatencies] = useState(/** @type {number[]} */ ([]));
 
   useEffect(() => {
     const params = new URLSearchParams(window.location.search);
     const opening = Session.open(params);
-    window.resonanceDemo = {
+    /** @type {any} */ (window).resonanceDemo = {
       ready: opening.then((s) => s.info()),
-      rerank: async (engine, user, w = 0.7) => (await (await opening).rerank(engine, user, w)).answer,
+      /** @param {string} engine @param {string} user @param {number} [w] */
+      rerank: async (engine, user, w) => (await (await opening).rerank(engine, user, w)).answer,
+      /** @param {string} engine @param {string} user */
       bench: async (engine, user, runs = 20) => (await opening).bench(engine, user, runs),
     };
     opening.then(
       (s) => {
         session.current = s;
         setInfo(s.info());
+        setWeight(s.defaultWeights.transformer);
         setUserId(s.demo.listeners[0]?.userId ?? null);
         setStatus({ state: "ready" });
       },
-      (e) => setStatus({ state: "error", message: e.message }),
+      (e) => setStatus({ state: "error", message: messageOf(e) }),
     );
   }, []);
 
-  const rerank = useCallback(async (user, w) => {
+  const rerank = useCallback(async (/** @type {string | null} */ user, /** @type {number | null} */ w) => {
     const s = session.current;
-    if (!s || !user) return;
+    if (!s || !user || w === null) return;
     try {
       const { answer, ms, featuresMs, graph } = await s.rerank(s.preference, user, w);
-      const history = JSON.parse((await s.main).history(user));
+      const history = /** @type {HistoryEntry[]} */ (JSON.parse(s.mainReranker.history(user)));
       setResult({ answer, ms, featuresMs, graph, history, listener: s.listener(user) });
       // The first rerank compiles the GPU shaders (or tract's plan): shown apart.
       if (s.firstRerankMs === undefined) s.firstRerankMs = ms;
       else setLatencies((l) => [...l.slice(-199), ms]);
       setStatus({ state: "ready" });
     } catch (e) {
-      setStatus({ state: "error", message: `the rerank failed: ${e.message}` });
+      setStatus({ state: "error", message: `the rerank failed: ${messageOf(e)}` });
     }
   }, []);
 
@@ -204,6 +299,7 @@ export default function Demo() {
   }, [userId, weight, rerank]);
 
   const catalogue = session.current?.demo.catalogue ?? {};
+  /** @param {string} id */
   const name = (id) => catalogue[id] ?? { title: id, artist: "?", genre: "?" };
   return (
     <div className="demo" data-status={status.state}>
@@ -227,7 +323,7 @@ export default function Demo() {
           {info.workerError && <p className="note">Worker unavailable ({info.workerError}); using the bundled snapshot.</p>}
         </section>
       )}
-      {info && (
+      {info && weight !== null && (
         <section className="controls">
           <label>
             Listener{" "}

@@ -4,10 +4,11 @@ const WIDTH = 320;
 const HEIGHT = 90;
 const BINS = 16;
 
+/** @param {{ values: number[] }} props */
 export function LatencyHistogram({ values }) {
   if (values.length === 0) return <p className="histogram">move the slider or pick a listener to collect timings</p>;
   const sorted = [...values].sort((a, b) => a - b);
-  const quantile = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const quantile = (/** @type {number} */ q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
   const max = Math.max(sorted[sorted.length - 1], 1e-3);
   const counts = new Array(BINS).fill(0);
   for (const v of values) counts[Math.min(BINS - 1, Math.floor((v / max) * BINS))] += 1;

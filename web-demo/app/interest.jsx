@@ -1,8 +1,11 @@
 "use client";
 
-/** Bars for the heaviest entries of a name → weight map. */
+/** @typedef {import("../lib/generated/InterestGraph").InterestGraph} InterestGraph */
+
+/** Bars for the heaviest entries of a name → weight map.
+ *  @param {{ title: string, weights: InterestGraph["topArtists"], max?: number }} props */
 function Weights({ title, weights, max = 6 }) {
-  const entries = Object.entries(weights ?? {}).sort((a, b) => b[1] - a[1]).slice(0, max);
+  const entries = Object.entries(weights).sort((a, b) => b[1] - a[1]).slice(0, max);
   if (entries.length === 0) return null;
   return (
     <div className="weights">
@@ -18,7 +21,9 @@ function Weights({ title, weights, max = 6 }) {
   );
 }
 
-/** The listener's interest graph, as the reranker's heuristic reads it. */
+/** The listener's interest graph, as the reranker's heuristic reads it (decoded by the
+ *  browser module from the listener's stored features).
+ *  @param {{ graph: InterestGraph | null }} props */
 export function InterestGraph({ graph }) {
   if (!graph) {
     return <p className="note" data-testid="interest-graph">No interest graph for this listener.</p>;
@@ -27,9 +32,9 @@ export function InterestGraph({ graph }) {
     <div className="interest" data-testid="interest-graph">
       <Weights title="Top artists" weights={graph.topArtists} />
       <Weights title="Top genres" weights={graph.topGenres} />
-      {graph.moods?.length > 0 && <p><b>Moods:</b> {graph.moods.join(", ")}</p>}
-      {graph.themes?.length > 0 && <p><b>Themes:</b> {graph.themes.join(", ")}</p>}
-      {graph.insights?.length > 0 && (
+      {graph.moods.length > 0 && <p><b>Moods:</b> {graph.moods.join(", ")}</p>}
+      {graph.themes.length > 0 && <p><b>Themes:</b> {graph.themes.join(", ")}</p>}
+      {graph.insights.length > 0 && (
         <ul className="insights">
           {graph.insights.map((insight) => <li key={insight}>{insight}</li>)}
         </ul>

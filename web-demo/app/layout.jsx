@@ -5,6 +5,7 @@ export const metadata = {
   description: "SASRec and a listener-aware heuristic, reranking candidates on WebGPU or the CPU",
 };
 
+/** @param {{ children: import("react").ReactNode }} props */
 export default function RootLayout({ children }) {
   return (
     <html lang="en">

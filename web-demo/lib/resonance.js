@@ -5,17 +5,82 @@
 // - The bundled snapshot in /demo/ (written by `trainer snapshot`), when the Worker is down.
 // - The browser module (/pkg/webgpu/ or /pkg/cpu/, built by scripts/build-web.sh): fetched
 //   on first use, only the engine's own, never bundled by Next, so the page stays small.
+//
+// The wire types are generated from the Rust types (web-demo/lib/generated/, by ts-rs) and the
+// page is checked against them (`npx tsc -p jsconfig.json`); the module decodes what the page
+// must not read itself: error bodies (errorMessage) and stored feature values (interestGraph).
+
+/** @typedef {import("./generated/HealthResponse").HealthResponse} HealthResponse */
+/** @typedef {import("./generated/InterestGraph").InterestGraph} InterestGraph */
+/** @typedef {import("./generated/MixWeights").MixWeights} MixWeights */
+/** @typedef {import("./generated/Mood").Mood} Mood */
+/** @typedef {import("./generated/RerankRequest").RerankRequest} RerankRequest */
+/** @typedef {import("./generated/RerankResponse").RerankResponse} RerankResponse */
+
+/**
+ * A `BrowserReranker` of the browser module (crates/browser/src/bindings.rs); JSON crosses as
+ * text in the generated wire types' shapes.
+ * @typedef {object} BrowserReranker
+ * @property {string} engine `webgpu` or `tract-cpu`.
+ * @property {string} modelVersion
+ * @property {(snapshotJson: string) => Uint32Array} setFeatures Returns [users, tracks].
+ * @property {(requestJson: string) => Promise<string>} rerank A `RerankResponse`'s JSON; rejects
+ *   with an `Error` whose message is an `ErrorBody`'s JSON.
+ * @property {(userId: string) => string} history `[{ trackId, mood }]` as JSON.
+ * @property {(userId: string) => string} interestGraph An `InterestGraph`'s JSON, or `null`.
+ * @property {() => void} clearStates
+ */
+
+/**
+ * The browser module's exports (wasm-bindgen's `--target web` glue).
+ * @typedef {object} Glue
+ * @property {(init: { module_or_path: ArrayBuffer }) => Promise<unknown>} default
+ * @property {{ load(onnx: Uint8Array, modelVersion: string): Promise<BrowserReranker> }} BrowserReranker
+ * @property {(body: string) => string | undefined} errorMessage The message of an error body
+ *   (`field: message`), or undefined when it is not the shared error envelope.
+ * @property {() => string} defaultWeights The default `MixWeights` as JSON.
+ */
+
+/** @typedef {{ glue: Glue, wasmBytes: number, loadMs: number }} LoadedModule */
+/** @typedef {"webgpu" | "cpu"} ModuleKind */
+
+/** One entry of a `history` answer. @typedef {{ trackId: string, mood: Mood | null }} HistoryEntry */
+
+/**
+ * The bundled demo data (/demo/demo.json, written by `trainer snapshot`).
+ * @typedef {{ userId: string, candidates: string[], hour: number }} DemoListener
+ * @typedef {{ title: string, artist: string, genre: string }} CatalogueEntry
+ * @typedef {{ modelVersion: string, featureVersion: number, listeners: DemoListener[],
+ *   catalogue: Record<string, CatalogueEntry> }} DemoBundle
+ */
+
+/**
+ * Where the model and features come from.
+ * @typedef {{ kind: "worker", base: string, modelVersion: string, modelBytes: Uint8Array,
+ *   featureVersion: number }} WorkerSource
+ * @typedef {{ kind: "snapshot", modelVersion: string, modelBytes: Uint8Array,
+ *   featureVersion: number, featuresJson: string }} SnapshotSource
+ * @typedef {WorkerSource | SnapshotSource} Source
+ */
 
 // One module per engine (scripts/build-web.sh builds both), so a page downloads one.
+/** @type {Record<ModuleKind, string>} */
 const MODULES = { webgpu: "/pkg/webgpu/", cpu: "/pkg/cpu/" };
 const DEMO_URL = "/demo/";
 
 // A real dynamic import of a URL at run time, out of the bundler's sight.
-const importAtRunTime = new Function("url", "return import(url)");
+const importAtRunTime = /** @type {(url: string) => Promise<Glue>} */ (
+  new Function("url", "return import(url)")
+);
 
+/** @type {Map<ModuleKind, Promise<LoadedModule>>} */
 const modules = new Map();
 
-/** Loads an engine's wasm module once; resolves to { glue, wasmBytes, loadMs }. */
+/**
+ * Loads an engine's wasm module once; resolves to { glue, wasmBytes, loadMs }.
+ * @param {ModuleKind} kind
+ * @returns {Promise<LoadedModule>}
+ */
 export function loadModule(kind) {
   if (!modules.has(kind)) {
     const loading = (async () => {
@@ -35,41 +100,87 @@ export function loadModule(kind) {
     })();
     modules.set(kind, loading);
     loading.catch(() => modules.delete(kind));
+    return loading;
   }
-  return modules.get(kind);
+  return /** @type {Promise<LoadedModule>} */ (modules.get(kind));
+}
+
+/** What a caught value says. @param {unknown} e */
+export function messageOf(e) {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Why WebGPU cannot run here, or null when the browser offers an adapter. Asked before
- *  downloading the WebGPU module. */
+ *  downloading the WebGPU module.
+ *  @returns {Promise<string | null>} */
 export async function webgpuProblem() {
-  if (!globalThis.navigator?.gpu) return "this browser does not expose WebGPU (navigator.gpu)";
+  // `navigator.gpu` is not in TypeScript's DOM library yet.
+  const gpu = /** @type {{ gpu?: { requestAdapter(): Promise<unknown> } }} */ (globalThis.navigator ?? {}).gpu;
+  if (!gpu) return "this browser does not expose WebGPU (navigator.gpu)";
   try {
-    const adapter = await navigator.gpu.requestAdapter();
+    const adapter = await gpu.requestAdapter();
     return adapter ? null : "the browser offers no WebGPU adapter (no GPU, or WebGPU disabled)";
   } catch (e) {
-    return `asking for a WebGPU adapter failed: ${e.message}`;
+    return `asking for a WebGPU adapter failed: ${messageOf(e)}`;
   }
 }
 
+/** The module an engine preference (`webgpu`, `cpu` or `auto`) loads first: `auto` tries
+ *  WebGPU when the browser offers an adapter.
+ *  @param {string} preference
+ *  @returns {Promise<ModuleKind>} */
+export async function firstModule(preference) {
+  if (preference === "webgpu" || preference === "cpu") return preference;
+  return (await webgpuProblem()) ? "cpu" : "webgpu";
+}
+
+/**
+ * The message of an error answer for a person, or null when it has none. The browser module
+ * decodes the body (`errorMessage`: the shared error envelope as "field: message"), so the
+ * page never reads its shape. Only JSON answers (the Worker's) are decoded, with a module
+ * already loaded, else the one the page is about to run on (`engine`: after a Worker error
+ * the page loads it next anyway, and loadModule keeps it), so no download serves only an
+ * error message when the page can still rerank.
+ * @param {Response} response
+ * @param {string} engine
+ * @returns {Promise<string | null>}
+ */
+async function errorMessage(response, engine) {
+  if (!response.headers.get("Content-Type")?.includes("json")) return null;
+  try {
+    const body = await response.text();
+    const loading = modules.values().next().value ?? loadModule(await firstModule(engine));
+    return (await loading).glue.errorMessage(body) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * `fetch`, with a timeout, throwing an `Error` that starts with `what` when there is no
+ * answer or it is not a success (with the error answer's message).
+ * @param {string} url
+ * @param {RequestInit & { timeoutMs?: number, engine?: string }} init
+ * @param {string} what
+ */
 async function fetchOk(url, init, what) {
+  const { timeoutMs = 5000, engine = "auto", ...rest } = init;
   let response;
   try {
-    response = await fetch(url, { ...init, signal: AbortSignal.timeout(init?.timeoutMs ?? 5000) });
+    response = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
   } catch (e) {
-    throw new Error(`${what}: ${url} did not answer (${e.name === "TimeoutError" ? "timeout" : e.message})`);
+    const reason = e instanceof Error && e.name === "TimeoutError" ? "timeout" : messageOf(e);
+    throw new Error(`${what}: ${url} did not answer (${reason})`);
   }
   if (!response.ok) {
-    let message = `HTTP ${response.status}`;
-    try {
-      const body = await response.json();
-      message = body.message ?? body.error ?? message;
-    } catch {}
+    const message = (await errorMessage(response, engine)) ?? `HTTP ${response.status}`;
     throw new Error(`${what}: ${message}`);
   }
   return response;
 }
 
-/** The demo's listeners, candidates and track names (bundled). */
+/** The demo's listeners, candidates and track names (bundled).
+ *  @returns {Promise<DemoBundle>} */
 export async function loadDemo() {
   const response = await fetch(`${DEMO_URL}demo.json`).catch(() => null);
   if (!response?.ok) {
@@ -81,24 +192,31 @@ export async function loadDemo() {
   return response.json();
 }
 
-/** The Worker's live model and feature version; throws with the reason when unusable. */
-export async function openWorker(base) {
-  const health = await (await fetchOk(`${base}/health`, { timeoutMs: 2000 }, "the Worker")).json();
+/** The Worker's live model and feature version; throws with the reason when unusable.
+ *  `engine` is the page's engine preference (for decoding the Worker's error answers).
+ *  @param {string} base
+ *  @param {string} engine
+ *  @returns {Promise<WorkerSource>} */
+export async function openWorker(base, engine) {
+  const answer = await fetchOk(`${base}/health`, { timeoutMs: 2000, engine }, "the Worker");
+  const health = /** @type {HealthResponse} */ (await answer.json());
   if (!health.modelLoaded) {
     throw new Error(`the Worker has no model${health.modelError ? `: ${health.modelError}` : " (publish one)"}`);
   }
   if (!health.featuresVersion) throw new Error("the Worker has no live feature version (publish one)");
-  const response = await fetchOk(`${base}/v1/model`, { timeoutMs: 10000 }, "the Worker's model");
+  const response = await fetchOk(`${base}/v1/model`, { timeoutMs: 10000, engine }, "the Worker's model");
   return {
     kind: "worker",
     base,
-    modelVersion: response.headers.get("X-Model-Version") ?? health.modelVersion,
+    modelVersion: response.headers.get("X-Model-Version") ?? health.modelVersion ?? "unknown",
     modelBytes: new Uint8Array(await response.arrayBuffer()),
     featureVersion: health.featuresVersion,
   };
 }
 
-/** The bundled snapshot: model and features for the demo listeners. */
+/** The bundled snapshot: model and features for the demo listeners.
+ *  @param {DemoBundle} demo
+ *  @returns {Promise<SnapshotSource>} */
 export async function openSnapshot(demo) {
   const model = await fetchOk(`${DEMO_URL}model.onnx`, {}, "the bundled model");
   const features = await fetchOk(`${DEMO_URL}features.json`, {}, "the bundled features");
@@ -111,7 +229,11 @@ export async function openSnapshot(demo) {
   };
 }
 
-/** What a rerank of `request` reads, from the Worker (a snapshot's JSON text). */
+/** What a rerank of `request` reads, from the Worker (a snapshot's JSON text, handed to the
+ *  module as it is).
+ *  @param {string} base
+ *  @param {RerankRequest} request
+ *  @returns {Promise<string>} */
 export async function workerFeatures(base, request) {
   const response = await fetchOk(
     `${base}/v1/features`,
@@ -121,7 +243,10 @@ export async function workerFeatures(base, request) {
   return response.text();
 }
 
-/** A rerank request as the Worker takes it. */
+/** A rerank request as the Worker takes it.
+ *  @param {DemoListener} listener
+ *  @param {number} transformerWeight
+ *  @returns {RerankRequest} */
 export function rerankRequest(listener, transformerWeight) {
   return {
     user_id: listener.userId,

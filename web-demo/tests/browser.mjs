@@ -46,7 +46,8 @@ try {
   const answers = [];
   for (const user of info.listeners) {
     for (const engine of args.engines.split(",")) {
-      const answer = await page.evaluate(([e, u]) => window.resonanceDemo.rerank(e, u, 0.7), [engine, user]);
+      // At the default mix (the browser module's defaultWeights).
+      const answer = await page.evaluate(([e, u]) => window.resonanceDemo.rerank(e, u), [engine, user]);
       answers.push({ user, engine, answer });
     }
   }

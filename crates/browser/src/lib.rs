@@ -14,7 +14,8 @@
 //! The crate is built twice, once per engine (features `webgpu` and `cpu`), so a page
 //! downloads only the engine it runs; it asks the browser for a WebGPU adapter first and
 //! loads the CPU module when there is none. Each module exports one class,
-//! `BrowserReranker` (see `bindings`). The page fetches the model (`GET /v1/model`) and the
+//! `BrowserReranker`, and the wire contract's helpers `errorMessage` and `defaultWeights`
+//! (see `bindings`). The page fetches the model (`GET /v1/model`) and the
 //! features (`POST /v1/features`) from the Worker, or a bundled snapshot when the Worker is
 //! down, and hands them over as bytes and JSON.
 //!

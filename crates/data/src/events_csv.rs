@@ -33,7 +33,9 @@ const HEADER: [&str; 7] = [
 /// How ratings map to event kinds, for sources that have ratings instead of events.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RatingMap {
+    /// A rating at or above this is a like.
     pub like_at_least: f32,
+    /// A rating at or below this is a skip (checked after likes).
     pub skip_at_most: f32,
 }
 
@@ -61,9 +63,11 @@ impl RatingMap {
 /// How to read an events file.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EventReadOptions<'a> {
+    /// Stop at the first bad row or skip and count them.
     pub policy: BadRowPolicy,
     /// Accept rows in any order and sort them by time (per user, stably).
     pub sort: bool,
+    /// Used only when the file has a `rating` column and no `event` column.
     pub ratings: RatingMap,
     /// When given, events of tracks outside this set are bad rows.
     pub known_tracks: Option<&'a HashSet<String>>,
@@ -75,6 +79,35 @@ pub fn read(
     dialect: Dialect,
     options: EventReadOptions<'_>,
 ) -> Result<(Vec<ListeningEvent>, ReadReport)> {
+    let mut events = Vec::new();
+    let report = read_batches(path, dialect, options, DEFAULT_BATCH, |batch| {
+        events.extend(batch);
+        Ok(())
+    })?;
+    // Stable: a user's events with equal timestamps keep their file order.
+    events.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then_with(|| a.user_id.cmp(&b.user_id))
+    });
+    Ok((events, report))
+}
+
+/// Events per batch of [`read`].
+pub const DEFAULT_BATCH: usize = 8192;
+
+/// Reads events in file order, validating each row, and hands them to `on_batch` at most
+/// `batch_size` at a time, so a caller that aggregates as it goes holds one batch, not the
+/// file (the room a Parquet reader or a bounded-memory job plugs into). Per-user time order
+/// is checked as in [`read`]; `options.sort` only skips that check (sorting is the caller's).
+pub fn read_batches(
+    path: &Path,
+    dialect: Dialect,
+    options: EventReadOptions<'_>,
+    batch_size: usize,
+    mut on_batch: impl FnMut(Vec<ListeningEvent>) -> Result<()>,
+) -> Result<ReadReport> {
+    let batch_size = batch_size.max(1);
     let policy = options.policy;
     let mut file = DelimitedFile::open(path, dialect)?;
     let user = file.require("user_id", &["user_id", "user", "userid"])?;
@@ -95,7 +128,7 @@ pub fn read(
     let device = file.column(&["device"]);
     let hour = file.column(&["hour"]);
 
-    let mut events = Vec::new();
+    let mut batch = Vec::with_capacity(batch_size);
     // Per user: the latest timestamp so far and its line, to catch out-of-order rows.
     let mut latest: HashMap<String, (i64, u64)> = HashMap::new();
     let mut report = ReadReport::default();
@@ -144,20 +177,20 @@ pub fn read(
                 if !options.sort {
                     latest.insert(e.user_id.clone(), (e.timestamp, line));
                 }
-                events.push(e);
+                batch.push(e);
                 report.accepted += 1;
+                if batch.len() == batch_size {
+                    on_batch(std::mem::replace(&mut batch, Vec::with_capacity(batch_size)))?;
+                }
                 Ok(())
             }
             Err(error) => report.reject(policy, RowError { file: path_buf.clone(), line, error }),
         }
     })?;
-    // Stable: a user's events with equal timestamps keep their file order.
-    events.sort_by(|a, b| {
-        a.timestamp
-            .cmp(&b.timestamp)
-            .then_with(|| a.user_id.cmp(&b.user_id))
-    });
-    Ok((events, report))
+    if !batch.is_empty() {
+        on_batch(batch)?;
+    }
+    Ok(report)
 }
 
 /// RFC 3339, or unix seconds (an integer, or a float such as RecBole's `881250949.0`).
@@ -209,4 +242,41 @@ pub fn write(out: impl Write, events: &[ListeningEvent]) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(rows: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), format!("user_id,track_id,timestamp,event\n{rows}")).unwrap();
+        file
+    }
+
+    #[test]
+    fn batches_hold_at_most_their_size_and_add_up_to_the_file() {
+        let rows: String = (0..10)
+            .map(|i| format!("u{},t{i},{},play\n", i % 3, 1_000 + i))
+            .collect();
+        let f = file(&rows);
+        let mut sizes = Vec::new();
+        let report = read_batches(f.path(), Dialect::CSV, EventReadOptions::default(), 4, |b| {
+            sizes.push(b.len());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(sizes, vec![4, 4, 2]);
+        assert_eq!(report.accepted, 10);
+        let (all, _) = read(f.path(), Dialect::CSV, EventReadOptions::default()).unwrap();
+        assert_eq!(all.len(), 10);
+    }
+
+    #[test]
+    fn batches_still_refuse_a_user_out_of_time_order() {
+        let f = file("u1,t1,2000,play\nu1,t2,1000,play\n");
+        let error = read_batches(f.path(), Dialect::CSV, EventReadOptions::default(), 1, |_| Ok(()))
+            .unwrap_err();
+        assert!(format!("{error:#}").contains(":3: timestamp"), "{error:#}");
+    }
 }

@@ -4,11 +4,17 @@
 //! destination that is renamed into place only when complete, so a crash or a bad input never
 //! leaves a half-written dataset where a good one was.
 
+/// Publishing folders and files atomically.
 pub mod atomic;
+/// Sample listeners and rerank candidates for the demo commands.
 pub mod candidates;
+/// Reading and writing `catalogue.csv`.
 pub mod catalogue_csv;
+/// Reading and writing `events.csv`.
 pub mod events_csv;
+/// Row-by-row reading of delimited files, with `file:line: field` errors.
 pub mod read;
+/// Summary statistics of a dataset.
 pub mod stats;
 
 use std::collections::HashSet;
@@ -22,12 +28,15 @@ use self::events_csv::EventReadOptions;
 use self::read::{BadRowPolicy, Dialect, ReadReport};
 use crate::atomic::{publish_dir, write_file};
 
+/// The catalogue's file name in a dataset folder (or with `.gz`).
 pub const CATALOGUE_FILE: &str = "catalogue.csv";
+/// The events' file name in a dataset folder (or with `.gz`).
 pub const EVENTS_FILE: &str = "events.csv";
 
 /// A catalogue and the events over it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Dataset {
+    /// Every track, validated, ids unique.
     pub catalogue: Vec<Track>,
     /// Sorted by (timestamp, user_id).
     pub events: Vec<ListeningEvent>,
@@ -36,7 +45,9 @@ pub struct Dataset {
 /// What loading a dataset found, per file.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
+    /// What reading `catalogue.csv` found.
     pub catalogue: ReadReport,
+    /// What reading `events.csv` found.
     pub events: ReadReport,
 }
 

@@ -17,8 +17,10 @@ use resonance_shared::FieldError;
 /// What to do with a row that fails validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BadRowPolicy {
+    /// Fail on the first bad row (the default).
     #[default]
     Stop,
+    /// Skip bad rows, counting them in the [`ReadReport`].
     Skip,
 }
 
@@ -28,8 +30,11 @@ const KEPT_EXAMPLES: usize = 10;
 /// One bad row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowError {
+    /// The file the row is in.
     pub file: PathBuf,
+    /// The row's line number in the file, from 1 (the header is line 1).
     pub line: u64,
+    /// The offending field and what is wrong with it.
     pub error: FieldError,
 }
 
@@ -44,7 +49,9 @@ impl std::error::Error for RowError {}
 /// What reading one file found.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ReadReport {
+    /// Data rows read, bad ones included (the header is not counted).
     pub rows: u64,
+    /// Rows that validated and were kept.
     pub accepted: u64,
     /// Skipped rows per offending field.
     pub skipped_by_field: BTreeMap<String, u64>,
@@ -53,6 +60,7 @@ pub struct ReadReport {
 }
 
 impl ReadReport {
+    /// Rows skipped under [`BadRowPolicy::Skip`], all fields together.
     pub fn skipped(&self) -> u64 {
         self.skipped_by_field.values().sum()
     }
@@ -101,16 +109,19 @@ impl ReadReport {
 /// The layout of a delimited file.
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
+    /// The byte between fields: `,` or a tab.
     pub delimiter: u8,
     /// RecBole headers name columns as `name:type`; strip the `:type`.
     pub strip_type_suffix: bool,
 }
 
 impl Dialect {
+    /// Comma-separated with plain headers: the canonical format.
     pub const CSV: Dialect = Dialect {
         delimiter: b',',
         strip_type_suffix: false,
     };
+    /// RecBole's atomic files (`.inter`, `.item`): tab-separated, headers typed as `name:type`.
     pub const RECBOLE: Dialect = Dialect {
         delimiter: b'\t',
         strip_type_suffix: true,
@@ -119,6 +130,7 @@ impl Dialect {
 
 /// A delimited file opened for reading, with its header resolved to column positions.
 pub struct DelimitedFile {
+    /// The file, for error messages.
     pub path: PathBuf,
     reader: csv::Reader<Box<dyn Read>>,
     header: Vec<String>,

@@ -9,32 +9,50 @@ use serde::Serialize;
 use super::Dataset;
 use super::events_csv::format_timestamp;
 
+/// What a dataset holds, from [`DatasetStats::of`]; `Display` prints it for the terminal.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DatasetStats {
+    /// Distinct listeners with at least one event.
     pub users: usize,
+    /// Tracks in the catalogue.
     pub tracks: usize,
+    /// Distinct tracks with at least one event.
     pub tracks_played: usize,
+    /// Distinct artists in the catalogue.
     pub artists: usize,
+    /// Distinct genres in the catalogue.
     pub genres: usize,
+    /// Events in all.
     pub events: usize,
     /// Events per user: the length of the sequences a sequential model learns from.
     pub mean_sequence_length: f64,
+    /// The median of events per user (the upper one for an even count).
     pub median_sequence_length: usize,
+    /// The fewest events of any user.
     pub min_sequence_length: usize,
+    /// The most events of any user.
     pub max_sequence_length: usize,
+    /// Users too short for the leave-one-out split (at least one event to train on, one to
+    /// validate, one to test).
     pub users_with_fewer_than_3_events: usize,
+    /// Share of events that are plays, in [0, 1].
     pub share_play: f64,
+    /// Share of events that are likes, in [0, 1].
     pub share_like: f64,
+    /// Share of events that are skips, in [0, 1].
     pub share_skip: f64,
     /// Share of events on the most-played 1% of played tracks: how long-tailed popularity is.
     pub share_of_top_1pct_tracks: f64,
+    /// The earliest event's time, RFC 3339; `None` without events.
     pub first_event: Option<String>,
+    /// The latest event's time, RFC 3339; `None` without events.
     pub last_event: Option<String>,
     /// The most listened genres with their share of events.
     pub top_genres: Vec<(String, f64)>,
 }
 
 impl DatasetStats {
+    /// Computes the statistics of `data`.
     pub fn of(data: &Dataset) -> Self {
         let mut per_user: HashMap<&str, usize> = HashMap::new();
         let mut per_track: HashMap<&str, usize> = HashMap::new();

@@ -50,14 +50,20 @@ pub fn authorize(header: Option<&str>, expected: Option<&str>) -> Result<(), Api
 /// A value ready for the KV.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KvValue {
+    /// A text value (features, manifests, pointers).
     Text(String),
+    /// Bytes sent as base64 (model chunks).
     Bytes(Vec<u8>),
 }
 
+/// One pair of a bulk write, checked: a known key, a value that decodes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidatedWrite {
+    /// The key (its kind checked by `keys::parse_key`).
     pub key: String,
+    /// The value, decoded from base64 when the pair said so.
     pub value: KvValue,
+    /// Seconds until KV expires it, when given.
     pub expiration_ttl: Option<u64>,
 }
 
@@ -194,13 +200,17 @@ fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), Fie
 /// `PUT /admin/features/current` and `PUT /admin/model/current` bodies.
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The body of `PUT /admin/features/current`.
 pub struct SwitchFeatures {
+    /// The feature version to make live.
     pub version: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+/// The body of `PUT /admin/model/current`.
 pub struct SwitchModel {
+    /// The model version to verify and make live.
     pub version: String,
 }
 

@@ -9,6 +9,7 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
+/// An LRU cache of at most a capacity of entries, each valid for a TTL.
 pub struct TtlCache<K: Hash + Eq, V: Clone> {
     entries: LruCache<K, (V, f64)>,
     ttl_ms: f64,
@@ -36,18 +37,22 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         }
     }
 
+    /// Stores `value` for `key` as of `now_ms` (evicting the least recently used).
     pub fn insert(&mut self, key: K, value: V, now_ms: f64) {
         self.entries.put(key, (value, now_ms));
     }
 
+    /// Entries held, expired ones included.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// Forgets every entry.
     pub fn clear(&mut self) {
         self.entries.clear();
     }

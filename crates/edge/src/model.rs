@@ -16,10 +16,13 @@
 /// Why a model could not be loaded or run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelError {
+    /// The graph does not parse or optimise.
     #[error("the ONNX model cannot be loaded: {0}")]
     Load(String),
+    /// A forward pass failed.
     #[error("the model failed to run: {0}")]
     Run(String),
+    /// Inputs of the wrong shape.
     #[error("{0}")]
     Shape(String),
 }

@@ -10,30 +10,53 @@ use sha2::{Digest, Sha256};
 /// Why a published model could not be reassembled.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PublicationError {
+    /// No manifest under the version.
     #[error("model {version} is not published (no manifest)")]
-    NotPublished { version: String },
+    NotPublished {
+        /// The model version.
+        version: String,
+    },
+    /// The manifest does not parse, validate, or match the graph.
     #[error("the manifest of model {version} is invalid: {message}")]
-    BadManifest { version: String, message: String },
+    BadManifest {
+        /// The model version.
+        version: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A chunk the manifest announces is not stored.
     #[error("model {version}: chunk {index} of {chunks} is missing")]
     MissingChunk {
+        /// The model version.
         version: String,
+        /// The missing chunk, from 0.
         index: usize,
+        /// Chunks announced.
         chunks: usize,
     },
+    /// The chunks add up to another size than the manifest's.
     #[error("model {version}: the chunks hold {found} bytes, the manifest says {expected}")]
     WrongSize {
+        /// The model version.
         version: String,
+        /// Bytes announced.
         expected: usize,
+        /// Bytes stored.
         found: usize,
     },
+    /// The chunks' SHA-256 is not the manifest's.
     #[error("model {version}: checksum mismatch (manifest {expected}, chunks {found})")]
     Checksum {
+        /// The model version.
         version: String,
+        /// SHA-256 announced.
         expected: String,
+        /// SHA-256 of the chunks.
         found: String,
     },
 }
 
+/// SHA-256 of `bytes`, lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()

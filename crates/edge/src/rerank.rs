@@ -28,13 +28,16 @@ pub const HEURISTIC_ONLY: &str = "heuristic-only";
 
 /// A loaded model and the version it was published as.
 pub struct ModelRef<'a, M> {
+    /// The published version, named in answers.
     pub version: &'a str,
+    /// The engine that runs it.
     pub scorer: &'a M,
 }
 
 /// What a rerank returns besides the answer, for logs and benchmarks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RerankOutcome {
+    /// The answer, as `POST /v1/rerank` returns it.
     pub response: RerankResponse,
     /// The encoder state came from the cache (the model did not run).
     pub state_cache_hit: bool,
@@ -210,6 +213,7 @@ struct Scored<'a> {
 /// The features one rerank reads: the user, the candidates and the history tracks.
 #[derive(Debug, Clone, Default)]
 pub struct Gathered {
+    /// The user's stored value (`None`: unknown or unreadable).
     pub user: Option<Arc<UserFeatures>>,
     /// Every candidate and history track the store holds, by id.
     pub tracks: HashMap<String, Arc<TrackFeatures>>,

@@ -8,8 +8,8 @@
 //!
 //! ```json
 //! {"featureVersion": 3,
-//!  "users":  {"u00001": "{\"schema\":1,\"value\":{…}}"},
-//!  "tracks": {"t00042": "{\"schema\":1,\"value\":{…}}"}}
+//!  "users":  {"u00001": "{\"schema\":1,\"history\":{…},\"listening_stats\":{…},…}"},
+//!  "tracks": {"t00042": "{\"schema\":1,\"audio\":{…},\"popularity\":{…}}"}}
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,9 +22,12 @@ use serde::{Deserialize, Serialize};
 use crate::rerank::Gathered;
 use crate::source::{MemorySource, SourceError, decode_track, decode_value};
 
+/// What one rerank reads, as stored values: `POST /v1/features` answers it, the browser
+/// module reranks from it, `trainer snapshot` bundles it for the web demo.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FeatureSnapshot {
+    /// The feature version the values belong to.
     pub feature_version: u64,
     /// User id → stored value.
     pub users: BTreeMap<String, String>,

@@ -16,7 +16,12 @@ pub enum SourceError {
     /// A stored value this reader cannot read (an unknown schema version, a corrupt value):
     /// never guessed at.
     #[error("the stored value `{key}` cannot be read: {message}")]
-    Incompatible { key: String, message: String },
+    Incompatible {
+        /// The key read.
+        key: String,
+        /// Why it cannot be read.
+        message: String,
+    },
 }
 
 /// One track's lookup: found, not stored, or failed.
@@ -60,8 +65,11 @@ pub fn decode_track(key: &str, text: &str) -> Result<TrackFeatures, SourceError>
 /// Features held in memory: the browser's snapshot and the native tests' store.
 #[derive(Debug, Clone, Default)]
 pub struct MemorySource {
+    /// The version the values belong to.
     pub version: Option<FeatureVersion>,
+    /// Users by id.
     pub users: HashMap<String, Arc<UserFeatures>>,
+    /// Tracks by id.
     pub tracks: HashMap<String, Arc<TrackFeatures>>,
 }
 

@@ -2,14 +2,12 @@
 //! switches, complete-only feature switches, a KV that fails in part or in whole, and what
 //! real KV does but local workerd never does (a pointer visible before the keys it names).
 
-use burn::module::Module;
-use burn::tensor::Device;
 use futures_executor::block_on;
 use resonance_edge::EdgeError;
 use resonance_edge::isolate::{Isolate, Settings};
 use resonance_edge::kv::MemoryKv;
 use resonance_edge::publication::{self, sha256_hex};
-use resonance_sasrec::{SasRecConfig, onnx};
+use resonance_sasrec::onnx;
 use resonance_shared::api::{RerankRequest, parse_rerank_request};
 use resonance_shared::features::{
     TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory, encode,
@@ -25,17 +23,10 @@ const SETTINGS: Settings = Settings {
 };
 
 /// A small SASRec's ONNX graph and item rows; `seed` makes models differ.
+mod common;
+
 fn model(seed: u64) -> (Vec<u8>, Vec<Vec<f32>>) {
-    let device = Device::flex();
-    device.seed(seed);
-    let model = SasRecConfig::new(TRACKS)
-        .with_max_len(LEN)
-        .with_d_model(D)
-        .with_heads(2)
-        .init(&device)
-        .valid();
-    let table: Vec<f32> = model.item_embedding.weight.val().try_into_vec_as().unwrap();
-    let rows = table.chunks(D).map(<[f32]>::to_vec).collect();
+    let (model, rows) = common::small_sasrec(seed, TRACKS, LEN, D);
     (onnx::export(&model, "test"), rows)
 }
 

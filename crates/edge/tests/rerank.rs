@@ -3,13 +3,12 @@
 
 use std::sync::Arc;
 
-use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 use futures_executor::block_on;
 use resonance_edge::rerank::{HEURISTIC_ONLY, ModelRef};
 use resonance_edge::source::{FeatureSource, SourceError, TrackLookup};
 use resonance_edge::{MemorySource, Reranker, TractModel};
-use resonance_sasrec::{SasRec, SasRecConfig, onnx};
+use resonance_sasrec::{SasRec, onnx};
 use resonance_shared::api::{RerankRequest, parse_rerank_request};
 use resonance_shared::features::{
     TrackAudioFeatures, TrackFeatures, TrackPopularity, UserFeatures, UserRecentHistory,
@@ -20,23 +19,10 @@ const LEN: usize = 8;
 const D: usize = 16;
 const TRACKS: usize = 30;
 
+mod common;
+
 fn model() -> (SasRec, Vec<Vec<f32>>) {
-    let device = Device::flex();
-    device.seed(11);
-    let model = SasRecConfig::new(TRACKS)
-        .with_max_len(LEN)
-        .with_d_model(D)
-        .with_heads(2)
-        .init(&device)
-        .valid();
-    let table = model
-        .item_embedding
-        .weight
-        .val()
-        .try_into_vec_as::<f32>()
-        .unwrap();
-    let rows = table.chunks(D).map(<[f32]>::to_vec).collect();
-    (model, rows)
+    common::small_sasrec(11, TRACKS, LEN, D)
 }
 
 fn id(i: usize) -> String {

@@ -35,17 +35,22 @@ pub const STAGING_TTL: Duration = Duration::from_secs(6 * 3600);
 
 /// A model as the store holds it: its version, and its manifest and base64 chunks by key.
 pub struct StoredModel {
+    /// The model's version.
     pub version: String,
+    /// Its KV pairs (`rsn:model:{v}:manifest`, `rsn:model:{v}:chunk:{i}`).
     pub pairs: Vec<(String, String)>,
 }
 
 /// What a change record announces.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
+    /// A feature version went live.
     Features(FeatureVersion),
+    /// A model went live.
     Model(String),
 }
 
+/// A connection to the feature store (one Redis).
 pub struct FeatureStore {
     pub(crate) conn: Connection,
     pub(crate) url: String,
@@ -54,7 +59,9 @@ pub struct FeatureStore {
 /// What a publication wrote.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Published {
+    /// Keys written, the meta included.
     pub keys: usize,
+    /// Bytes of keys and values.
     pub bytes: usize,
     /// The version that was live before, now kept as the previous one.
     pub previous: Option<u64>,

@@ -36,9 +36,11 @@ pub struct ModelEmbeddings<'a> {
     pub rows: HashMap<&'a str, usize>,
     /// `[rows, dim]`, row-major.
     pub table: &'a [f32],
+    /// Floats per row (the model's d).
     pub dim: usize,
     /// How many history tracks the model reads.
     pub max_len: usize,
+    /// Whether the model was trained on skipped tracks too (its history rule).
     pub include_skips: bool,
 }
 
@@ -63,7 +65,9 @@ impl<'a> ModelEmbeddings<'a> {
 /// Every stored view of every user and track, ready to publish.
 #[derive(Debug, Clone, Default)]
 pub struct FeatureSet {
+    /// Every user's value, by id.
     pub users: Vec<(String, UserFeatures)>,
+    /// Every track's value, by id.
     pub tracks: Vec<(String, TrackFeatures)>,
 }
 

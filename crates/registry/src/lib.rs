@@ -23,9 +23,13 @@ pub const WEIGHTS_FILE: &str = "sasrec.bpk";
 /// `models/CURRENT` names the live version.
 pub const CURRENT_POINTER: &str = "CURRENT";
 
+/// One published model version, read into memory with every file's checksum verified.
 pub struct ModelArtifact {
+    /// The version's folder, `models/<version>`.
     pub dir: PathBuf,
+    /// The validated `manifest.json`.
     pub manifest: ModelManifest,
+    /// The bytes of [`ONNX_FILE`].
     pub onnx: Vec<u8>,
     /// `[num_items + 1, d]`, row-major; row 0 is padding.
     pub embeddings: Vec<f32>,

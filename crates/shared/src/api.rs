@@ -18,38 +18,51 @@ pub const MAX_CANDIDATES: usize = 500;
 
 /// `POST /v1/rerank`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct RerankRequest {
+    /// The listener to rank for; unknown listeners are ranked on track signals alone.
     pub user_id: String,
+    /// Track ids to rerank: 1 to [`MAX_CANDIDATES`], no repeats.
     pub candidates: Vec<String>,
+    /// When and where the listener is; every part optional.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<RequestContext>", optional))]
     pub context: RequestContext,
     /// Return only the best `limit` tracks (all by default).
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub limit: Option<usize>,
     /// Add each candidate's heuristic signals to the response.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
     pub explain: bool,
     /// Override the default 0.7 / 0.3 mix for this request.
     #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub weights: Option<MixWeights>,
 }
 
 /// One track of the answer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RankedTrack {
+    /// The candidate's track id.
     pub track_id: String,
+    /// The mixed score the ranking is ordered by: the weighted sum of the standardised parts.
     pub score: f32,
     /// The standardised transformer part; `null` when the model had no score for this track.
     pub transformer: Option<f32>,
     /// The standardised heuristic part.
     pub heuristic: f32,
+    /// The heuristic's signals, when the request asked to `explain`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explanation: Option<HeuristicScore>,
 }
 
 /// What the answer had to do without.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Degraded {
     /// The user has no stored features: the ranking uses only track-level signals.
     pub unknown_user: bool,
@@ -65,13 +78,19 @@ pub struct Degraded {
 
 /// The answer to `POST /v1/rerank`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RerankResponse {
+    /// The listener of the request.
     pub user_id: String,
+    /// The model version that scored the candidates; `None` when none was available.
     pub model_version: Option<String>,
     /// Where the transformer ran: `tract-cpu`, `webgpu`, or `heuristic-only`.
     pub backend: String,
+    /// The candidates, best first (at most `limit` of them).
     pub ranked: Vec<RankedTrack>,
+    /// What the ranking had to do without.
     pub degraded: Degraded,
+    /// Time spent on the request inside the Worker, in milliseconds.
     pub timing_ms: f64,
 }
 
@@ -80,9 +99,11 @@ pub struct RerankResponse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KvWrite {
+    /// The feature-store key (see [`crate::keys`]).
     pub key: String,
     /// Text, or base64 when `base64` is true (binary values such as model chunks).
     pub value: String,
+    /// Whether `value` is base64-encoded bytes rather than text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub base64: bool,
     /// Seconds until the pair expires (at least 60).
@@ -92,12 +113,18 @@ pub struct KvWrite {
 
 /// The answer to `GET /health`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HealthResponse {
+    /// `ok`, or `degraded` when the feature store cannot be read.
     pub status: String,
+    /// Whether a GPU backend can run the transformer here (never on the Worker).
     pub gpu_available: bool,
+    /// Whether a model is loaded and serving.
     pub model_loaded: bool,
+    /// The serving model's version; `None` without one.
     pub model_version: Option<String>,
+    /// The version of the published feature snapshot; `None` when none is published or readable.
     pub features_version: Option<u64>,
     /// Why the newest published model is not the one serving (a missing chunk, a bad
     /// checksum): the previous model keeps serving meanwhile.
@@ -108,26 +135,40 @@ pub struct HealthResponse {
 /// An error answer: the HTTP status and the JSON body `{ "error": { code, message, field? } }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status: 400, 413, 422, …
     pub status: u16,
+    /// A stable machine-readable code such as `invalid_field` or `body_too_large`.
     pub code: &'static str,
+    /// What is wrong, for a person.
     pub message: String,
+    /// The offending field's path (`candidates[3]`, `context.hour`), when one is to blame.
     pub field: Option<String>,
 }
 
+/// The JSON body of every error answer (see [`ApiError::body`]).
 #[derive(Serialize, Deserialize)]
-struct ErrorBody {
-    error: ErrorDetail,
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
 }
 
+/// The `error` of an [`ErrorBody`].
 #[derive(Serialize, Deserialize)]
-struct ErrorDetail {
-    code: String,
-    message: String,
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct ErrorDetail {
+    /// A stable machine-readable code such as `invalid_field` or `body_too_large`.
+    pub code: String,
+    /// What is wrong, for a person.
+    pub message: String,
+    /// The offending field's path, when one is to blame; absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<String>,
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub field: Option<String>,
 }
 
 impl ApiError {
+    /// An error not tied to one field.
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,

@@ -14,15 +14,20 @@ pub const TEMPO_RANGE_BPM: (f32, f32) = (20.0, 300.0);
 /// The audio features of one track.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AudioFeatures {
+    /// Perceived intensity and activity, in [0, 1].
     pub energy: f32,
+    /// Musical positiveness (happy, cheerful), in [0, 1].
     pub valence: f32,
+    /// How suitable for dancing, in [0, 1].
     pub danceability: f32,
     /// Beats per minute.
     pub tempo: f32,
+    /// Confidence that the track is acoustic, in [0, 1].
     pub acousticness: f32,
 }
 
 impl AudioFeatures {
+    /// Checks the ranges: unit-interval features in [0, 1], tempo within [`TEMPO_RANGE_BPM`].
     pub fn validate(&self) -> Result<(), FieldError> {
         validate::unit_interval("energy", self.energy)?;
         validate::unit_interval("valence", self.valence)?;
@@ -40,6 +45,7 @@ impl AudioFeatures {
 
 /// A coarse mood, from the quadrant of the energy/valence plane a track falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Mood {
     /// High energy, high valence.
@@ -53,8 +59,10 @@ pub enum Mood {
 }
 
 impl Mood {
+    /// Every mood, in declaration order.
     pub const ALL: [Mood; 4] = [Mood::Upbeat, Mood::Intense, Mood::Chill, Mood::Melancholic];
 
+    /// The quadrant of `(energy, valence)`, each split at 0.5.
     pub fn from_energy_valence(energy: f32, valence: f32) -> Mood {
         match (energy >= 0.5, valence >= 0.5) {
             (true, true) => Mood::Upbeat,
@@ -64,6 +72,7 @@ impl Mood {
         }
     }
 
+    /// The lowercase name, as serialised.
     pub fn as_str(&self) -> &'static str {
         match self {
             Mood::Upbeat => "upbeat",
@@ -77,8 +86,11 @@ impl Mood {
 /// One track of the catalogue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Track {
+    /// Unique within the catalogue; a valid id (see [`crate::validate::id`]).
     pub track_id: String,
+    /// The track's title; may be empty.
     pub title: String,
+    /// The artist's name; never empty (importers write `(unknown)` for a missing one).
     pub artist: String,
     /// Album title; empty when unknown.
     #[serde(default)]
@@ -86,6 +98,7 @@ pub struct Track {
     /// 1-based position on the album; 0 when unknown.
     #[serde(default)]
     pub album_position: u16,
+    /// The genre's name; never empty.
     pub genre: String,
     /// `None` for catalogues without audio analysis (e.g. imported movie data).
     pub audio: Option<AudioFeatures>,

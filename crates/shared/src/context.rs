@@ -12,12 +12,15 @@ use crate::validate::FieldError;
 /// The context a client sends with a rerank request. Every field is optional: a missing hour
 /// is derived from `timestamp` (plus `utc_offset_minutes`) when given, else context is neutral.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[cfg_attr(feature = "ts", ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct RequestContext {
     /// The listener's local hour, 0–23.
     pub hour: Option<u8>,
     /// The listener's local weekday, 0 = Monday … 6 = Sunday.
     pub weekday: Option<u8>,
+    /// The device the listener plays on, when known.
     pub device: Option<Device>,
     /// Unix seconds; used when `hour` or `weekday` is missing.
     pub timestamp: Option<i64>,
@@ -40,6 +43,7 @@ pub enum Daypart {
 }
 
 impl Daypart {
+    /// The part of the day a local hour (0–23) falls in.
     pub fn of_hour(hour: u8) -> Daypart {
         match hour {
             5..=10 => Daypart::Morning,
@@ -63,10 +67,16 @@ impl Daypart {
 /// The context-aware features of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ContextAwareFeatures {
+    /// The listener's local hour, 0–23.
     pub hour: u8,
+    /// The listener's local weekday, 0 = Monday … 6 = Sunday; Monday when only the hour is
+    /// known.
     pub weekday: u8,
+    /// Saturday or Sunday.
     pub is_weekend: bool,
+    /// The part of the day `hour` falls in.
     pub daypart: Daypart,
+    /// The device, when the request named one.
     pub device: Option<Device>,
     /// The energy that fits this moment, in `[0, 1]`.
     pub target_energy: f32,
@@ -75,6 +85,7 @@ pub struct ContextAwareFeatures {
 }
 
 impl RequestContext {
+    /// Checks the ranges of every given field; the error names the first bad one.
     pub fn validate(&self) -> Result<(), FieldError> {
         if let Some(hour) = self.hour
             && hour > 23

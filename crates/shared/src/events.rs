@@ -20,8 +20,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    /// Every kind, in declaration order.
     pub const ALL: [EventKind; 3] = [EventKind::Play, EventKind::Like, EventKind::Skip];
 
+    /// The lowercase name used in `events.csv` and JSON.
     pub fn as_str(&self) -> &'static str {
         match self {
             EventKind::Play => "play",
@@ -59,17 +61,25 @@ impl FromStr for EventKind {
 
 /// The device a track was played on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Device {
+    /// A phone or tablet app.
     Mobile,
+    /// A desktop app.
     Desktop,
+    /// A web browser.
     Web,
+    /// A smart or party speaker.
     Speaker,
+    /// A car's audio system.
     Car,
+    /// A television or set-top box.
     Tv,
 }
 
 impl Device {
+    /// Every device, in declaration order.
     pub const ALL: [Device; 6] = [
         Device::Mobile,
         Device::Desktop,
@@ -79,6 +89,7 @@ impl Device {
         Device::Tv,
     ];
 
+    /// The lowercase name used in `events.csv` and JSON.
     pub fn as_str(&self) -> &'static str {
         match self {
             Device::Mobile => "mobile",
@@ -116,6 +127,7 @@ impl FromStr for Device {
 /// Where and when a track was played.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ListeningContext {
+    /// The device, when the source says.
     pub device: Option<Device>,
     /// The listener's local hour, 0–23.
     pub hour: Option<u8>,
@@ -124,13 +136,17 @@ pub struct ListeningContext {
 /// One listening event.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListeningEvent {
+    /// The listener.
     pub user_id: String,
+    /// The track, a `track_id` of the catalogue.
     pub track_id: String,
     /// Unix seconds, UTC.
     pub timestamp: i64,
+    /// Play, like or skip.
     pub kind: EventKind,
     /// Milliseconds of the track that were heard; `None` when the source does not say.
     pub ms_played: Option<u32>,
+    /// Where and when it was played.
     pub context: ListeningContext,
 }
 

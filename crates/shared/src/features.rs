@@ -20,46 +20,69 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// `user_listening_stats`: the last 7 days of a user's listening.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserListeningStats {
+    /// Plays in the last 7 days.
     pub plays_7d: u32,
+    /// Likes in the last 7 days.
     pub likes_7d: u32,
+    /// Skips in the last 7 days.
     pub skips_7d: u32,
     /// skips / (plays + likes + skips), 0 when there were none.
     pub skip_rate_7d: f32,
+    /// Minutes heard in the last 7 days (the sum of `ms_played`).
     pub minutes_7d: f32,
 }
 
 /// Mean and spread (standard deviation) of one audio feature over a user's positive listens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct MeanSpread {
+    /// The mean, in the feature's own unit.
     pub mean: f32,
+    /// The population standard deviation (≥ 0).
     pub spread: f32,
 }
 
 /// `user_audio_preferences`: what a user's liked and played tracks sound like.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserAudioPreferences {
+    /// Energy of the user's positive listens.
     pub energy: MeanSpread,
+    /// Valence of the user's positive listens.
     pub valence: MeanSpread,
+    /// Danceability of the user's positive listens.
     pub danceability: MeanSpread,
 }
 
 /// `track_audio_features`: catalogue metadata and audio features, plus the track's embedding
 /// from the latest model artifact (empty until a model is published).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrackAudioFeatures {
+    /// The track's artist.
     pub artist: String,
+    /// The track's genre.
     pub genre: String,
+    /// Energy, in [0, 1] (see [`AudioFeatures`]).
     pub energy: f32,
+    /// Valence, in [0, 1].
     pub valence: f32,
+    /// Danceability, in [0, 1].
     pub danceability: f32,
+    /// Tempo, in beats per minute.
     pub tempo: f32,
+    /// Acousticness, in [0, 1].
     pub acousticness: f32,
+    /// The track's item embedding from the model named in [`FeatureSetMeta::model_version`]; empty
+    /// without one.
     #[serde(default)]
     pub embedding: Vec<f32>,
 }
 
 impl TrackAudioFeatures {
+    /// The track's mood quadrant (see [`Mood::from_energy_valence`]).
     pub fn mood(&self) -> Mood {
         Mood::from_energy_valence(self.energy, self.valence)
     }
@@ -67,10 +90,15 @@ impl TrackAudioFeatures {
 
 /// `track_popularity`: plays and likes over 7 and 30 days.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrackPopularity {
+    /// Plays in the last 7 days.
     pub plays_7d: u32,
+    /// Likes in the last 7 days.
     pub likes_7d: u32,
+    /// Plays in the last 30 days.
     pub plays_30d: u32,
+    /// Likes in the last 30 days.
     pub likes_30d: u32,
     /// Relative change of the weekly play rate: `plays_7d / (plays_30d / 30 · 7) − 1`, in
     /// `[-1, ∞)`; 0 when the track had no plays in 30 days.
@@ -80,25 +108,36 @@ pub struct TrackPopularity {
 /// A user's recent history: the last L track ids they listened to (oldest first) and the
 /// tracks they recently skipped.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserRecentHistory {
+    /// The last L tracks of the model's input sequence, oldest first.
     pub tracks: Vec<String>,
+    /// Tracks recently skipped, oldest first (a bounded number).
     #[serde(default)]
     pub skipped: Vec<String>,
 }
 
 /// Everything stored about one user, as one value.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct UserFeatures {
+    /// `user_listening_stats`; `None` when not materialized.
     pub listening_stats: Option<UserListeningStats>,
+    /// `user_audio_preferences`; `None` without positive listens of tracks with audio features.
     pub audio_preferences: Option<UserAudioPreferences>,
+    /// `user_recent_history`.
     pub history: UserRecentHistory,
+    /// The LLM-written interest graph; `None` until one is stored.
     pub interest_graph: Option<InterestGraph>,
 }
 
 /// Everything stored about one track, as one value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct TrackFeatures {
+    /// `track_audio_features`.
     pub audio: TrackAudioFeatures,
+    /// `track_popularity`; `None` when not materialized.
     pub popularity: Option<TrackPopularity>,
 }
 
@@ -106,11 +145,15 @@ pub struct TrackFeatures {
 /// once all its entities are written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeatureSetMeta {
+    /// The feature version's number.
     pub version: u64,
     /// RFC 3339; the end of every time window of the version.
     pub as_of: String,
+    /// When the version was materialized, RFC 3339.
     pub created_at: String,
+    /// Users written in this version.
     pub users: usize,
+    /// Tracks written in this version.
     pub tracks: usize,
     /// The model whose embeddings `track_audio_features` carries, if any.
     pub model_version: Option<String>,
@@ -130,9 +173,12 @@ pub enum DecodeError {
     #[error(
         "stored value has schema version {found}, this reader knows only {SCHEMA_VERSION}; upgrade the reader or re-materialize"
     )]
+    /// Written with a schema version this reader does not know (`found`).
     UnknownSchema { found: u32 },
+    /// The value has no numeric `schema` field.
     #[error("stored value has no schema version")]
     MissingSchema,
+    /// The value does not have the view's shape: the offending path and serde's message.
     #[error("stored value is malformed at `{field}`: {message}")]
     Malformed { field: String, message: String },
 }
@@ -173,6 +219,7 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
 }
 
 impl TrackAudioFeatures {
+    /// Checks the audio features as [`AudioFeatures::validate`] does, and that the embedding is finite.
     pub fn validate(&self) -> Result<(), FieldError> {
         // The catalogue's own checks, so a stored view accepts exactly what the catalogue does.
         AudioFeatures {

@@ -62,6 +62,7 @@ pub struct HeuristicCandidate<'a> {
 
 /// The heuristic score of one candidate and its normalised signals (each in `[0, 1]`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HeuristicScore {
     pub total: f32,
     pub audio_match: f32,

@@ -23,6 +23,7 @@ pub const MAX_LIST_ENTRIES: usize = 10;
 pub const MAX_TEXT_BYTES: usize = 300;
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InterestGraph {
     pub top_artists: BTreeMap<String, f32>,

@@ -30,11 +30,14 @@ pub const CURRENT_MODEL: &str = "rsn:model:current";
 /// The kind of entity a key belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Entity {
+    /// A listener (`rsn:v{N}:user:{id}`).
     User,
+    /// A track (`rsn:v{N}:track:{id}`).
     Track,
 }
 
 impl Entity {
+    /// The entity's segment in a key: `user` or `track`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Entity::User => "user",
@@ -46,15 +49,22 @@ impl Entity {
 /// The stored feature views, with the entity each belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FeatureView {
+    /// [`crate::features::UserListeningStats`].
     UserListeningStats,
+    /// [`crate::features::UserAudioPreferences`].
     UserAudioPreferences,
+    /// [`crate::features::UserRecentHistory`].
     UserRecentHistory,
+    /// [`crate::interest::InterestGraph`].
     InterestGraph,
+    /// [`crate::features::TrackAudioFeatures`].
     TrackAudioFeatures,
+    /// [`crate::features::TrackPopularity`].
     TrackPopularity,
 }
 
 impl FeatureView {
+    /// Every stored view: the user views, then the track views.
     pub const ALL: [FeatureView; 6] = [
         FeatureView::UserListeningStats,
         FeatureView::UserAudioPreferences,
@@ -76,6 +86,7 @@ impl FeatureView {
         }
     }
 
+    /// The kind of entity the view is stored under.
     pub fn entity(&self) -> Entity {
         match self {
             FeatureView::TrackAudioFeatures | FeatureView::TrackPopularity => Entity::Track,
@@ -116,13 +127,13 @@ impl FeatureVersion {
         format!("{NAMESPACE}:v{}:{}:{id}", self.0, entity.as_str())
     }
 
-    /// Splits a key of this version back into its entity and id.
-    /// The version's [`crate::features::FeatureSetMeta`], written after every entity of the
-    /// version, so its presence means the version is complete.
+    /// The key of the version's [`crate::features::FeatureSetMeta`], written after every
+    /// entity of the version, so its presence means the version is complete.
     pub fn meta_key(&self) -> String {
         format!("{NAMESPACE}:v{}:meta", self.0)
     }
 
+    /// Splits a key of this version back into its entity and id.
     pub fn parse_entity_key<'k>(&self, key: &'k str) -> Result<(Entity, &'k str), FieldError> {
         let bad = || {
             FieldError::new(
@@ -176,18 +187,32 @@ pub enum KeyKind<'k> {
     FeaturePointer,
     /// `rsn:v{N}:user:{id}` or `rsn:v{N}:track:{id}`.
     Entity {
+        /// The feature version the key belongs to.
         version: FeatureVersion,
+        /// User or track.
         entity: Entity,
+        /// The user or track id.
         id: &'k str,
     },
     /// `rsn:v{N}:meta`.
-    FeatureMeta { version: FeatureVersion },
+    FeatureMeta {
+        /// The feature version described.
+        version: FeatureVersion,
+    },
     /// `rsn:model:current`: the live model version.
     ModelPointer,
     /// `rsn:model:{v}:manifest`.
-    ModelManifest { version: &'k str },
+    ModelManifest {
+        /// The model version.
+        version: &'k str,
+    },
     /// `rsn:model:{v}:chunk:{i}`.
-    ModelChunk { version: &'k str, index: usize },
+    ModelChunk {
+        /// The model version.
+        version: &'k str,
+        /// The chunk's position in the ONNX file, from 0.
+        index: usize,
+    },
 }
 
 /// Classifies a key; anything outside the schema is an error naming it.

@@ -12,9 +12,12 @@ use crate::validate::{self, FieldError};
 
 /// The mix of the two parts. Defaults to 0.7 transformer, 0.3 heuristic.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct MixWeights {
+    /// Weight of the standardised transformer part (≥ 0).
     pub transformer: f32,
+    /// Weight of the standardised heuristic part (≥ 0; the two may not both be 0).
     pub heuristic: f32,
 }
 
@@ -28,6 +31,7 @@ impl Default for MixWeights {
 }
 
 impl MixWeights {
+    /// Checks that both weights are finite and non-negative and not both zero.
     pub fn validate(&self) -> Result<(), FieldError> {
         validate::non_negative("weights.transformer", self.transformer)?;
         validate::non_negative("weights.heuristic", self.heuristic)?;
@@ -44,16 +48,20 @@ impl MixWeights {
 /// One candidate's two raw parts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PartScores<'a> {
+    /// The candidate.
     pub track_id: &'a str,
     /// The model's logit; `None` when the model could not score this track.
     pub transformer: Option<f32>,
+    /// The heuristic's total (see [`crate::heuristic`]).
     pub heuristic: f32,
 }
 
 /// One candidate in the final ranking, with its normalised parts.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MixedScore {
+    /// The candidate.
     pub track_id: String,
+    /// `w_t · transformer + w_h · heuristic`, the parts standardised; the ranking's key.
     pub score: f32,
     /// The standardised transformer part; `None` when the model had no score for it.
     pub transformer: Option<f32>,
@@ -104,14 +112,16 @@ pub fn sort_best_first(ranked: &mut [MixedScore]) {
 }
 
 /// Mean and standard deviation, computed in a fixed order so the result is the same bit for bit
-/// whatever order the values came in.
-struct Standardiser {
+/// whatever order the values came in. The edge's mixer and the offline evaluation of the hybrid
+/// both standardise with it, so they agree.
+pub struct Standardiser {
     mean: f64,
     std: f64,
 }
 
 impl Standardiser {
-    fn fit(values: impl Iterator<Item = f32>) -> Self {
+    /// The mean and deviation of `values` (both 0 when there are none).
+    pub fn fit(values: impl Iterator<Item = f32>) -> Self {
         let mut v: Vec<f64> = values.map(f64::from).collect();
         if v.is_empty() {
             return Self {
@@ -129,7 +139,8 @@ impl Standardiser {
         }
     }
 
-    fn apply(&self, x: f32) -> f32 {
+    /// `x`'s z-score; 0 for a constant part.
+    pub fn apply(&self, x: f32) -> f32 {
         // A constant part carries no ranking information: it contributes 0 to everyone.
         if self.std < 1e-9 {
             0.0

@@ -14,6 +14,7 @@ use crate::validate::FieldError;
 /// One candidate with everything known about it.
 #[derive(Debug, Clone, Copy)]
 pub struct CandidateInput<'a> {
+    /// The candidate's track id.
     pub track_id: &'a str,
     /// The track's stored features; `None` when the store has none.
     pub features: Option<&'a TrackFeatures>,
@@ -24,7 +25,9 @@ pub struct CandidateInput<'a> {
 /// The scoring settings of one ranking.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RankSettings {
+    /// How the transformer and heuristic parts are mixed.
     pub mix: MixWeights,
+    /// How the heuristic weighs its signals.
     pub heuristic: HeuristicWeights,
     /// Attach each candidate's heuristic signals.
     pub explain: bool,

@@ -12,11 +12,14 @@ pub const MAX_ID_BYTES: usize = 128;
 /// wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The field's name or path, such as `candidates[3]` or `context.hour`.
     pub field: String,
+    /// What is wrong with it, for a person.
     pub message: String,
 }
 
 impl FieldError {
+    /// A validation error for `field`.
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),

@@ -14,7 +14,7 @@ use resonance_shared::features::{
 };
 use resonance_shared::heuristic::{self, HeuristicCandidate, HeuristicWeights};
 use resonance_shared::interest::InterestGraph;
-use resonance_shared::mixer::MixWeights;
+use resonance_shared::mixer::{MixWeights, Standardiser};
 
 use super::evaluate::FullScorer;
 use super::scorer::SasRecScorer;
@@ -177,17 +177,10 @@ impl FullScorer for Hybrid {
 }
 
 /// z-scores over a row, skipping row 0 (padding); a constant row becomes zeros.
+/// The shared mixer's standardiser, so the evaluated hybrid is the one the edge serves.
 fn standardise(row: &[f32]) -> Vec<f32> {
-    let (mean, sd) = resonance_interest::summary::mean_spread(&row[1..]);
-    row.iter()
-        .map(|&v| {
-            if sd > 1e-12 {
-                ((f64::from(v) - mean) / sd) as f32
-            } else {
-                0.0
-            }
-        })
-        .collect()
+    let fitted = Standardiser::fit(row[1..].iter().copied());
+    row.iter().map(|&v| fitted.apply(v)).collect()
 }
 
 /// Interest graphs for the evaluation, leak-free: the offline builder on each user's test

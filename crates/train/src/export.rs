@@ -147,3 +147,20 @@ pub fn export(
     switch_pointer(&models.join(CURRENT_POINTER), version)?;
     Ok(out)
 }
+
+/// Exports the run in `run_dir`, which must be evaluated (its `evaluation.json` becomes the
+/// manifest's metrics), as `models/<version>/`, and makes it current.
+pub fn export_run(run_dir: &Path, models: &Path, version: &str, replace: bool) -> Result<PathBuf> {
+    let evaluation_path = run_dir.join(super::run::EVALUATION_FILE);
+    let text = fs::read_to_string(&evaluation_path).with_context(|| {
+        format!(
+            "{} is missing; run `trainer eval --run {}` first",
+            evaluation_path.display(),
+            run_dir.display()
+        )
+    })?;
+    let evaluation: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed", evaluation_path.display()))?;
+    let loaded = super::run::load(run_dir, &burn::tensor::Device::flex())?;
+    export(run_dir, &loaded, evaluation, models, version, replace)
+}

@@ -4,6 +4,7 @@
 //! - [`batches`]: training windows with one sampled negative per position;
 //! - [`train`]: the loop (Adam, validation each epoch, early stopping, best weights kept);
 //! - [`evaluate`]: HR@10 / NDCG@10 under the sampled-100 and full-catalogue protocols;
+//! - [`evaluation`]: every scorer over a run's test split, written to `evaluation.json`;
 //! - [`baselines`]: most-popular and the shared heuristic, on the same split;
 //! - [`scorer`]: SASRec as a scorer of every track;
 //! - [`run`]: the run folder (weights, vocabulary, per-epoch metrics, the training curve);
@@ -15,6 +16,7 @@ pub mod baselines;
 pub mod batches;
 pub mod device;
 pub mod evaluate;
+pub mod evaluation;
 pub mod export;
 pub mod plot;
 pub mod run;

@@ -9,6 +9,7 @@ use resonance_data::read::BadRowPolicy;
 use resonance_data::{self as data, Dataset};
 use resonance_featurestore::store::FeatureStore;
 use resonance_featurestore::views;
+use resonance_registry::ModelArtifact;
 use resonance_shared::keys::FeatureVersion;
 
 /// `--data`: the dataset a command reads.
@@ -32,6 +33,23 @@ pub struct ModelsFlag {
     /// The models folder written by `trainer export` (`<models>/CURRENT` names the live one).
     #[arg(long, value_name = "DIR", default_value = "model")]
     pub models: PathBuf,
+}
+
+/// `--models` and `--model-version`: one exported model.
+#[derive(Args, Debug, Clone)]
+pub struct ModelChoiceFlags {
+    #[command(flatten)]
+    pub models: ModelsFlag,
+    /// The model version (default: the one `<models>/CURRENT` names).
+    #[arg(long, value_name = "VERSION")]
+    pub model_version: Option<String>,
+}
+
+impl ModelChoiceFlags {
+    /// Opens the model, every file checked against its manifest.
+    pub fn open(&self) -> Result<ModelArtifact> {
+        ModelArtifact::open(&self.models.models, self.model_version.as_deref())
+    }
 }
 
 /// `--redis-url`: the feature store.

@@ -1,6 +1,6 @@
 //! The Cloudflare KV REST API as a mirror sink: bulk writes of up to 10,000 pairs a request
 //! (`PUT /accounts/{account}/storage/kv/namespaces/{namespace}/bulk`, the same pair format as
-//! the Worker's admin endpoint), retried with backoff on 429 and 5xx (`resonance_http::send_json`).
+//! the Worker's admin endpoint), retried under the one policy (408, 409, 429, 5xx; Retry-After honoured) (`resonance_http::send_json`).
 //!
 //! The account, namespace and token come from the environment: `CLOUDFLARE_ACCOUNT_ID`,
 //! `CLOUDFLARE_KV_NAMESPACE_ID`, `CLOUDFLARE_API_TOKEN`; `CLOUDFLARE_API_BASE` points at

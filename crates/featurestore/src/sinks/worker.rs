@@ -1,6 +1,6 @@
 //! Writing to a Worker's KV through its admin API (`POST /admin/kv/bulk`, the wire format of
-//! Cloudflare's KV REST bulk write), with retries and backoff on 429, 5xx and lost
-//! connections. Errors from the Worker are shown with their field.
+//! Cloudflare's KV REST bulk write), retried under the one policy of `resonance_http` (408, 409, 429, 5xx, lost
+//! connections). Errors from the Worker are shown with their field.
 
 use std::time::Duration;
 

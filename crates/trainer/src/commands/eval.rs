@@ -1,21 +1,13 @@
 //! `trainer eval`: test a trained run against the baselines, under both protocols.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use anyhow::Result;
-use burn::tensor::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::json;
-
-use resonance_data::{self as data, read::BadRowPolicy};
-use resonance_data::atomic::write_file;
-use resonance_train::baselines::{Heuristic, Hybrid, MostPopular, offline_graphs};
-use resonance_train::evaluate::{self, FullScorer, ProtocolMetrics, SAMPLED_NEGATIVES, Split};
-use resonance_train::run::{self, EVALUATION_FILE};
-use resonance_train::scorer::SasRecScorer;
-use resonance_train::sequences::Sequences;
+use resonance_data::read::BadRowPolicy;
+use resonance_train::evaluate::ProtocolMetrics;
+use resonance_train::evaluation::{self, EvalOptions, EvalProgress, SplitSize};
 
 /// Evaluate a trained run on the held-out test interactions (each user's last), with HR@10 and
 /// NDCG@10 under two protocols: the SASRec paper's (the target against 100 sampled tracks the
@@ -41,120 +33,65 @@ pub struct EvalArgs {
     pub skip_bad: bool,
 }
 
+/// Evaluates the run, printing a table as each scorer finishes.
 pub fn run(args: EvalArgs) -> Result<()> {
-    let loaded = run::load(&args.run, &Device::flex())?;
-    let data_dir = args
-        .data
-        .clone()
-        .unwrap_or_else(|| loaded.info.data.clone());
-    let policy = if args.skip_bad {
-        BadRowPolicy::Skip
-    } else {
-        BadRowPolicy::Stop
+    let options = EvalOptions {
+        run: args.run,
+        data: args.data,
+        seed: args.seed,
+        policy: if args.skip_bad {
+            BadRowPolicy::Skip
+        } else {
+            BadRowPolicy::Stop
+        },
     };
-    let (dataset, _) = data::load(&data_dir, policy)?;
-    let sequences = Sequences::build(&dataset, loaded.vocabulary.clone(), loaded.info.policy);
-    anyhow::ensure!(
-        !sequences.users.is_empty(),
-        "{}: no user with 3 interactions to evaluate",
-        data_dir.display()
-    );
-    let num_items = sequences.vocabulary.num_items();
-    let counts = sequences.train_counts();
-    let by_id: std::collections::HashMap<&str, &resonance_shared::catalogue::Track> = dataset
-        .catalogue
-        .iter()
-        .map(|t| (t.track_id.as_str(), t))
-        .collect();
-    let rows: Vec<_> = sequences.vocabulary.idx_to_track[1..]
-        .iter()
-        .map(|id| {
-            by_id.get(id.as_str()).copied().ok_or_else(|| {
-                anyhow::anyhow!("track {id} of the run's vocabulary is missing from {}; evaluate on the training data", data_dir.display())
-            })
-        })
-        .collect::<Result<_>>()?;
+    let (path, _) = evaluation::evaluate_run(&options, &mut Table { bar: None })?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
 
-    let graphs = offline_graphs(sequences.users.iter().map(|u| u.test().0.to_vec()), &rows);
-    let with_graphs = || Heuristic::new(&rows, &counts).with_graphs(graphs.clone());
-    let mut scorers: Vec<(&str, Box<dyn FullScorer>)> = vec![
-        ("sasrec", Box::new(SasRecScorer::new(loaded.model.clone()))),
-        ("most_popular", Box::new(MostPopular::new(&counts))),
-        ("heuristic", Box::new(Heuristic::new(&rows, &counts))),
-        ("heuristic+graph", Box::new(with_graphs())),
-        (
-            "hybrid",
-            Box::new(Hybrid {
-                model: SasRecScorer::new(loaded.model.clone()),
-                heuristic: with_graphs(),
-                weights: Default::default(),
-            }),
-        ),
-        (
-            "hybrid-no-graph",
-            Box::new(Hybrid {
-                model: SasRecScorer::new(loaded.model.clone()),
-                heuristic: Heuristic::new(&rows, &counts),
-                weights: Default::default(),
-            }),
-        ),
-    ];
-    let mut results = serde_json::Map::new();
-    println!(
-        "test split: {} users, {} tracks ({} users with < 3 interactions and {} events of tracks \
-         outside the run's vocabulary dropped)",
-        sequences.users.len(),
-        num_items,
-        sequences.dropped_short_users,
-        sequences.dropped_unknown_tracks
-    );
-    println!(
-        "{:<16} {:>22} {:>22}",
-        "", "sampled-100 HR / NDCG", "full HR / NDCG"
-    );
-    for (name, scorer) in scorers.iter_mut() {
-        let started = Instant::now();
-        let bar = ProgressBar::new(sequences.users.len() as u64).with_style(
-            ProgressStyle::with_template(&format!(
-                "{name:<16} {{bar:30}} {{pos}}/{{len}} users  ETA {{eta}}"
-            ))
-            .expect("valid template"),
-        );
-        let m: ProtocolMetrics = evaluate::evaluate(
-            scorer.as_mut(),
-            &sequences.users,
-            num_items,
-            Split::Test,
-            args.seed,
-            256,
-            |n| bar.inc(n as u64),
-        )?;
-        bar.finish_and_clear();
+/// The table on stdout, a progress bar per scorer on stderr.
+struct Table {
+    bar: Option<ProgressBar>,
+}
+
+impl EvalProgress for Table {
+    fn split(&mut self, size: SplitSize) {
         println!(
-            "{name:<16} {:>10.4} / {:<10.4} {:>10.4} / {:<10.4} ({:.1} s)",
+            "test split: {} users, {} tracks ({} users with < 3 interactions and {} events of \
+             tracks outside the run's vocabulary dropped)",
+            size.users, size.tracks, size.dropped_short_users, size.dropped_unknown_tracks
+        );
+        println!("{:<16} {:>22} {:>22}", "", "sampled-100 HR / NDCG", "full HR / NDCG");
+    }
+
+    fn scorer_started(&mut self, name: &str, users: usize) {
+        self.bar = Some(
+            ProgressBar::new(users as u64).with_style(
+                ProgressStyle::with_template(&format!(
+                    "{name:<16} {{bar:30}} {{pos}}/{{len}} users  ETA {{eta}}"
+                ))
+                .expect("valid template"),
+            ),
+        );
+    }
+
+    fn advanced(&mut self, users: usize) {
+        if let Some(bar) = &self.bar {
+            bar.inc(users as u64);
+        }
+    }
+
+    fn scorer_finished(&mut self, name: &str, m: &ProtocolMetrics, seconds: f64) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        println!(
+            "{name:<16} {:>10.4} / {:<10.4} {:>10.4} / {:<10.4} ({seconds:.1} s)",
             m.sampled_100.hr_at_10,
             m.sampled_100.ndcg_at_10,
             m.full_catalogue.hr_at_10,
             m.full_catalogue.ndcg_at_10,
-            started.elapsed().as_secs_f64()
         );
-        results.insert(name.to_string(), serde_json::to_value(m)?);
     }
-    let evaluation = json!({
-        "split": "test: each user's last interaction, history = everything before it (leave-one-out)",
-        "protocols": {
-            "sampled_100": format!("target ranked against {SAMPLED_NEGATIVES} uniformly sampled tracks the user never interacted with (Kang & McAuley 2018); seed {}", args.seed),
-            "full_catalogue": "target ranked against every catalogue track not in the user's history",
-            "ties": "count against the target",
-        },
-        "data": data_dir,
-        "users": sequences.users.len(),
-        "dropped_short_users": sequences.dropped_short_users,
-        "dropped_unknown_track_events": sequences.dropped_unknown_tracks,
-        "results": results,
-    });
-    let path = args.run.join(EVALUATION_FILE);
-    write_file(&path, |w| Ok(serde_json::to_writer_pretty(w, &evaluation)?))?;
-    println!("wrote {}", path.display());
-    Ok(())
 }

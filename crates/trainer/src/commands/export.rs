@@ -1,14 +1,10 @@
 //! `trainer export`: publish a trained, evaluated run as `model/<version>/`.
 
-use std::fs;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
-use burn::tensor::Device;
+use anyhow::Result;
 use clap::Args;
-
 use resonance_train::export::{self, default_version};
-use resonance_train::run::{self, EVALUATION_FILE};
 
 /// Export a run as a model artifact: `<models>/<version>/` with manifest.json (vocabulary,
 /// hyperparameters, test metrics, SHA-256 of each file, the ONNX signature), sasrec.onnx (the
@@ -32,27 +28,10 @@ pub struct ExportArgs {
     pub force: bool,
 }
 
+/// Exports the run and says where it went.
 pub fn run(args: ExportArgs) -> Result<()> {
-    let evaluation_path = args.run.join(EVALUATION_FILE);
-    let evaluation: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(&evaluation_path).with_context(|| {
-            format!(
-                "{} is missing; run `trainer eval --run {}` first",
-                evaluation_path.display(),
-                args.run.display()
-            )
-        })?)
-        .with_context(|| format!("{}: malformed", evaluation_path.display()))?;
-    let loaded = run::load(&args.run, &Device::flex())?;
     let version = args.model_version.unwrap_or_else(default_version);
-    let out = export::export(
-        &args.run,
-        &loaded,
-        evaluation,
-        &args.models,
-        &version,
-        args.force,
-    )?;
+    let out = export::export_run(&args.run, &args.models, &version, args.force)?;
     println!(
         "exported {} (now current in {})",
         out.display(),

@@ -32,7 +32,7 @@ pub enum SinkKind {
 /// (writes are idempotent). Sinks: the Worker's authenticated bulk endpoint (the admin token
 /// from RESONANCE_ADMIN_TOKEN), or the Cloudflare KV REST API (account, namespace and token
 /// from CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID, CLOUDFLARE_API_TOKEN). Both are
-/// retried with backoff on 429 (honouring Retry-After) and 5xx.
+/// retried under one policy: jittered backoff on 408, 409, 429 and 5xx, honouring Retry-After.
 #[derive(Args)]
 pub struct MirrorArgs {
     /// Copy the whole live version once.

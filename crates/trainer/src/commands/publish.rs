@@ -11,7 +11,7 @@ use resonance_shared::api::KvWrite;
 use time::OffsetDateTime;
 
 use crate::choices::GraphSourceArg;
-use crate::flags::{AdminTokenFlag, DataFlag, ModelsFlag, RedisFlag, SnapshotFlags, WorkerFlag};
+use crate::flags::{AdminTokenFlag, DataFlag, ModelChoiceFlags, RedisFlag, SnapshotFlags, WorkerFlag};
 use resonance_featurestore::publication;
 use resonance_featurestore::sinks::EdgeSink;
 use resonance_featurestore::sinks::worker::WorkerSink;
@@ -31,10 +31,7 @@ pub struct PublishArgs {
     #[command(flatten)]
     pub data: DataFlag,
     #[command(flatten)]
-    pub models: ModelsFlag,
-    /// The model version to publish (default: the one `<models>/CURRENT` names).
-    #[arg(long, value_name = "VERSION")]
-    pub model_version: Option<String>,
+    pub model: ModelChoiceFlags,
     #[command(flatten)]
     pub worker: WorkerFlag,
     #[command(flatten)]
@@ -65,7 +62,7 @@ pub struct PublishArgs {
 /// Writes the model and the views to the Worker, then switches both.
 pub fn run(args: PublishArgs) -> Result<()> {
     let began = Instant::now();
-    let artifact = ModelArtifact::open(&args.models.models, args.model_version.as_deref())?;
+    let artifact = args.model.open()?;
     if args.model_only {
         return publish_model(&args, &artifact, began);
     }

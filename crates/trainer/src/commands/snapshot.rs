@@ -12,11 +12,10 @@ use resonance_shared::features::encode;
 use serde_json::json;
 
 use crate::choices::GraphSourceArg;
-use crate::flags::{DataFlag, ModelsFlag, RedisFlag};
+use crate::flags::{DataFlag, ModelChoiceFlags, RedisFlag};
 use resonance_data::atomic::publish_dir;
 use resonance_data::candidates;
 use resonance_featurestore::views as features;
-use resonance_registry::ModelArtifact;
 
 /// Write the web demo's offline bundle: a model, demo listeners with candidates, and their
 /// features.
@@ -31,10 +30,7 @@ pub struct SnapshotArgs {
     #[command(flatten)]
     pub data: DataFlag,
     #[command(flatten)]
-    pub models: ModelsFlag,
-    /// The model version (default: the one `<models>/CURRENT` names).
-    #[arg(long, value_name = "VERSION")]
-    pub model_version: Option<String>,
+    pub model: ModelChoiceFlags,
     /// Where to write the bundle.
     #[arg(long, value_name = "DIR", default_value = "web-demo/public/demo")]
     pub out: PathBuf,
@@ -56,7 +52,7 @@ pub struct SnapshotArgs {
 /// Computes the demo listeners' views and writes the bundle.
 pub fn run(args: SnapshotArgs) -> Result<()> {
     let dataset = args.data.load()?;
-    let artifact = ModelArtifact::open(&args.models.models, args.model_version.as_deref())?;
+    let artifact = args.model.open()?;
     let as_of = features::resolve_as_of(None, &dataset)?;
     let (set, graphs) =
         super::views_with_graphs(&dataset, &artifact, as_of, args.interest_graphs, None, &args.redis)?;
