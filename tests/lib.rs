@@ -103,5 +103,6 @@ pub fn assert_same_ranking(
 /// A command run with `--json` that must succeed: its standard output, parsed.
 pub fn summary_of(out: impl std::borrow::Borrow<Output>) -> serde_json::Value {
     let printed = succeeded(out);
-    serde_json::from_str(&printed).unwrap_or_else(|e| panic!("not a JSON summary ({e}):\n{printed}"))
+    serde_json::from_str(&printed)
+        .unwrap_or_else(|e| panic!("not a JSON summary ({e}):\n{printed}"))
 }

@@ -87,8 +87,15 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     assert_eq!(built["failed"], 0, "{built}");
     assert!(built["built"].as_u64().unwrap() > 0, "{built}");
     let first = materialized(&redis.url, 10);
-    assert_eq!((&first["version"], &first["previous"]), (&json!(10), &json!(null)), "{first}");
-    assert_eq!(first["interestGraphs"]["usersWithGraph"], built["built"], "{first}");
+    assert_eq!(
+        (&first["version"], &first["previous"]),
+        (&json!(10), &json!(null)),
+        "{first}"
+    );
+    assert_eq!(
+        first["interestGraphs"]["usersWithGraph"], built["built"],
+        "{first}"
+    );
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
 
     // One entity's views in one round trip, schema-versioned, with the track's embedding.
@@ -236,7 +243,11 @@ fn a_materialize_killed_midway_leaves_the_live_version_and_a_rerun_completes() {
     assert_eq!(redis.cli(&["EXISTS", "rsn:v40:meta"]), "1");
 
     let completed = materialized(&redis.url, 41);
-    assert_eq!((&completed["version"], &completed["previous"]), (&json!(41), &json!(40)), "{completed}");
+    assert_eq!(
+        (&completed["version"], &completed["previous"]),
+        (&json!(41), &json!(40)),
+        "{completed}"
+    );
     assert_eq!(redis.cli(&["TTL", "rsn:v41:meta"]), "-1");
 }
 

@@ -97,14 +97,21 @@ fn anthropic_success_rate_limits_and_server_errors() {
     // Success: the graph is stored in the catalogue's spelling, with its provenance.
     let api = StandIn::start(Api::Anthropic, &[Act::Good]);
     let summary = summary_of(t.run(Api::Anthropic, &api, &["--json"]));
-    assert_eq!((&summary["built"], &summary["failed"]), (&json!(1), &json!(0)), "{summary}");
+    assert_eq!(
+        (&summary["built"], &summary["failed"]),
+        (&json!(1), &json!(0)),
+        "{summary}"
+    );
     assert_eq!(
         (&summary["inputTokens"], &summary["outputTokens"]),
         (&json!(1000), &json!(100)),
         "{summary}"
     );
     let cost = summary["costUsd"].as_f64().unwrap();
-    assert!((cost - 0.0015).abs() < 1e-9, "claude-haiku-4-5 at $1/$5: {summary}");
+    assert!(
+        (cost - 0.0015).abs() < 1e-9,
+        "claude-haiku-4-5 at $1/$5: {summary}"
+    );
     api.assert_no_problems();
     let request = api.body(0);
     assert_eq!(request["model"], "claude-haiku-4-5");

@@ -5,18 +5,18 @@
 
 use base64::Engine;
 use futures_executor::block_on;
+use resonance_data::{self as data, read::BadRowPolicy};
 use resonance_e2e::assert_same_ranking;
 use resonance_e2e::fixture::{AS_OF, FEATURES, MODEL, fixture, publish};
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, MemorySource, Reranker, TractModel};
-use resonance_shared::api::{RerankResponse, parse_rerank_request};
-use resonance_shared::keys::FeatureVersion;
-use resonance_registry::ModelArtifact;
-use resonance_data::{self as data, read::BadRowPolicy};
 use resonance_featurestore::graphs;
 use resonance_featurestore::views::{self as features, FeatureSet, ModelEmbeddings};
 use resonance_interest::DEFAULT_SINCE_DAYS;
+use resonance_registry::ModelArtifact;
+use resonance_shared::api::{RerankResponse, parse_rerank_request};
+use resonance_shared::keys::FeatureVersion;
 use serde_json::{Value, json};
 
 /// The native side: the same features, the same model, the same core.

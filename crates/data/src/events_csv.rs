@@ -250,7 +250,11 @@ mod tests {
 
     fn file(rows: &str) -> tempfile::NamedTempFile {
         let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), format!("user_id,track_id,timestamp,event\n{rows}")).unwrap();
+        std::fs::write(
+            file.path(),
+            format!("user_id,track_id,timestamp,event\n{rows}"),
+        )
+        .unwrap();
         file
     }
 
@@ -261,10 +265,16 @@ mod tests {
             .collect();
         let f = file(&rows);
         let mut sizes = Vec::new();
-        let report = read_batches(f.path(), Dialect::CSV, EventReadOptions::default(), 4, |b| {
-            sizes.push(b.len());
-            Ok(())
-        })
+        let report = read_batches(
+            f.path(),
+            Dialect::CSV,
+            EventReadOptions::default(),
+            4,
+            |b| {
+                sizes.push(b.len());
+                Ok(())
+            },
+        )
         .unwrap();
         assert_eq!(sizes, vec![4, 4, 2]);
         assert_eq!(report.accepted, 10);
@@ -275,8 +285,14 @@ mod tests {
     #[test]
     fn batches_still_refuse_a_user_out_of_time_order() {
         let f = file("u1,t1,2000,play\nu1,t2,1000,play\n");
-        let error = read_batches(f.path(), Dialect::CSV, EventReadOptions::default(), 1, |_| Ok(()))
-            .unwrap_err();
+        let error = read_batches(
+            f.path(),
+            Dialect::CSV,
+            EventReadOptions::default(),
+            1,
+            |_| Ok(()),
+        )
+        .unwrap_err();
         assert!(format!("{error:#}").contains(":3: timestamp"), "{error:#}");
     }
 }

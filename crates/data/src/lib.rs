@@ -4,17 +4,11 @@
 //! destination that is renamed into place only when complete, so a crash or a bad input never
 //! leaves a half-written dataset where a good one was.
 
-/// Publishing folders and files atomically.
 pub mod atomic;
-/// Sample listeners and rerank candidates for the demo commands.
 pub mod candidates;
-/// Reading and writing `catalogue.csv`.
 pub mod catalogue_csv;
-/// Reading and writing `events.csv`.
 pub mod events_csv;
-/// Row-by-row reading of delimited files, with `file:line: field` errors.
 pub mod read;
-/// Summary statistics of a dataset.
 pub mod stats;
 
 use std::collections::HashSet;

@@ -225,7 +225,12 @@ impl Isolate {
     }
 
     /// The live feature version and model, both pointers read concurrently.
-    pub async fn live<K: Kv>(&self, kv: &K, settings: &Settings, now: f64) -> Result<Live, EdgeError> {
+    pub async fn live<K: Kv>(
+        &self,
+        kv: &K,
+        settings: &Settings,
+        now: f64,
+    ) -> Result<Live, EdgeError> {
         let (version, model) = join(
             self.feature_version(kv, settings, now),
             self.current_model(kv, settings, now),
@@ -270,7 +275,10 @@ impl Isolate {
         let live = self.live(kv, settings, now).await?;
         let version = live.version.ok_or(EdgeError::FeaturesNotPublished)?;
         let candidates: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
-        let max_len = live.model.as_ref().map_or(usize::MAX, |m| m.model.max_len());
+        let max_len = live
+            .model
+            .as_ref()
+            .map_or(usize::MAX, |m| m.model.max_len());
         let source = self.source(kv, live.version, now);
         let gathered = gather(&source, &request.user_id, &candidates, max_len).await?;
         Ok(FeatureSnapshot::from_gathered(
@@ -309,7 +317,11 @@ impl Isolate {
     }
 
     /// Stores validated writes, [`WRITE_CONCURRENCY`] at a time; returns how many.
-    pub async fn bulk_write<K: Kv>(&self, kv: &K, writes: &[ValidatedWrite]) -> Result<usize, EdgeError> {
+    pub async fn bulk_write<K: Kv>(
+        &self,
+        kv: &K,
+        writes: &[ValidatedWrite],
+    ) -> Result<usize, EdgeError> {
         for batch in writes.chunks(WRITE_CONCURRENCY) {
             let results = join_all(batch.iter().map(|w| {
                 let bytes = match &w.value {
@@ -332,7 +344,12 @@ impl Isolate {
 
     /// Verifies model `version`, then points the KV at it and serves it: the pointer only ever
     /// names a model that loads.
-    pub async fn switch_model<K: Kv>(&self, kv: &K, version: &str, now: f64) -> Result<(), EdgeError> {
+    pub async fn switch_model<K: Kv>(
+        &self,
+        kv: &K,
+        version: &str,
+        now: f64,
+    ) -> Result<(), EdgeError> {
         keys::validate_model_version(version).map_err(EdgeError::Invalid)?;
         let model = load_model(kv, version).await.map_err(|e| match e {
             PublicationError::NotPublished { .. } => EdgeError::ModelNotFound(e.to_string()),
@@ -347,7 +364,10 @@ impl Isolate {
     /// Points the KV at feature version `version` when it is complete (its meta is there).
     pub async fn switch_features<K: Kv>(&self, kv: &K, version: u64) -> Result<(), EdgeError> {
         if version == 0 {
-            return Err(EdgeError::Invalid(FieldError::new("version", "must be positive")));
+            return Err(EdgeError::Invalid(FieldError::new(
+                "version",
+                "must be positive",
+            )));
         }
         let version = FeatureVersion(version);
         let key = version.meta_key();
@@ -366,7 +386,12 @@ impl Isolate {
         Ok(())
     }
 
-    fn source<'a, K: Kv>(&'a self, kv: &'a K, version: Option<FeatureVersion>, now: f64) -> KvSource<'a, K> {
+    fn source<'a, K: Kv>(
+        &'a self,
+        kv: &'a K,
+        version: Option<FeatureVersion>,
+        now: f64,
+    ) -> KvSource<'a, K> {
         KvSource {
             kv,
             caches: &self.caches,

@@ -59,7 +59,9 @@ impl MemoryKv {
 
     /// Writes a value directly (as a writer elsewhere would, the Cloudflare REST API).
     pub fn set(&self, key: &str, value: &[u8]) {
-        self.values.borrow_mut().insert(key.to_string(), value.to_vec());
+        self.values
+            .borrow_mut()
+            .insert(key.to_string(), value.to_vec());
     }
 
     /// Deletes a value directly.
@@ -77,7 +79,11 @@ impl MemoryKv {
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         if *self.fail_all.borrow()
-            || self.fail_prefixes.borrow().iter().any(|p| key.starts_with(p.as_str()))
+            || self
+                .fail_prefixes
+                .borrow()
+                .iter()
+                .any(|p| key.starts_with(p.as_str()))
         {
             return Err(KvError(format!("KV read of {key} failed (injected)")));
         }
@@ -91,7 +97,9 @@ impl MemoryKv {
 impl Kv for MemoryKv {
     async fn get_text(&self, key: &str, _: Option<u64>) -> Result<Option<String>, KvError> {
         *self.reads.borrow_mut() += 1;
-        Ok(self.read(key)?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self
+            .read(key)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     async fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -110,7 +118,9 @@ impl Kv for MemoryKv {
         }
         keys.iter()
             .map(|k| {
-                let value = self.read(k)?.map(|v| String::from_utf8_lossy(&v).into_owned());
+                let value = self
+                    .read(k)?
+                    .map(|v| String::from_utf8_lossy(&v).into_owned());
                 Ok((k.to_string(), value))
             })
             .collect()

@@ -72,7 +72,10 @@ fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>]) {
             },
             popularity: None,
         };
-        kv.set(&v.entity_key(Entity::Track, &format!("t{i}")), encode(&track).as_bytes());
+        kv.set(
+            &v.entity_key(Entity::Track, &format!("t{i}")),
+            encode(&track).as_bytes(),
+        );
     }
     let user = UserFeatures {
         history: UserRecentHistory {
@@ -121,7 +124,11 @@ fn pointers_are_read_again_only_after_their_ttl() {
     publish_features(&kv, 2, &rows_b);
     point(&kv, "b", 2);
     let within = block_on(isolate.live(&kv, &SETTINGS, 4_000.0)).unwrap();
-    assert_eq!(within.version, Some(FeatureVersion(1)), "cached within the TTL");
+    assert_eq!(
+        within.version,
+        Some(FeatureVersion(1)),
+        "cached within the TTL"
+    );
     assert_eq!(within.model.unwrap().version, "a");
     let after = block_on(isolate.live(&kv, &SETTINGS, 5_001.0)).unwrap();
     assert_eq!(after.version, Some(FeatureVersion(2)));
@@ -138,7 +145,10 @@ fn a_damaged_model_keeps_the_previous_one_serving() {
     publish_model(&kv, "b", &onnx_b);
     let mut damaged = onnx_b.clone();
     damaged[100] ^= 0xff;
-    kv.set(&keys::model_chunk_key("b", 0), &damaged[..damaged.len().min(publication_chunk())]);
+    kv.set(
+        &keys::model_chunk_key("b", 0),
+        &damaged[..damaged.len().min(publication_chunk())],
+    );
     // A switch through the admin route refuses it, and the pointer stays.
     let refused = block_on(isolate.switch_model(&kv, "b", 1.0)).unwrap_err();
     assert!(matches!(refused, EdgeError::ModelInvalid(_)), "{refused:?}");
@@ -149,11 +159,16 @@ fn a_damaged_model_keeps_the_previous_one_serving() {
     assert_eq!(serving.version, "a");
     let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
     assert_eq!(health.model_version.as_deref(), Some("a"));
-    let error = health.model_error.expect("health says why b is not serving");
+    let error = health
+        .model_error
+        .expect("health says why b is not serving");
     assert!(error.contains("still serving model a"), "{error}");
     // A model that is not published at all is a 404, not a 422.
     let missing = block_on(isolate.switch_model(&kv, "zzz", 2.0)).unwrap_err();
-    assert!(matches!(missing, EdgeError::ModelNotFound(_)), "{missing:?}");
+    assert!(
+        matches!(missing, EdgeError::ModelNotFound(_)),
+        "{missing:?}"
+    );
 }
 
 fn publication_chunk() -> usize {
@@ -196,9 +211,15 @@ fn a_kv_that_fails_in_part_degrades_and_in_whole_is_unavailable() {
     *kv.fail_all.borrow_mut() = true;
     let cold = Isolate::default();
     let down = block_on(cold.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap_err();
-    assert!(matches!(down, EdgeError::FeaturesUnavailable(_)), "{down:?}");
+    assert!(
+        matches!(down, EdgeError::FeaturesUnavailable(_)),
+        "{down:?}"
+    );
     let warm = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 1_000_000.0)).unwrap_err();
-    assert!(matches!(warm, EdgeError::FeaturesUnavailable(_)), "{warm:?}");
+    assert!(
+        matches!(warm, EdgeError::FeaturesUnavailable(_)),
+        "{warm:?}"
+    );
     let health = block_on(cold.health(&kv, &SETTINGS, 0.0));
     assert_eq!(health.status, "degraded");
 }

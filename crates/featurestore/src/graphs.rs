@@ -124,7 +124,11 @@ pub struct Attached {
 impl Attached {
     /// A line for the log.
     pub fn describe(&self, source: GraphSource) -> String {
-        let Attached { users_with_graph: n, users, invalid } = *self;
+        let Attached {
+            users_with_graph: n,
+            users,
+            invalid,
+        } = *self;
         match source {
             GraphSource::None => "interest graphs: none (--interest-graphs none)".to_string(),
             GraphSource::Offline => format!("interest graphs: {n} of {users} users, built offline"),
@@ -133,7 +137,9 @@ impl Attached {
                  {invalid} stored graphs failed validation and were left out"
             ),
             GraphSource::Redis => {
-                format!("interest graphs: {n} of {users} users, from Redis (`trainer interest-graph`)")
+                format!(
+                    "interest graphs: {n} of {users} users, from Redis (`trainer interest-graph`)"
+                )
             }
         }
     }

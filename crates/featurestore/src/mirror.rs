@@ -95,7 +95,9 @@ impl Mirror<'_> {
     pub fn full(&mut self) -> Result<(MirroredModel, MirroredVersion)> {
         self.check()?;
         let Some(version) = self.store.current()? else {
-            bail!("Redis has no live feature version (rsn:current): run `trainer materialize` first");
+            bail!(
+                "Redis has no live feature version (rsn:current): run `trainer materialize` first"
+            );
         };
         let model = self.model(None)?;
         Ok((model, self.version(version)?))
@@ -109,7 +111,9 @@ impl Mirror<'_> {
             return Ok(MirroredModel::NoModel);
         };
         if let Some(wanted) = only.filter(|wanted| *wanted != version) {
-            (self.log)(&format!("skipped model {wanted}: superseded (live: {version})"));
+            (self.log)(&format!(
+                "skipped model {wanted}: superseded (live: {version})"
+            ));
             return Ok(MirroredModel::Superseded {
                 version: wanted.to_string(),
                 live: version,

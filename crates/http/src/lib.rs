@@ -260,7 +260,11 @@ mod tests {
             },
             |_, d| waits.push(d),
         );
-        assert_eq!(waits, vec![Duration::from_millis(50); 2], "capped Retry-After");
+        assert_eq!(
+            waits,
+            vec![Duration::from_millis(50); 2],
+            "capped Retry-After"
+        );
         match result {
             Err(RetryError::GaveUp { attempts, last }) => {
                 assert_eq!((attempts, last.as_str()), (3, "try 3"))
@@ -276,7 +280,19 @@ mod tests {
             |_, _| {},
         );
         assert!(matches!(failed, Err(RetryError::Failed(_))) && tries == 1);
-        let done = policy.run(|n| if n < 2 { Attempt::Retry { reason: "x".into(), retry_after: None } } else { Attempt::Done(n) }, |_, _| {});
+        let done = policy.run(
+            |n| {
+                if n < 2 {
+                    Attempt::Retry {
+                        reason: "x".into(),
+                        retry_after: None,
+                    }
+                } else {
+                    Attempt::Done(n)
+                }
+            },
+            |_, _| {},
+        );
         assert_eq!(done.unwrap(), 2);
     }
 
@@ -289,14 +305,23 @@ mod tests {
             }
             retry_after(&map)
         };
-        assert_eq!(headers(&[("retry-after", "2".into())]), Some(Duration::from_secs(2)));
         assert_eq!(
-            headers(&[("retry-after-ms", "1500".into()), ("retry-after", "9".into())]),
+            headers(&[("retry-after", "2".into())]),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            headers(&[
+                ("retry-after-ms", "1500".into()),
+                ("retry-after", "9".into())
+            ]),
             Some(Duration::from_millis(1500))
         );
         let soon = SystemTime::now() + Duration::from_secs(30);
         let wait = headers(&[("retry-after", httpdate::fmt_http_date(soon))]).unwrap();
-        assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(25) && wait <= Duration::from_secs(30),
+            "{wait:?}"
+        );
         assert_eq!(headers(&[("retry-after", "soon".into())]), None);
     }
 

@@ -90,9 +90,7 @@ pub fn run(
         let jobs: Vec<&(&str, Vec<Listen<'_>>)> = batch
             .iter()
             .zip(&stored)
-            .filter(|(_, record)| {
-                options.force || !record.as_ref().is_some_and(|r| ledger.done(r))
-            })
+            .filter(|(_, record)| options.force || !record.as_ref().is_some_and(|r| ledger.done(r)))
             .map(|(job, _)| job)
             .collect();
         let skipped = batch.len() - jobs.len();
@@ -282,7 +280,10 @@ mod tests {
 
     #[test]
     fn offline_run_stores_every_graph_and_a_rerun_skips_them() {
-        let tracks = [track("t1", "Artist A", "rock", 0.8), track("t2", "Artist B", "jazz", 0.3)];
+        let tracks = [
+            track("t1", "Artist A", "rock", 0.8),
+            track("t2", "Artist B", "jazz", 0.3),
+        ];
         let listens: Vec<Listen<'_>> = tracks
             .iter()
             .enumerate()
@@ -294,7 +295,11 @@ mod tests {
                 device: None,
             })
             .collect();
-        let users = vec![("u1", listens.clone()), ("u2", listens.clone()), ("u3", listens)];
+        let users = vec![
+            ("u1", listens.clone()),
+            ("u2", listens.clone()),
+            ("u3", listens),
+        ];
         let mut store = MemoryGraphStore::default();
         let first = run(&users, &Provider::Offline, &mut store, &options(), &Silent).unwrap();
         assert_eq!((first.built, first.skipped, first.failed), (3, 0, 0));
@@ -302,7 +307,10 @@ mod tests {
         assert_eq!(store.graphs["u2"].provider, "offline");
         let again = run(&users, &Provider::Offline, &mut store, &options(), &Silent).unwrap();
         assert_eq!((again.built, again.skipped), (0, 3));
-        let forced = BatchOptions { force: true, ..options() };
+        let forced = BatchOptions {
+            force: true,
+            ..options()
+        };
         let rebuilt = run(&users, &Provider::Offline, &mut store, &forced, &Silent).unwrap();
         assert_eq!(rebuilt.built, 3);
     }

@@ -192,7 +192,11 @@ pub const DEFAULT_SINCE_DAYS: u32 = 90;
 
 /// The offline graph of every listener with history in the `since_days` before `as_of`
 /// (only graphs that validate).
-pub fn offline_graphs(data: &Dataset, as_of: i64, since_days: u32) -> HashMap<String, InterestGraph> {
+pub fn offline_graphs(
+    data: &Dataset,
+    as_of: i64,
+    since_days: u32,
+) -> HashMap<String, InterestGraph> {
     let catalogue: HashMap<&str, &Track> = data
         .catalogue
         .iter()
@@ -200,7 +204,12 @@ pub fn offline_graphs(data: &Dataset, as_of: i64, since_days: u32) -> HashMap<St
         .collect();
     summary::listens_by_user(&data.events, &catalogue, as_of, since_days)
         .into_iter()
-        .map(|(id, listens)| (id.to_string(), offline::graph(&summary::summarise(&listens, since_days))))
+        .map(|(id, listens)| {
+            (
+                id.to_string(),
+                offline::graph(&summary::summarise(&listens, since_days)),
+            )
+        })
         .filter(|(_, graph)| graph.validate().is_ok())
         .collect()
 }

@@ -245,9 +245,9 @@ impl LlmClient {
                         let message = error_message(&response.text().unwrap_or_default());
                         let reason = format!("HTTP {status}: {message}");
                         match status {
-                            401 | 403 => Attempt::Fail(anyhow::anyhow!(
-                                "{url}: {reason} (check {key_var})"
-                            )),
+                            401 | 403 => {
+                                Attempt::Fail(anyhow::anyhow!("{url}: {reason} (check {key_var})"))
+                            }
                             s if resonance_http::retryable(s) => Attempt::Retry {
                                 reason,
                                 retry_after,

@@ -170,17 +170,25 @@ struct Stored<T> {
 /// Why a stored value could not be read.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
+    /// Written with a schema version this reader does not know.
     #[error(
         "stored value has schema version {found}, this reader knows only {SCHEMA_VERSION}; upgrade the reader or re-materialize"
     )]
-    /// Written with a schema version this reader does not know (`found`).
-    UnknownSchema { found: u32 },
+    UnknownSchema {
+        /// The version the value carries.
+        found: u32,
+    },
     /// The value has no numeric `schema` field.
     #[error("stored value has no schema version")]
     MissingSchema,
-    /// The value does not have the view's shape: the offending path and serde's message.
+    /// The value does not have the view's shape.
     #[error("stored value is malformed at `{field}`: {message}")]
-    Malformed { field: String, message: String },
+    Malformed {
+        /// The offending path, such as `history.tracks[0]` (`.` for the whole value).
+        field: String,
+        /// serde's message.
+        message: String,
+    },
 }
 
 /// Serialises a view or bundle with the current schema version.

@@ -23,10 +23,15 @@ use crate::validate::{self, FieldError};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HeuristicWeights {
+    /// Weight of the audio match with the user's taste.
     pub audio_match: f32,
+    /// Weight of recent popularity.
     pub popularity: f32,
+    /// Weight of the interest graph's artists, genres and moods.
     pub interest: f32,
+    /// Penalty for a track the user recently skipped (subtracted).
     pub skip_history: f32,
+    /// Weight of the fit to the request's context.
     pub context: f32,
 }
 
@@ -43,6 +48,7 @@ impl Default for HeuristicWeights {
 }
 
 impl HeuristicWeights {
+    /// Checks that every weight is finite and ≥ 0; the error names the first bad one.
     pub fn validate(&self) -> Result<(), FieldError> {
         validate::non_negative("heuristic_weights.audio_match", self.audio_match)?;
         validate::non_negative("heuristic_weights.popularity", self.popularity)?;
@@ -56,7 +62,9 @@ impl HeuristicWeights {
 /// One candidate as the heuristic sees it: its id and whatever features the store had.
 #[derive(Debug, Clone, Copy)]
 pub struct HeuristicCandidate<'a> {
+    /// The candidate's track id.
     pub track_id: &'a str,
+    /// The track's stored features; `None` when the store has none (every signal is then 0).
     pub features: Option<&'a TrackFeatures>,
 }
 
@@ -64,12 +72,17 @@ pub struct HeuristicCandidate<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct HeuristicScore {
+    /// The weighted sum of the signals, the skip penalty subtracted; what the mixer uses.
     pub total: f32,
+    /// How close the track sounds to the user's taste.
     pub audio_match: f32,
+    /// How much the track was played and liked lately.
     pub popularity: f32,
+    /// How well the track's artist, genre and mood match the interest graph.
     pub interest: f32,
     /// 1 when the user recently skipped this track.
     pub skipped: f32,
+    /// How well the track's energy and danceability fit the moment.
     pub context: f32,
 }
 

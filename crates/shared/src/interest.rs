@@ -22,16 +22,23 @@ pub const MAX_LIST_ENTRIES: usize = 10;
 /// Longest name or sentence, in bytes.
 pub const MAX_TEXT_BYTES: usize = 300;
 
+/// What a listener is into, as an LLM summarised it from their history; feeds the heuristic's
+/// interest signal.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InterestGraph {
+    /// Artist name → weight in [0, 1]; at most [`MAX_WEIGHTED_ENTRIES`].
     pub top_artists: BTreeMap<String, f32>,
+    /// Genre name → weight in [0, 1]; at most [`MAX_WEIGHTED_ENTRIES`].
     pub top_genres: BTreeMap<String, f32>,
+    /// Short phrases about what the listener's music is for (`late-night drives`).
     #[serde(default)]
     pub themes: Vec<String>,
+    /// Moods the listener favours, matched against [`crate::catalogue::Mood`] names.
     #[serde(default)]
     pub moods: Vec<String>,
+    /// One-sentence observations about the listener's habits.
     #[serde(default)]
     pub insights: Vec<String>,
 }

@@ -17,29 +17,17 @@
 //! The crate is pure logic: no I/O, no clocks, no randomness, so it builds for
 //! `wasm32-unknown-unknown` and behaves identically everywhere it runs.
 
-/// The Worker's HTTP request and response types, with validation.
 pub mod api;
-/// Tracks and their audio features.
 pub mod catalogue;
-/// Request-time context features (hour, weekday, daypart, device).
 pub mod context;
-/// Listening events and their context.
 pub mod events;
-/// The feature views of the feature store and their schema version.
 pub mod features;
-/// The heuristic scorer and its explainable signals.
 pub mod heuristic;
-/// A listener's interest graph, in the JSON shape the LLM writes.
 pub mod interest;
-/// The feature-store key schema shared by Redis and the edge KV.
 pub mod keys;
-/// The model artifact's `manifest.json` and the Worker's model pointer.
 pub mod manifest;
-/// The hybrid `transformer + heuristic` mixer.
 pub mod mixer;
-/// The whole ranking step, shared by every caller.
 pub mod ranking;
-/// Validation helpers whose errors name the offending field.
 pub mod validate;
 
 pub use validate::FieldError;

@@ -11,15 +11,21 @@ use crate::validate::FieldError;
 /// The manifest layout version; readers reject any other.
 pub const MANIFEST_SCHEMA: u32 = 1;
 
+/// `manifest.json` of a model artifact: its version, hyperparameters, vocabulary, metrics, file
+/// digests and the shapes of the ONNX graph and the embedding table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelManifest {
+    /// The layout version, [`MANIFEST_SCHEMA`].
     pub schema: u32,
     /// Always `sasrec`.
     pub model: String,
+    /// The model version, such as `20261126-1` (see [`crate::keys::validate_model_version`]).
     pub version: String,
     /// RFC 3339.
     pub created_at: String,
+    /// How the model was built and trained.
     pub hyperparameters: Hyperparameters,
+    /// Tracks in the vocabulary; the embedding table has `num_items + 1` rows.
     pub num_items: usize,
     /// Embedding row of each track; row 0 is padding.
     pub track_to_idx: BTreeMap<String, u32>,
@@ -29,54 +35,84 @@ pub struct ModelManifest {
     pub metrics: serde_json::Value,
     /// SHA-256 (hex) and size of every file of the artifact.
     pub files: BTreeMap<String, FileDigest>,
+    /// The ONNX graph's file and signature.
     pub onnx: OnnxSignature,
+    /// The item-embedding table's file and shape.
     pub embeddings: EmbeddingTable,
 }
 
+/// The model's and the training run's settings, recorded for reproducibility.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hyperparameters {
+    /// Embedding and hidden size (d).
     pub d_model: usize,
+    /// Attention heads.
     pub heads: usize,
+    /// Self-attention blocks.
     pub layers: usize,
+    /// Tracks of history the model reads (L).
     pub max_len: usize,
+    /// Dropout rate during training, in [0, 1).
     pub dropout: f64,
+    /// Standard deviation of the embedding initialisation.
     pub init_std: f64,
+    /// Epochs trained before stopping (early stopping may end before the limit).
     pub epochs_run: usize,
+    /// The epoch, from 1, whose weights were kept (best validation NDCG@10).
     pub best_epoch: usize,
+    /// Training windows per batch.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// The seed of the initialisation, shuffling and negative sampling.
     pub seed: u64,
+    /// The training loss, described in words (e.g. binary cross-entropy with one negative).
     pub loss: String,
+    /// Whether skips counted as interactions in the training sequences (and so in the history).
     pub include_skips: bool,
 }
 
+/// The checksum and size of one file of the artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileDigest {
+    /// SHA-256 of the file's bytes, lowercase hex.
     pub sha256: String,
+    /// The file's size in bytes.
     pub bytes: u64,
 }
 
 /// One input or output of the ONNX graph; a dimension is a number or a symbolic name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TensorSignature {
+    /// The graph's name for the tensor.
     pub name: String,
+    /// The element type, e.g. `float32`.
     pub dtype: String,
+    /// One entry per dimension: a number, or a symbolic name such as `batch`.
     pub shape: Vec<String>,
 }
 
+/// The ONNX graph's file, opset and inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OnnxSignature {
+    /// The graph's file name within the artifact.
     pub file: String,
+    /// The ONNX opset version the graph uses.
     pub opset: i64,
+    /// The graph's inputs, in order.
     pub inputs: Vec<TensorSignature>,
+    /// The graph's outputs, in order.
     pub outputs: Vec<TensorSignature>,
 }
 
 /// The item-embedding table: raw little-endian f32, row-major `[rows, dim]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingTable {
+    /// The table's file name within the artifact.
     pub file: String,
+    /// `num_items + 1`: row 0 is padding.
     pub rows: usize,
+    /// The embedding size, `d_model`.
     pub dim: usize,
 }
 
@@ -147,15 +183,25 @@ pub const MODEL_CHUNK_BYTES: usize = 512 * 1024;
 /// track embeddings from the feature store instead.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublishedModel {
+    /// The layout version, [`PUBLISHED_MODEL_SCHEMA`].
     pub schema: u32,
+    /// Always `sasrec`.
     pub model: String,
+    /// The model version.
     pub version: String,
+    /// When the artifact was exported, RFC 3339.
     pub created_at: String,
+    /// Embedding and hidden size (d): the width of the graph's inputs.
     pub d_model: usize,
+    /// Tracks of history the graph reads (L).
     pub max_len: usize,
+    /// The ONNX file's size in bytes.
     pub onnx_bytes: usize,
+    /// SHA-256 of the whole ONNX file, lowercase hex.
     pub onnx_sha256: String,
+    /// Chunks the ONNX file is split into: `ceil(onnx_bytes / MODEL_CHUNK_BYTES)`.
     pub chunks: usize,
+    /// The artifact's held-out metrics, copied from its manifest.
     #[serde(default)]
     pub metrics: serde_json::Value,
 }
@@ -177,6 +223,7 @@ impl PublishedModel {
         }
     }
 
+    /// Checks the schema, the version, the sizes and the chunk count; the error names the field.
     pub fn validate(&self) -> Result<(), FieldError> {
         if self.schema != PUBLISHED_MODEL_SCHEMA {
             return Err(FieldError::new(

@@ -225,11 +225,22 @@ fn default_world_has_the_documented_statistics() {
         top(10)
     );
     let within = |name: &str, value: f64, range: std::ops::RangeInclusive<f64>| {
-        assert!(range.contains(&value), "{name} is {value}, documented as {range:?}");
+        assert!(
+            range.contains(&value),
+            "{name} is {value}, documented as {range:?}"
+        );
     };
     within("events", world.events.len() as f64, 380_000.0..=460_000.0);
-    within("mean per listener", world.events.len() as f64 / config.users as f64, 125.0..=160.0);
-    within("median per listener", per_user[per_user.len() / 2] as f64, 60.0..=95.0);
+    within(
+        "mean per listener",
+        world.events.len() as f64 / config.users as f64,
+        125.0..=160.0,
+    );
+    within(
+        "median per listener",
+        per_user[per_user.len() / 2] as f64,
+        60.0..=95.0,
+    );
     within("play share", play, 0.65..=0.75);
     within("like share", like, 0.06..=0.12);
     within("skip share", skip, 0.17..=0.25);
@@ -240,5 +251,9 @@ fn default_world_has_the_documented_statistics() {
     within("morning energy", morning, 0.50..=0.60);
     within("evening energy", evening, 0.60..=0.70);
     let top_percent: usize = per_track.iter().take(config.tracks / 100).sum();
-    within("top 1% share", top_percent as f64 / world.events.len() as f64, 0.11..=0.17);
+    within(
+        "top 1% share",
+        top_percent as f64 / world.events.len() as f64,
+        0.11..=0.17,
+    );
 }

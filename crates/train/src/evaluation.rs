@@ -62,9 +62,15 @@ pub trait EvalProgress {
 }
 
 /// Evaluates every scorer and writes `evaluation.json`; returns its path and its content.
-pub fn evaluate_run(options: &EvalOptions, progress: &mut dyn EvalProgress) -> Result<(PathBuf, serde_json::Value)> {
+pub fn evaluate_run(
+    options: &EvalOptions,
+    progress: &mut dyn EvalProgress,
+) -> Result<(PathBuf, serde_json::Value)> {
     let loaded = run::load(&options.run, &Device::flex())?;
-    let data_dir = options.data.clone().unwrap_or_else(|| loaded.info.data.clone());
+    let data_dir = options
+        .data
+        .clone()
+        .unwrap_or_else(|| loaded.info.data.clone());
     let (dataset, _) = resonance_data::load(&data_dir, options.policy)?;
     let sequences = Sequences::build(&dataset, loaded.vocabulary.clone(), loaded.info.policy);
     anyhow::ensure!(
@@ -88,7 +94,10 @@ pub fn evaluate_run(options: &EvalOptions, progress: &mut dyn EvalProgress) -> R
         ("heuristic", Box::new(Heuristic::new(&rows, &counts))),
         ("heuristic+graph", Box::new(with_graphs())),
         ("hybrid", Box::new(hybrid(with_graphs()))),
-        ("hybrid-no-graph", Box::new(hybrid(Heuristic::new(&rows, &counts)))),
+        (
+            "hybrid-no-graph",
+            Box::new(hybrid(Heuristic::new(&rows, &counts))),
+        ),
     ];
     progress.split(SplitSize {
         users: sequences.users.len(),

@@ -3,10 +3,10 @@
 
 use std::rc::Rc;
 
-use resonance_edge::admin::{self, SwitchFeatures, SwitchModel};
-use resonance_edge::isolate::{Isolate, Settings};
 use resonance_edge::EdgeError;
+use resonance_edge::admin::{self, SwitchFeatures, SwitchModel};
 use resonance_edge::isolate::FEATURE_CACHE_MS;
+use resonance_edge::isolate::{Isolate, Settings};
 use resonance_shared::api::{self, ApiError};
 use serde::Serialize;
 use worker::{Env, Method, Request, Response, console_log};
@@ -31,7 +31,11 @@ const ROUTES: &[(&str, Method, Handler)] = &[
     ("/health", Method::Get, Handler::Health),
     ("/admin/kv/bulk", Method::Post, Handler::BulkWrite),
     ("/admin/model/current", Method::Put, Handler::SwitchModel),
-    ("/admin/features/current", Method::Put, Handler::SwitchFeatures),
+    (
+        "/admin/features/current",
+        Method::Put,
+        Handler::SwitchFeatures,
+    ),
 ];
 
 #[derive(Clone, Copy)]
@@ -71,7 +75,11 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
         Ok(Answer::Json(status, body)) => Ok(Response::ok(body)?
             .with_status(status)
             .with_headers(http::headers(&origin))),
-        Ok(Answer::Model { onnx, version, sha256 }) => Ok(Response::from_bytes(onnx)?
+        Ok(Answer::Model {
+            onnx,
+            version,
+            sha256,
+        }) => Ok(Response::from_bytes(onnx)?
             .with_headers(http::model_headers(&origin, &version, &sha256))),
         Err(e) => http::error(&e, &origin),
     }
@@ -105,7 +113,10 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
     match handler {
         Handler::Rerank => {
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
-            ok(&isolate.rerank(&kv, &settings, &request, now_ms).await.map_err(to_http)?)
+            ok(&isolate
+                .rerank(&kv, &settings, &request, now_ms)
+                .await
+                .map_err(to_http)?)
         }
         Handler::Features => {
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
@@ -113,7 +124,10 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             ok(&snapshot.map_err(to_http)?)
         }
         Handler::Model => {
-            let model = isolate.model(&kv, &settings, now_ms()).await.map_err(to_http)?;
+            let model = isolate
+                .model(&kv, &settings, now_ms())
+                .await
+                .map_err(to_http)?;
             Ok(Answer::Model {
                 onnx: model.onnx.clone(),
                 version: model.version.clone(),
@@ -140,7 +154,10 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
         Handler::SwitchFeatures => {
             authorize(req, env)?;
             let SwitchFeatures { version } = admin::parse_json(&http::body(req, 4096).await?)?;
-            isolate.switch_features(&kv, version).await.map_err(to_http)?;
+            isolate
+                .switch_features(&kv, version)
+                .await
+                .map_err(to_http)?;
             ok(&serde_json::json!({ "featuresVersion": version }))
         }
     }

@@ -7,8 +7,8 @@
 //! another server speaking the same API (the tests' stand-in).
 
 use anyhow::{Context, Result, bail};
-use resonance_shared::api::KvWrite;
 use resonance_http::{RetryPolicy, send_json};
+use resonance_shared::api::KvWrite;
 use serde::Deserialize;
 
 use super::EdgeSink;
@@ -69,7 +69,6 @@ impl CloudflareKv {
             retry: RetryPolicy::default(),
         })
     }
-
 }
 
 impl EdgeSink for CloudflareKv {

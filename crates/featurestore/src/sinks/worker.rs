@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use resonance_shared::api::{HealthResponse, KvWrite};
 use resonance_http::{RetryPolicy, send_json};
+use resonance_shared::api::{HealthResponse, KvWrite};
 use serde::Serialize;
 
 use super::EdgeSink;

@@ -62,7 +62,10 @@ impl EvalProgress for Table {
              tracks outside the run's vocabulary dropped)",
             size.users, size.tracks, size.dropped_short_users, size.dropped_unknown_tracks
         );
-        println!("{:<16} {:>22} {:>22}", "", "sampled-100 HR / NDCG", "full HR / NDCG");
+        println!(
+            "{:<16} {:>22} {:>22}",
+            "", "sampled-100 HR / NDCG", "full HR / NDCG"
+        );
     }
 
     fn scorer_started(&mut self, name: &str, users: usize) {

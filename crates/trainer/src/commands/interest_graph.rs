@@ -114,13 +114,16 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn provider(args: &InterestGraphArgs) -> Result<Provider> {
-    let kind = args.provider.map(ProviderKind::from).unwrap_or(if env("ANTHROPIC_API_KEY").is_some() {
-            ProviderKind::Anthropic
-        } else if env("OPENAI_API_KEY").is_some() {
-            ProviderKind::OpenAi
-        } else {
-            ProviderKind::Offline
-        });
+    let kind =
+        args.provider
+            .map(ProviderKind::from)
+            .unwrap_or(if env("ANTHROPIC_API_KEY").is_some() {
+                ProviderKind::Anthropic
+            } else if env("OPENAI_API_KEY").is_some() {
+                ProviderKind::OpenAi
+            } else {
+                ProviderKind::Offline
+            });
     if kind == ProviderKind::Offline {
         return Ok(Provider::Offline);
     }

@@ -71,9 +71,13 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
         ProgressStyle::with_template("writing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
             .expect("the template is valid"),
     );
-    let written = store.publish(version, pairs.into_iter(), &meta, args.batch_size as usize, |n| {
-        bar.inc(n as u64)
-    })?;
+    let written = store.publish(
+        version,
+        pairs.into_iter(),
+        &meta,
+        args.batch_size as usize,
+        |n| bar.inc(n as u64),
+    )?;
     bar.finish_and_clear();
     let seconds = began.elapsed().as_secs_f64();
     if args.json {

@@ -35,6 +35,13 @@ fn views_with_graphs(
     redis: &RedisFlag,
 ) -> Result<(FeatureSet, Attached)> {
     let mut set = views::compute(dataset, as_of, Some(&ModelEmbeddings::of(artifact)));
-    let attached = graphs::attach(source.into(), &mut set, dataset, as_of, store, &redis.redis_url)?;
+    let attached = graphs::attach(
+        source.into(),
+        &mut set,
+        dataset,
+        as_of,
+        store,
+        &redis.redis_url,
+    )?;
     Ok((set, attached))
 }

@@ -11,7 +11,9 @@ use resonance_shared::api::KvWrite;
 use time::OffsetDateTime;
 
 use crate::choices::GraphSourceArg;
-use crate::flags::{AdminTokenFlag, DataFlag, ModelChoiceFlags, RedisFlag, SnapshotFlags, WorkerFlag};
+use crate::flags::{
+    AdminTokenFlag, DataFlag, ModelChoiceFlags, RedisFlag, SnapshotFlags, WorkerFlag,
+};
 use resonance_featurestore::publication;
 use resonance_featurestore::sinks::EdgeSink;
 use resonance_featurestore::sinks::worker::WorkerSink;
@@ -70,8 +72,14 @@ pub fn run(args: PublishArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
     let manifest = &artifact.manifest;
-    let (set, graphs) =
-        super::views_with_graphs(&dataset, &artifact, as_of, args.interest_graphs, None, &args.redis)?;
+    let (set, graphs) = super::views_with_graphs(
+        &dataset,
+        &artifact,
+        as_of,
+        args.interest_graphs,
+        None,
+        &args.redis,
+    )?;
     println!("{}", graphs.describe(args.interest_graphs.into()));
 
     let mut pairs = publication::model_pairs(&artifact);

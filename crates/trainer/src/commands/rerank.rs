@@ -12,8 +12,8 @@ use clap::Args;
 use resonance_shared::api::RerankResponse;
 use serde_json::json;
 
-use resonance_data::candidates;
 use crate::flags::{DataFlag, WorkerFlag};
+use resonance_data::candidates;
 
 /// Rerank a sample for one listener through a Worker's `POST /v1/rerank` and print it.
 ///

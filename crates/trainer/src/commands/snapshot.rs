@@ -54,8 +54,14 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
     let dataset = args.data.load()?;
     let artifact = args.model.open()?;
     let as_of = features::resolve_as_of(None, &dataset)?;
-    let (set, graphs) =
-        super::views_with_graphs(&dataset, &artifact, as_of, args.interest_graphs, None, &args.redis)?;
+    let (set, graphs) = super::views_with_graphs(
+        &dataset,
+        &artifact,
+        as_of,
+        args.interest_graphs,
+        None,
+        &args.redis,
+    )?;
     println!("{}", graphs.describe(args.interest_graphs.into()));
 
     let users = candidates::busiest_listeners(&dataset, args.listeners as usize);

@@ -8,8 +8,8 @@ use resonance_sasrec::SasRecConfig;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use resonance_data::{self as data, read::BadRowPolicy};
 use crate::choices::{DeviceArg, LossArg};
+use resonance_data::{self as data, read::BadRowPolicy};
 use resonance_train::device;
 use resonance_train::run::{self, FinishedRun, RunInfo};
 use resonance_train::sequences::{SequencePolicy, Sequences, Vocabulary};
