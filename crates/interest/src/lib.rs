@@ -39,16 +39,23 @@ use summary::ListeningSummary;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GraphRecord {
+    /// The validated graph, names in the catalogue's spelling.
     pub graph: InterestGraph,
+    /// Who wrote it: `offline`, `anthropic`, `openai` or `openai-compatible`.
     pub provider: String,
+    /// The provider's model (the offline builder's rule set for `offline`).
     pub model: String,
+    /// [`prompt::PROMPT_VERSION`] at the time; a re-run rebuilds graphs of another version.
     pub prompt_version: String,
     /// RFC 3339.
     pub created_at: String,
     /// The end of the summarised window, RFC 3339.
     pub as_of: String,
+    /// Days of history summarised, ending at `as_of`.
     pub since_days: u32,
+    /// Prompt tokens billed for the graph, corrections included (0 offline).
     pub input_tokens: u64,
+    /// Answer tokens billed for the graph, corrections included (0 offline).
     pub output_tokens: u64,
     /// Requests that produced an answer (1, or 2 after a correction).
     pub answers: u32,
@@ -58,20 +65,28 @@ pub struct GraphRecord {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FailureRecord {
+    /// What went wrong, for a person.
     pub error: String,
+    /// The provider tried.
     pub provider: String,
+    /// The model tried.
     pub model: String,
+    /// The prompt version tried.
     pub prompt_version: String,
+    /// When it failed, RFC 3339.
     pub at: String,
 }
 
 /// Where graphs come from.
 pub enum Provider {
+    /// The deterministic builder of [`offline`], no network.
     Offline,
+    /// An LLM over HTTP.
     Llm(LlmClient),
 }
 
 impl Provider {
+    /// The provider's name, as recorded in [`GraphRecord::provider`].
     pub fn name(&self) -> &str {
         match self {
             Provider::Offline => offline::PROVIDER,
@@ -79,6 +94,7 @@ impl Provider {
         }
     }
 
+    /// The model's name, as recorded in [`GraphRecord::model`].
     pub fn model(&self) -> &str {
         match self {
             Provider::Offline => offline::MODEL,
@@ -90,8 +106,11 @@ impl Provider {
 /// A built graph and what it cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Built {
+    /// The graph, validated.
     pub graph: InterestGraph,
+    /// Tokens spent on it, every answer included.
     pub usage: Usage,
+    /// Answers it took: 0 offline, 1, or 2 after a correction.
     pub answers: u32,
 }
 
@@ -103,7 +122,12 @@ pub enum BuildError {
     Fatal(String),
     /// This listener failed; tokens spent are still counted.
     #[error("{message}")]
-    Failed { message: String, usage: Usage },
+    Failed {
+        /// Why, for the failure record.
+        message: String,
+        /// Tokens spent on the listener before it failed.
+        usage: Usage,
+    },
 }
 
 /// Builds one listener's graph: one answer, and one correction if it is refused. Whatever

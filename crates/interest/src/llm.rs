@@ -31,6 +31,7 @@ pub enum ProviderKind {
 }
 
 impl ProviderKind {
+    /// The name used on the command line and in graph records.
     pub fn name(self) -> &'static str {
         match self {
             ProviderKind::Anthropic => "anthropic",
@@ -40,6 +41,7 @@ impl ProviderKind {
         }
     }
 
+    /// The provider's public API, or `None` where a base URL must be given.
     pub fn default_base_url(self) -> Option<&'static str> {
         match self {
             ProviderKind::Anthropic => Some("https://api.anthropic.com"),
@@ -48,6 +50,8 @@ impl ProviderKind {
         }
     }
 
+    /// The model used when none is named (a small, inexpensive one), or `None` where one must be
+    /// named.
     pub fn default_model(self) -> Option<&'static str> {
         match self {
             ProviderKind::Anthropic => Some("claude-haiku-4-5"),
@@ -75,9 +79,12 @@ pub fn price_per_million(model: &str) -> Option<(f64, f64)> {
         .map(|&(_, input, output)| (input, output))
 }
 
+/// Tokens billed, as the provider reports them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Prompt tokens.
     pub input_tokens: u64,
+    /// Answer tokens.
     pub output_tokens: u64,
 }
 
@@ -91,21 +98,31 @@ impl std::ops::AddAssign for Usage {
 /// One answer: its text, whether the token limit cut it off, and what it cost.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Completion {
+    /// The answer's text (empty when there was none).
     pub text: String,
+    /// The token limit cut the answer off.
     pub truncated: bool,
+    /// Why the model declined to answer, when it did.
     pub refusal: Option<String>,
+    /// Tokens billed for this call.
     pub usage: Usage,
 }
 
+/// Who said a [`Message`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// The caller: the summary, or a correction.
     User,
+    /// The model: an earlier answer.
     Assistant,
 }
 
+/// One turn of a conversation (the system prompt is sent apart).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
+    /// What was said.
     pub content: String,
 }
 
@@ -120,24 +137,33 @@ pub enum CallError {
     GaveUp(String),
 }
 
+/// How to reach one provider and model.
 pub struct LlmConfig {
+    /// The wire format.
     pub kind: ProviderKind,
+    /// The API's base URL, without the endpoint's path.
     pub base_url: String,
+    /// The key; optional only for `openai-compatible` servers.
     pub api_key: Option<String>,
+    /// The model to ask.
     pub model: String,
+    /// Limit for one request; connecting is limited to the lesser of this and 10 s.
     pub timeout: Duration,
+    /// The answer's token limit.
     pub max_tokens: u32,
     /// Attempts and backoff (the first delay doubled per attempt, up to 30 s, with jitter;
     /// a 429's Retry-After honoured up to 5 minutes).
     pub retry: RetryPolicy,
 }
 
+/// A blocking HTTP client for one [`LlmConfig`].
 pub struct LlmClient {
     config: LlmConfig,
     http: reqwest::blocking::Client,
 }
 
 impl LlmClient {
+    /// A client with the configuration's timeouts.
     pub fn new(config: LlmConfig) -> Result<Self> {
         let http = reqwest::blocking::Client::builder()
             .timeout(config.timeout)
@@ -147,6 +173,7 @@ impl LlmClient {
         Ok(Self { config, http })
     }
 
+    /// The configuration the client was built with.
     pub fn config(&self) -> &LlmConfig {
         &self.config
     }

@@ -17,10 +17,13 @@ const GENRES: usize = 5;
 const MIN_WEIGHT: f32 = 0.05;
 const MIN_MOOD_SHARE: f32 = 0.2;
 
-/// The name and model recorded with an offline graph.
+/// The provider name recorded with an offline graph.
 pub const PROVIDER: &str = "offline";
+/// The model name recorded with an offline graph: the version of the rules below.
 pub const MODEL: &str = "decayed-counts-v1";
 
+/// The graph of one summary, by the rules of the module documentation; the same summary
+/// always gives the same graph.
 pub fn graph(summary: &ListeningSummary) -> InterestGraph {
     let weighted = |stats: &[super::summary::NameStats], n: usize| {
         stats

@@ -2,15 +2,15 @@
 //! the offline provider builds its graph from.
 //!
 //! ```text
-//! listens          plays, likes, skips and skip rate in the window
-//! topArtists       up to 15, with plays, likes, skips and a time-decayed weight in [0, 1]
-//! topGenres        up to 8, likewise
-//! audio            mean and spread of energy, valence, danceability, acousticness, tempo
-//! moods            share of positive listens per mood (from energy and valence)
-//! timeOfDay        share of listens at night, morning, afternoon, evening (local hour)
-//! devices          share of listens per device
-//! mostSkipped      the genres skipped most often, with their skip rate
-//! recentLikes      the last 5 liked tracks (title, artist)
+//! listens           plays, likes, skips and skip rate in the window
+//! topArtists        up to 15, with plays, likes, skips and a time-decayed weight in [0, 1]
+//! topGenres         up to 8, likewise
+//! audio             mean and spread of energy, valence, danceability, acousticness, tempo
+//! moods             share of positive listens per mood (from energy and valence)
+//! timeOfDay         share of listens at night, morning, afternoon, evening (local hour)
+//! devices           share of listens per device
+//! mostSkippedGenres the 3 genres skipped most often, with their skip rate
+//! recentLikes       the last 5 liked tracks (title, artist)
 //! ```
 //!
 //! Weights decay with a 30-day half-life, and a like counts twice a play, so the graph follows
@@ -35,38 +35,58 @@ const MAX_NAME_BYTES: usize = resonance_shared::interest::MAX_TEXT_BYTES;
 /// One listen of the history being summarised.
 #[derive(Debug, Clone, Copy)]
 pub struct Listen<'a> {
+    /// The track listened to.
     pub track: &'a Track,
+    /// Play, like or skip.
     pub kind: EventKind,
     /// How long before the summary's end it happened.
     pub age_days: f64,
+    /// The listener's local hour, 0–23, when known.
     pub hour: Option<u8>,
+    /// The device, when known.
     pub device: Option<resonance_shared::events::Device>,
 }
 
+/// What the LLM is shown about one listener (serialised in camelCase, as in the module's table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListeningSummary {
+    /// Days of history summarised.
     pub window_days: u32,
+    /// Counts by kind over the window.
     pub listens: ListenCounts,
+    /// The most listened artists, heaviest first.
     pub top_artists: Vec<NameStats>,
+    /// The most listened genres, heaviest first.
     pub top_genres: Vec<NameStats>,
+    /// Audio statistics of the positive listens; `None` when no such track has audio features.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audio: Option<AudioSummary>,
+    /// Mood name → share of the positive listens with audio features, rounded to 0.01.
     pub moods: BTreeMap<&'static str, f32>,
+    /// Part of the day ([`part_of_day`]) → share of the listens with a known hour.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub time_of_day: BTreeMap<&'static str, f32>,
+    /// Device name → share of the listens with a known device.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub devices: BTreeMap<&'static str, f32>,
+    /// The three genres with the most skips, most first.
     pub most_skipped_genres: Vec<SkippedGenre>,
+    /// The most recent likes, newest first.
     pub recent_likes: Vec<RecentLike>,
 }
 
+/// A listener's listens in the window, by kind.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListenCounts {
+    /// Plays.
     pub plays: u32,
+    /// Likes.
     pub likes: u32,
+    /// Skips.
     pub skips: u32,
+    /// `skips / (plays + likes + skips)`, rounded to 0.01; 0 without listens.
     pub skip_rate: f32,
 }
 
@@ -78,39 +98,59 @@ pub struct NameStats {
     /// As the catalogue spells it: what graphs store, and what the heuristic looks up.
     #[serde(skip)]
     pub catalogue_name: String,
+    /// Plays in the window.
     pub plays: u32,
+    /// Likes in the window.
     pub likes: u32,
+    /// Skips in the window.
     pub skips: u32,
+    /// Decayed weight (likes count twice, skips not at all) relative to the top name's: in (0, 1].
     pub weight: f32,
 }
 
+/// Mean and standard deviation of one audio feature, rounded to 0.01.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Spread {
+    /// The mean, in the feature's unit.
     pub mean: f32,
+    /// The population standard deviation.
     pub spread: f32,
 }
 
+/// The audio features of a listener's positive listens.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AudioSummary {
+    /// Energy, in [0, 1].
     pub energy: Spread,
+    /// Valence, in [0, 1].
     pub valence: Spread,
+    /// Danceability, in [0, 1].
     pub danceability: Spread,
+    /// Acousticness, in [0, 1].
     pub acousticness: Spread,
+    /// Tempo, in beats per minute.
     pub tempo_bpm: Spread,
 }
 
+/// A genre the listener skips.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SkippedGenre {
+    /// The genre, cleaned for the prompt.
     pub name: String,
+    /// Skips of the genre in the window.
     pub skips: u32,
+    /// Share of the genre's listens that were skips, rounded to 0.01.
     pub skip_rate: f32,
 }
 
+/// A recently liked track, as the prompt shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecentLike {
+    /// The title, cleaned and shortened.
     pub title: String,
+    /// The artist, cleaned and shortened.
     pub artist: String,
 }
 

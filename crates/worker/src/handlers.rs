@@ -101,31 +101,37 @@ fn ok<T: Serialize>(value: &T) -> Result<Answer, ApiError> {
 }
 
 async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, ApiError> {
-    let kv = WorkerKv(env.kv(KV_BINDING).map_err(|e| {
-        ApiError::new(
-            503,
-            "kv_unavailable",
-            format!("the KV binding {KV_BINDING} is not available: {e}"),
-        )
-    })?);
+    // The binding is asked for after the request is authorised and parsed, so a bad or
+    // unauthorised request is told so whatever the KV's state.
+    let kv = || {
+        env.kv(KV_BINDING).map(WorkerKv).map_err(|e| {
+            ApiError::new(
+                503,
+                "kv_unavailable",
+                format!("the KV binding {KV_BINDING} is not available: {e}"),
+            )
+        })
+    };
     let settings = settings(env);
     let isolate = isolate();
     match handler {
         Handler::Rerank => {
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
             ok(&isolate
-                .rerank(&kv, &settings, &request, now_ms)
+                .rerank(&kv()?, &settings, &request, now_ms)
                 .await
                 .map_err(to_http)?)
         }
         Handler::Features => {
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
-            let snapshot = isolate.features(&kv, &settings, &request, now_ms()).await;
+            let snapshot = isolate
+                .features(&kv()?, &settings, &request, now_ms())
+                .await;
             ok(&snapshot.map_err(to_http)?)
         }
         Handler::Model => {
             let model = isolate
-                .model(&kv, &settings, now_ms())
+                .model(&kv()?, &settings, now_ms())
                 .await
                 .map_err(to_http)?;
             Ok(Answer::Model {
@@ -134,19 +140,19 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
                 sha256: model.sha256.clone(),
             })
         }
-        Handler::Health => ok(&isolate.health(&kv, &settings, now_ms()).await),
+        Handler::Health => ok(&isolate.health(&kv()?, &settings, now_ms()).await),
         Handler::BulkWrite => {
             authorize(req, env)?;
             let body = http::body(req, admin::MAX_ADMIN_BODY_BYTES).await?;
             let writes = admin::parse_bulk_write(&body)?;
-            let written = isolate.bulk_write(&kv, &writes).await.map_err(to_http)?;
+            let written = isolate.bulk_write(&kv()?, &writes).await.map_err(to_http)?;
             ok(&serde_json::json!({ "written": written }))
         }
         Handler::SwitchModel => {
             authorize(req, env)?;
             let SwitchModel { version } = admin::parse_json(&http::body(req, 4096).await?)?;
             isolate
-                .switch_model(&kv, &version, now_ms())
+                .switch_model(&kv()?, &version, now_ms())
                 .await
                 .map_err(to_http)?;
             ok(&serde_json::json!({ "modelVersion": version }))
@@ -155,7 +161,7 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             authorize(req, env)?;
             let SwitchFeatures { version } = admin::parse_json(&http::body(req, 4096).await?)?;
             isolate
-                .switch_features(&kv, version)
+                .switch_features(&kv()?, version)
                 .await
                 .map_err(to_http)?;
             ok(&serde_json::json!({ "featuresVersion": version }))
