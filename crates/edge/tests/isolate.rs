@@ -58,7 +58,7 @@ fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
 /// `rows` as embeddings, the meta last).
 fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>]) {
     let v = FeatureVersion(version);
-    for i in 1..=TRACKS {
+    for (i, row) in rows.iter().enumerate().take(TRACKS + 1).skip(1) {
         let track = TrackFeatures {
             audio: TrackAudioFeatures {
                 artist: format!("artist {}", i % 4),
@@ -68,7 +68,7 @@ fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>]) {
                 danceability: 0.5,
                 tempo: 120.0,
                 acousticness: 0.2,
-                embedding: rows[i].clone(),
+                embedding: row.clone(),
             },
             popularity: None,
         };

@@ -11,17 +11,23 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 
+/// Multi-head self-attention in which each position sees only itself and earlier positions.
 #[derive(Module, Debug)]
 pub struct CausalSelfAttention {
+    /// Query projection, d → d.
     pub query: Linear,
+    /// Key projection, d → d.
     pub key: Linear,
+    /// Value projection, d → d.
     pub value: Linear,
+    /// Projection of the concatenated heads, d → d.
     pub output: Linear,
     dropout: Dropout,
     heads: usize,
 }
 
 impl CausalSelfAttention {
+    /// The four projections Xavier-uniform initialised; `heads` must divide `d_model`.
     pub fn new(d_model: usize, heads: usize, dropout: f64, device: &Device) -> Self {
         let linear = || {
             LinearConfig::new(d_model, d_model)
@@ -38,6 +44,7 @@ impl CausalSelfAttention {
         }
     }
 
+    /// Attention heads.
     pub fn heads(&self) -> usize {
         self.heads
     }

@@ -16,11 +16,14 @@ use crate::feed_forward::PointWiseFeedForward;
 /// Layer normalisation over the last dimension, with learned scale and shift.
 #[derive(Module, Debug)]
 pub struct LayerNorm {
+    /// The learned scale γ, [d]; starts at 1.
     pub gamma: Param<Tensor<1>>,
+    /// The learned shift β, [d]; starts at 0.
     pub beta: Param<Tensor<1>>,
 }
 
 impl LayerNorm {
+    /// The identity normalisation: γ = 1, β = 0.
     pub fn new(d_model: usize, device: &Device) -> Self {
         Self {
             gamma: Param::from_tensor(Tensor::ones([d_model], device)),
@@ -38,15 +41,22 @@ impl LayerNorm {
     }
 }
 
+/// One SASRec block: layer norm → causal attention (+ residual) → layer norm → feed-forward
+/// (+ residual).
 #[derive(Module, Debug)]
 pub struct SelfAttentionBlock {
+    /// Normalises the block's input into the attention's queries.
     pub attention_norm: LayerNorm,
+    /// The causal self-attention.
     pub attention: CausalSelfAttention,
+    /// Normalises the attention's output before the feed-forward network.
     pub feed_forward_norm: LayerNorm,
+    /// The point-wise feed-forward network.
     pub feed_forward: PointWiseFeedForward,
 }
 
 impl SelfAttentionBlock {
+    /// A freshly initialised block.
     pub fn new(d_model: usize, heads: usize, dropout: f64, device: &Device) -> Self {
         Self {
             attention_norm: LayerNorm::new(d_model, device),

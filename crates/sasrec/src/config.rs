@@ -20,6 +20,8 @@ pub struct SasRecConfig {
     /// Self-attention blocks.
     #[config(default = 2)]
     pub layers: usize,
+    /// Dropout rate in training, in [0, 1); applied to embeddings, attention weights and the
+    /// feed-forward network.
     #[config(default = 0.2)]
     pub dropout: f64,
     /// Standard deviation of the embedding initialisation. burn's default N(0, 1) inflates the

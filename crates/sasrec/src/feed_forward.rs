@@ -7,14 +7,18 @@ use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
+/// `dropout(outer(dropout(relu(inner(x)))))` at every position; the caller adds the residual.
 #[derive(Module, Debug)]
 pub struct PointWiseFeedForward {
+    /// The first layer, d → d, followed by ReLU.
     pub inner: Linear,
+    /// The second layer, d → d.
     pub outer: Linear,
     dropout: Dropout,
 }
 
 impl PointWiseFeedForward {
+    /// Both layers Xavier-uniform initialised.
     pub fn new(d_model: usize, dropout: f64, device: &Device) -> Self {
         let linear = || {
             LinearConfig::new(d_model, d_model)

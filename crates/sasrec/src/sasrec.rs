@@ -16,13 +16,16 @@ use crate::MASKED;
 use crate::block::{LayerNorm, SelfAttentionBlock};
 use crate::config::SasRecConfig;
 
+/// The SASRec encoder and its item embeddings; see the module documentation for its shape.
 #[derive(Module, Debug)]
 pub struct SasRec {
     /// [num_items + 1, d]; row 0 is padding.
     pub item_embedding: Embedding,
     /// [max_len, d]
     pub position_embedding: Embedding,
+    /// The stacked self-attention blocks.
     pub blocks: Vec<SelfAttentionBlock>,
+    /// Layer norm applied to the last block's output.
     pub final_norm: LayerNorm,
     dropout: Dropout,
     d_model: usize,
@@ -55,10 +58,12 @@ impl SasRecConfig {
 }
 
 impl SasRec {
+    /// Embedding and hidden size (d).
     pub fn d_model(&self) -> usize {
         self.d_model
     }
 
+    /// Positions the model reads (L).
     pub fn max_len(&self) -> usize {
         self.max_len
     }

@@ -110,9 +110,13 @@ use listeners::Listener;
 /// How big and how long the synthetic world is, and which one of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SynthConfig {
+    /// Listeners to generate, 1 to 100 000.
     pub users: usize,
+    /// Catalogue size, 100 to 1 000 000.
     pub tracks: usize,
+    /// Length of the listening history, in days (1 to 3650).
     pub days: u32,
+    /// The seed of the one ChaCha8 stream everything is drawn from.
     pub seed: u64,
     /// Unix seconds of day 0, 00:00 UTC.
     pub start: i64,

@@ -1,4 +1,5 @@
-//! The two baselines SASRec must beat, scored on the same split and protocols:
+//! The two baselines SASRec must beat, and the hybrid the edge serves, scored on the same
+//! split and protocols:
 //!
 //! - **most popular**: tracks ranked by how often they appear in training histories;
 //! - **heuristic**: the product's own heuristic from `resonance-shared` (audio-preference match
@@ -25,6 +26,7 @@ pub struct MostPopular {
 }
 
 impl MostPopular {
+    /// `train_counts[i]`: how often embedding row `i` occurs in the training histories.
     pub fn new(train_counts: &[u32]) -> Self {
         Self {
             scores: train_counts.iter().map(|&c| c as f32).collect(),
@@ -153,8 +155,11 @@ impl FullScorer for Heuristic {
 /// SASRec and the heuristic, each standardised (z-score) over the catalogue, mixed with the
 /// edge's default weights.
 pub struct Hybrid {
+    /// The transformer part.
     pub model: SasRecScorer,
+    /// The heuristic part, usually with interest graphs.
     pub heuristic: Heuristic,
+    /// The mix, the edge's default 0.7 / 0.3 unless changed.
     pub weights: MixWeights,
 }
 

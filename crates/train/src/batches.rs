@@ -14,8 +14,11 @@ use super::sequences::{UserSequence, left_pad};
 /// One training window: `input[i]` is followed by `target[i]`; 0 marks padding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
+    /// The user's index in the sequences.
     pub user: usize,
+    /// Embedding rows the model reads, left-padded to `max_len`.
     pub input: Vec<u32>,
+    /// The row that follows each input position, aligned with `input`.
     pub target: Vec<u32>,
 }
 
@@ -75,9 +78,13 @@ pub fn sample_negative(
 /// One batch as flat row-major `[batch, max_len]` arrays, ready for tensors.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// Windows in the batch (B).
     pub size: usize,
+    /// The windows' inputs, [B, max_len].
     pub input: Vec<i64>,
+    /// The true next rows, [B, max_len]; 0 at padding.
     pub positive: Vec<i64>,
+    /// One sampled negative per position, [B, max_len]; 0 at padding.
     pub negative: Vec<i64>,
 }
 

@@ -27,15 +27,20 @@ pub const CUTOFF: usize = 10;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Split {
+    /// The second-to-last interaction (model selection, early stopping).
     Validation,
+    /// The last interaction (the reported numbers).
     Test,
 }
 
 /// HR@10 and NDCG@10 over a set of users.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct Metrics {
+    /// Share of users whose target ranks in the top 10, in [0, 1].
     pub hr_at_10: f64,
+    /// Mean of `1 / log2(rank + 2)` over users, 0 outside the top 10; in [0, 1].
     pub ndcg_at_10: f64,
+    /// Users evaluated.
     pub users: usize,
 }
 

@@ -8,6 +8,7 @@ use plotters::prelude::*;
 
 use super::train::EpochRecord;
 
+/// Writes the curve of `epochs` to `path` as SVG, marking `best_epoch`, under `title`.
 pub fn training_curve(
     path: &Path,
     epochs: &[EpochRecord],

@@ -24,35 +24,55 @@ use super::sequences::{SequencePolicy, Vocabulary};
 use super::train::{EpochRecord, TrainOptions};
 use resonance_data::atomic::{publish_dir, write_file};
 
+/// The run's [`RunInfo`], as JSON.
 pub const RUN_FILE: &str = "run.json";
+/// The run's [`Vocabulary`], as JSON.
 pub const VOCABULARY_FILE: &str = "vocabulary.json";
 /// The same file name in a run and in an exported model.
 pub use resonance_registry::WEIGHTS_FILE;
+/// One [`EpochRecord`] per line, as JSON.
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// The training curve (see [`plot::training_curve`]).
 pub const CURVE_FILE: &str = "training_curve.svg";
+/// The test metrics of SASRec and the baselines (see [`crate::evaluation`]).
 pub const EVALUATION_FILE: &str = "evaluation.json";
 
 /// What a run was and did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The dataset folder trained on.
     pub data: PathBuf,
+    /// The model's hyperparameters.
     pub model: SasRecConfig,
+    /// How it was trained.
     pub options: TrainOptions,
+    /// Which events made up the sequences.
     pub policy: SequencePolicy,
+    /// Where it trained, e.g. `cpu (flex)` or `gpu (wgpu)`.
     pub device: String,
+    /// Users with sequences long enough to split.
     pub users: usize,
+    /// Users left out for having fewer than 3 interactions.
     pub dropped_short_users: usize,
+    /// Training windows per epoch.
     pub training_windows: usize,
+    /// Epochs trained (early stopping may end before the limit).
     pub epochs_run: usize,
+    /// The epoch, from 1, whose weights were kept.
     pub best_epoch: usize,
+    /// When training finished, RFC 3339.
     pub created_at: String,
 }
 
 /// A finished run, about to be written.
 pub struct FinishedRun<'a> {
+    /// What the run was and did.
     pub info: &'a RunInfo,
+    /// The track of each embedding row.
     pub vocabulary: &'a Vocabulary,
+    /// The best epoch's weights.
     pub model: &'a SasRec,
+    /// Every epoch's record, in order.
     pub epochs: &'a [EpochRecord],
 }
 
@@ -92,8 +112,11 @@ pub fn save(out: &Path, replace: bool, run: FinishedRun<'_>) -> Result<()> {
 
 /// A run read back: its description, vocabulary and weights (in inference mode).
 pub struct LoadedRun {
+    /// What the run was and did.
     pub info: RunInfo,
+    /// The track of each embedding row.
     pub vocabulary: Vocabulary,
+    /// The best epoch's weights, in inference mode.
     pub model: SasRec,
 }
 

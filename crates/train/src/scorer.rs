@@ -9,6 +9,7 @@ use resonance_sasrec::SasRec;
 use super::evaluate::FullScorer;
 use super::sequences::left_pad;
 
+/// SASRec scoring every track for a batch of histories, on the model's own device.
 pub struct SasRecScorer {
     model: SasRec,
     /// [d, num_items + 1]

@@ -12,6 +12,7 @@ use resonance_data::Dataset;
 /// Track ids ↔ embedding rows. Row 0 is padding, so track `i` of the catalogue is row `i + 1`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Vocabulary {
+    /// The track id of each row; `idx_to_track[0]` is `""` (padding).
     pub idx_to_track: Vec<String>,
     #[serde(skip)]
     track_to_idx: HashMap<String, u32>,
@@ -44,10 +45,12 @@ impl Vocabulary {
         self.idx_to_track.len() - 1
     }
 
+    /// The row of a track; `None` outside the vocabulary.
     pub fn index(&self, track_id: &str) -> Option<u32> {
         self.track_to_idx.get(track_id).copied()
     }
 
+    /// The track of a row; `None` for padding (0) and rows past the end.
     pub fn track(&self, idx: u32) -> Option<&str> {
         self.idx_to_track
             .get(idx as usize)
@@ -75,6 +78,7 @@ pub struct SequencePolicy {
 /// One user's sequence, split leave-one-out.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UserSequence {
+    /// The user.
     pub user_id: String,
     /// Every interaction in time order, as embedding rows.
     pub items: Vec<u32>,
@@ -102,7 +106,9 @@ impl UserSequence {
 /// The sequences of a dataset, and what was left out.
 #[derive(Debug, Clone)]
 pub struct Sequences {
+    /// The rows the sequences are written in.
     pub vocabulary: Vocabulary,
+    /// Every user with at least 3 interactions, sorted by user id.
     pub users: Vec<UserSequence>,
     /// Users with fewer than 3 interactions (too short to split), dropped.
     pub dropped_short_users: usize,
@@ -111,6 +117,8 @@ pub struct Sequences {
 }
 
 impl Sequences {
+    /// Groups `data`'s events per user in time order under `policy`, keeping users with at least 3
+    /// interactions.
     pub fn build(data: &Dataset, vocabulary: Vocabulary, policy: SequencePolicy) -> Self {
         let mut per_user: HashMap<&str, Vec<u32>> = HashMap::new();
         let mut dropped_unknown_tracks = 0;

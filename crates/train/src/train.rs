@@ -35,6 +35,7 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// The loss in words, as recorded in the manifest.
     pub fn describe(&self, negatives: usize) -> String {
         match self {
             Loss::Bce => "binary cross-entropy, one sampled negative per position".into(),
@@ -48,12 +49,18 @@ impl Loss {
 /// How to train.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOptions {
+    /// The objective.
     pub loss: Loss,
     /// Negatives per batch for the sampled softmax.
     pub negatives: usize,
+    /// Most epochs to train; early stopping may end sooner.
     pub epochs: usize,
+    /// Training windows per step.
     pub batch_size: usize,
+    /// Adam's learning rate.
     pub learning_rate: f64,
+    /// Seeds the initialisation and dropout, the shuffling, the negatives and the validation
+    /// negatives.
     pub seed: u64,
     /// Stop after this many epochs without a better validation NDCG@10.
     pub patience: usize,
@@ -62,18 +69,27 @@ pub struct TrainOptions {
 /// What one epoch did.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EpochRecord {
+    /// The epoch, from 1.
     pub epoch: usize,
+    /// The mean training loss over the epoch's steps.
     pub train_loss: f64,
+    /// Validation HR@10 under the sampled-100 protocol.
     pub validation_hr_at_10: f64,
+    /// Validation NDCG@10 under the sampled-100 protocol; what early stopping watches.
     pub validation_ndcg_at_10: f64,
+    /// Wall-clock time of the epoch, validation included.
     pub seconds: f64,
+    /// Training windows per second, validation excluded.
     pub sequences_per_second: f64,
 }
 
+/// What training produced.
 pub struct TrainOutcome {
     /// The weights of the best validation epoch, ready for inference.
     pub model: SasRec,
+    /// The epoch, from 1, whose weights `model` holds.
     pub best_epoch: usize,
+    /// Every epoch run, in order.
     pub epochs: Vec<EpochRecord>,
 }
 

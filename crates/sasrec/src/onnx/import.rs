@@ -28,7 +28,12 @@ pub enum ImportError {
     /// A weight the model needs is not in the graph.
     Missing(String),
     /// A weight has the wrong shape or type for this model.
-    Shape { name: String, message: String },
+    Shape {
+        /// The initializer's name.
+        name: String,
+        /// What was expected and what was found.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for ImportError {
