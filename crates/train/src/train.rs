@@ -1,6 +1,6 @@
 //! The training loop: Adam on the paper's loss (binary cross-entropy of each position's next
-//! track against one sampled negative) or a sampled softmax, a validation pass after every epoch, early stopping on
-//! validation NDCG@10, and the best epoch's weights kept.
+//! track against one sampled negative) or a sampled softmax, a validation pass after every
+//! epoch, early stopping on validation NDCG@10, and the best epoch's weights kept.
 
 use std::time::Instant;
 

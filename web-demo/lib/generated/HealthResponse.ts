@@ -15,7 +15,7 @@ gpuAvailable: boolean,
 /**
  * Whether a model is loaded and serving.
  */
-model_loaded: boolean, 
+modelLoaded: boolean, 
 /**
  * The serving model's version; `None` without one.
  */

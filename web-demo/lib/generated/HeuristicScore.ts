@@ -3,8 +3,28 @@
 /**
  * The heuristic score of one candidate and its normalised signals (each in `[0, 1]`).
  */
-export type HeuristicScore = { total: number, audio_match: number, popularity: number, interest: number, 
+export type HeuristicScore = { 
+/**
+ * The weighted sum of the signals, the skip penalty subtracted; what the mixer uses.
+ */
+total: number, 
+/**
+ * How close the track sounds to the user's taste.
+ */
+audio_match: number, 
+/**
+ * How much the track was played and liked lately.
+ */
+popularity: number, 
+/**
+ * How well the track's artist, genre and mood match the interest graph.
+ */
+interest: number, 
 /**
  * 1 when the user recently skipped this track.
  */
-skipped: number, context: number, };
+skipped: number, 
+/**
+ * How well the track's energy and danceability fit the moment.
+ */
+context: number, };

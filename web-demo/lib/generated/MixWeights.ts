@@ -7,7 +7,7 @@ export type MixWeights = {
 /**
  * Weight of the standardised transformer part (≥ 0).
  */
-transformer_weight: number, 
+transformer: number, 
 /**
  * Weight of the standardised heuristic part (≥ 0; the two may not both be 0).
  */

@@ -3,4 +3,4 @@
 /**
  * A coarse mood, from the quadrant of the energy/valence plane a track falls in.
  */
-export type Mood = "upbeat" | "intense" | "calm" | "melancholic";
+export type Mood = "upbeat" | "intense" | "chill" | "melancholic";

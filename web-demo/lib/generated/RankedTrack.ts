@@ -8,7 +8,7 @@ export type RankedTrack = {
 /**
  * The candidate's track id.
  */
-trackId: string, 
+track_id: string, 
 /**
  * The mixed score the ranking is ordered by: the weighted sum of the standardised parts.
  */

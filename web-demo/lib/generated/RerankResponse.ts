@@ -29,4 +29,4 @@ degraded: Degraded,
 /**
  * Time spent on the request inside the Worker, in milliseconds.
  */
-timingMs: number, };
+timing_ms: number, };
