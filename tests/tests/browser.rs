@@ -187,6 +187,42 @@ fn request_for(listener: &Value) -> Value {
     })
 }
 
+/// With `worker` serving a model and features, a bundle whose only listener has an id the
+/// Worker's validator refuses (it holds spaces): the first rerank's `POST /v1/features` is
+/// answered 422 with the error envelope, and the page must show the Worker's own message.
+fn the_page_shows_the_workers_error_message(worker: &Wrangler, scratch: &Path) {
+    let demo = scratch.join("demo-refused");
+    std::fs::create_dir_all(&demo).unwrap();
+    let listener = json!({"userId": "not an id", "candidates": ["t1", "t2"], "hour": 20});
+    let bundle = json!({"modelVersion": MODEL, "featureVersion": FEATURES,
+        "listeners": [listener], "catalogue": {}});
+    std::fs::write(demo.join("demo.json"), bundle.to_string()).unwrap();
+
+    // What the Worker answers the page's request.
+    let answer = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/features", worker.url))
+        .json(&request_for(&listener))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let ErrorBody { error } = answer.json().unwrap();
+    assert_eq!(error.field.as_deref(), Some("user_id"));
+    let expected = format!("user_id: {}", error.message);
+
+    let site = StaticSite::start(&demo);
+    let message = page_error(
+        &format!("{}/?worker={}", site.url, worker.url),
+        scratch,
+        "demo-worker-error",
+    );
+    assert!(
+        message.contains(&format!("the Worker's features: {expected}")),
+        "the page shows {message:?}, not the Worker's message {expected:?}"
+    );
+    assert!(!message.contains("[object Object]"), "{message}");
+    assert!(!message.contains("invalid_field"), "{message}");
+}
+
 #[test]
 fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     let f = fixture();
@@ -301,6 +337,9 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
         );
     }
 
+    // The Worker refuses a request: the page shows its message.
+    the_page_shows_the_workers_error_message(&worker, scratch.path());
+
     // The Worker down: the bundled snapshot, reranked like the native core reranks it.
     let down = worker.url.clone();
     drop(worker);
@@ -357,44 +396,4 @@ fn without_a_model_the_page_says_what_is_missing() {
     assert!(message.contains("no model to rerank with"), "{message}");
     assert!(message.contains("the Worker has no model"), "{message}");
     assert!(message.contains("the bundled model"), "{message}");
-}
-
-#[test]
-fn the_page_shows_the_workers_error_message() {
-    // A Worker with a model and features, and a bundle whose only listener has an id the
-    // Worker's validator refuses (it holds spaces): the first rerank's POST /v1/features is
-    // answered 422 with the error envelope.
-    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
-    publish(&worker);
-    let scratch = TempDir::new().unwrap();
-    let demo = scratch.path().join("demo");
-    std::fs::create_dir_all(&demo).unwrap();
-    let listener = json!({"userId": "not an id", "candidates": ["t1", "t2"], "hour": 20});
-    let bundle = json!({"modelVersion": MODEL, "featureVersion": FEATURES,
-        "listeners": [listener], "catalogue": {}});
-    std::fs::write(demo.join("demo.json"), bundle.to_string()).unwrap();
-
-    // What the Worker answers the page's request.
-    let answer = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/features", worker.url))
-        .json(&request_for(&listener))
-        .send()
-        .unwrap();
-    assert_eq!(answer.status(), 422);
-    let ErrorBody { error } = answer.json().unwrap();
-    assert_eq!(error.field.as_deref(), Some("user_id"));
-    let expected = format!("user_id: {}", error.message);
-
-    let site = StaticSite::start(&demo);
-    let message = page_error(
-        &format!("{}/?worker={}", site.url, worker.url),
-        scratch.path(),
-        "demo-worker-error",
-    );
-    assert!(
-        message.contains(&format!("the Worker's features: {expected}")),
-        "the page shows {message:?}, not the Worker's message {expected:?}"
-    );
-    assert!(!message.contains("[object Object]"), "{message}");
-    assert!(!message.contains("invalid_field"), "{message}");
 }

@@ -157,27 +157,43 @@ async function errorMessage(response, engine) {
 }
 
 /**
- * `fetch`, with a timeout, throwing an `Error` that starts with `what` when there is no
- * answer or it is not a success (with the error answer's message).
+ * `fetch` with a timeout over the whole exchange (the answer and its body), throwing an
+ * `Error` that starts with `what` when there is no answer, it is not a success (with the
+ * error answer's message), or its body does not arrive in time. Resolves to the answer's
+ * headers and its body read by `read`.
+ * @template T
  * @param {string} url
  * @param {RequestInit & { timeoutMs?: number, engine?: string }} init
  * @param {string} what
+ * @param {(response: Response) => Promise<T>} read
+ * @returns {Promise<{ headers: Headers, body: T }>}
  */
-async function fetchOk(url, init, what) {
-  const { timeoutMs = 5000, engine = "auto", ...rest } = init;
+async function fetchOk(url, init, what, read) {
+  const { timeoutMs = 10_000, engine = "auto", ...rest } = init;
+  const signal = AbortSignal.timeout(timeoutMs);
+  /** Why the exchange stopped: "timeout" when the signal fired, else the error's message. */
+  const reason = (/** @type {unknown} */ e) => (signal.aborted ? `timeout after ${timeoutMs} ms` : messageOf(e));
   let response;
   try {
-    response = await fetch(url, { ...rest, signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetch(url, { ...rest, signal });
   } catch (e) {
-    const reason = e instanceof Error && e.name === "TimeoutError" ? "timeout" : messageOf(e);
-    throw new Error(`${what}: ${url} did not answer (${reason})`);
+    throw new Error(`${what}: ${url} did not answer (${reason(e)})`);
   }
   if (!response.ok) {
     const message = (await errorMessage(response, engine)) ?? `HTTP ${response.status}`;
     throw new Error(`${what}: ${message}`);
   }
-  return response;
+  try {
+    return { headers: response.headers, body: await read(response) };
+  } catch (e) {
+    throw new Error(`${what}: ${url} answered, but its body did not arrive (${reason(e)})`);
+  }
 }
+
+/** @param {Response} r */
+const asText = (r) => r.text();
+/** @param {Response} r */
+const asBytes = async (r) => new Uint8Array(await r.arrayBuffer());
 
 /** The demo's listeners, candidates and track names (bundled).
  *  @returns {Promise<DemoBundle>} */
@@ -198,18 +214,19 @@ export async function loadDemo() {
  *  @param {string} engine
  *  @returns {Promise<WorkerSource>} */
 export async function openWorker(base, engine) {
-  const answer = await fetchOk(`${base}/health`, { timeoutMs: 2000, engine }, "the Worker");
-  const health = /** @type {HealthResponse} */ (await answer.json());
+  const answer = await fetchOk(`${base}/health`, { timeoutMs: 5000, engine }, "the Worker", asText);
+  const health = /** @type {HealthResponse} */ (JSON.parse(answer.body));
   if (!health.modelLoaded) {
     throw new Error(`the Worker has no model${health.modelError ? `: ${health.modelError}` : " (publish one)"}`);
   }
   if (!health.featuresVersion) throw new Error("the Worker has no live feature version (publish one)");
-  const response = await fetchOk(`${base}/v1/model`, { timeoutMs: 10000, engine }, "the Worker's model");
+  // The model streams from KV chunk by chunk: a cold Worker on a busy machine takes seconds.
+  const model = await fetchOk(`${base}/v1/model`, { timeoutMs: 60_000, engine }, "the Worker's model", asBytes);
   return {
     kind: "worker",
     base,
-    modelVersion: response.headers.get("X-Model-Version") ?? health.modelVersion ?? "unknown",
-    modelBytes: new Uint8Array(await response.arrayBuffer()),
+    modelVersion: model.headers.get("X-Model-Version") ?? health.modelVersion ?? "unknown",
+    modelBytes: model.body,
     featureVersion: health.featuresVersion,
   };
 }
@@ -218,14 +235,14 @@ export async function openWorker(base, engine) {
  *  @param {DemoBundle} demo
  *  @returns {Promise<SnapshotSource>} */
 export async function openSnapshot(demo) {
-  const model = await fetchOk(`${DEMO_URL}model.onnx`, {}, "the bundled model");
-  const features = await fetchOk(`${DEMO_URL}features.json`, {}, "the bundled features");
+  const model = await fetchOk(`${DEMO_URL}model.onnx`, {}, "the bundled model", asBytes);
+  const features = await fetchOk(`${DEMO_URL}features.json`, {}, "the bundled features", asText);
   return {
     kind: "snapshot",
     modelVersion: demo.modelVersion,
-    modelBytes: new Uint8Array(await model.arrayBuffer()),
+    modelBytes: model.body,
     featureVersion: demo.featureVersion,
-    featuresJson: await features.text(),
+    featuresJson: features.body,
   };
 }
 
@@ -239,8 +256,9 @@ export async function workerFeatures(base, request) {
     `${base}/v1/features`,
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request) },
     "the Worker's features",
+    asText,
   );
-  return response.text();
+  return response.body;
 }
 
 /** A rerank request as the Worker takes it.
