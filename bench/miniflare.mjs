@@ -7,7 +7,8 @@ import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
 
-const token = (readFileSync(".dev.vars", "utf8").match(/^ADMIN_TOKEN=(.*)$/m) ?? [])[1] ?? "";
+const devVars = readFileSync(".dev.vars", "utf8");
+const secret = (name) => (devVars.match(new RegExp(`^${name}=(.*)$`, "m")) ?? [])[1]?.replace(/^'(.*)'$/, "$1") ?? "";
 // Miniflare 5 takes a new options shape; its converter accepts the documented v4 one.
 // Every module of build/worker, listed (Miniflare 5 no longer follows imports on its own).
 const root = "build/worker";
@@ -22,7 +23,19 @@ const options = convertV4MiniflareOptions({
   compatibilityDate: "2026-11-01",
   // The namespace id of wrangler.toml, so this reads what `wrangler dev` wrote.
   kvNamespaces: { FEATURES: "00000000000000000000000000000000" },
-  bindings: { ADMIN_TOKEN: token, POINTER_CHECK_SECONDS: "5", CORS_ORIGIN: "*" },
+  bindings: {
+    ADMIN_TOKEN: secret("ADMIN_TOKEN"),
+    SERVICE_TOKEN: secret("SERVICE_TOKEN"),
+    LISTENER_TOKEN_KEYS: secret("LISTENER_TOKEN_KEYS"),
+    POINTER_CHECK_SECONDS: "5",
+    ALLOWED_ORIGINS: "http://127.0.0.1:3000",
+  },
+  // As wrangler.toml declares them; high enough that the benchmark's one listener and one
+  // address measure the limiter's cost, not its refusals.
+  ratelimits: {
+    CLIENT_LIMITER: { namespace_id: "1001", simple: { limit: 1_000_000, period: 60 } },
+    LISTENER_LIMITER: { namespace_id: "1002", simple: { limit: 1_000_000, period: 60 } },
+  },
   host: "127.0.0.1",
   port: Number(process.env.PORT ?? 8788),
 });

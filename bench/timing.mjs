@@ -1,7 +1,9 @@
 // Sequential reranks against a Worker: the round trip seen by the client and the Worker's own
 // `timing_ms` (time inside the isolate), as p50 / p99 / mean over N requests.
 //
-// Usage: node bench/timing.mjs URL BODY_FILE [N=300]
+// Usage: TOKEN=... node bench/timing.mjs URL BODY_FILE [N=300]
+// TOKEN is the bearer token sent (the service token, or a listener token for BODY_FILE's
+// listener: `trainer listener-token`).
 // VARY_USERS=1 sends each request for another synthetic listener (u00001, u00002, …), so the
 // Worker runs the model every time instead of reusing a cached encoder state.
 import { readFileSync } from "node:fs";
@@ -17,7 +19,7 @@ for (let i = 0; i < Number(n) + 20; i++) {
   const began = performance.now();
   const response = await fetch(`${url}/v1/rerank`, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${process.env.TOKEN ?? ""}` },
     body,
   });
   const answer = await response.json();

@@ -7,6 +7,7 @@
 #
 # Needs the demo's model and data (scripts/demo.sh). Usage: bench/worker.sh
 #   DURATION=15 CONNECTIONS=4 bench/worker.sh
+#   LISTENER=1 bench/worker.sh     (with a listener token instead of the service token)
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$REPO_ROOT"
 DURATION="${DURATION:-15}"
@@ -23,8 +24,17 @@ scripts/worker.sh start
 RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
   "$TRAINER" publish --data data/synth --models model --worker "$WRANGLER_URL" >/dev/null
 body="$(mktemp)"
-"$TRAINER" rerank --data data/synth --worker "$WRANGLER_URL" --candidates 100 --show 0 --request-out "$body"
+RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)" \
+  "$TRAINER" rerank --data data/synth --worker "$WRANGLER_URL" --candidates 100 --show 0 --request-out "$body"
 export BODY_FILE="$body"
+# The service token (as the music service's backend calls); LISTENER=1 measures the browser's
+# path instead: a listener token for the body's listener (verified, rate-limited).
+export RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
+export TOKEN="$RESONANCE_SERVICE_TOKEN"
+if [ "${LISTENER:-0}" = 1 ]; then
+  export RESONANCE_LISTENER_TOKEN_KEYS="$(sed -n "s/^LISTENER_TOKEN_KEYS='\(.*\)'$/\1/p" .dev.vars)"
+  TOKEN="$("$TRAINER" listener-token --user-id "$(node -p "JSON.parse(require('fs').readFileSync('$body')).user_id")" --seconds 3600)"
+fi
 
 measure() { # name url
   step "$1: wrk, $CONNECTIONS connections, ${DURATION}s"
@@ -33,7 +43,7 @@ measure() { # name url
     grep -E 'Requests/sec|Non-2xx|50%|90%|99%|requests in'
   node bench/timing.mjs "$2" "$body" 300
   echo "  the same, a new listener each time (the model runs on every request):"
-  VARY_USERS=1 node bench/timing.mjs "$2" "$body" 300
+  VARY_USERS=1 TOKEN="$RESONANCE_SERVICE_TOKEN" node bench/timing.mjs "$2" "$body" 300
 }
 
 measure "through wrangler dev (Node proxy + workerd)" "$WRANGLER_URL"

@@ -39,6 +39,7 @@ step "starting the feature store (redis-server on 127.0.0.1:${REDIS_PORT:-6379})
 scripts/redis.sh start
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
 export RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)"
+export RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
 
 step "publishing the model into the feature store"
 "$TRAINER" publish --model-only --to-redis --models model

@@ -20,7 +20,10 @@ case "${1:-}" in
     if running; then echo "the web demo is already served (pid $(cat "$PIDFILE"))"; exit 0; fi
     [ -f web-demo/out/index.html ] || { echo "error: web-demo/out is missing: run scripts/build-web.sh" >&2; exit 1; }
     need_node_tools
-    setsid node web-demo/scripts/serve.mjs --port "$PORT" > build/web.log 2>&1 < /dev/null &
+    # The demo's token endpoint signs listener tokens with the local Worker's key (.dev.vars,
+    # written by scripts/worker.sh start); without it the page uses the bundled snapshot.
+    keys=(); [ -f .dev.vars ] && grep -q '^LISTENER_TOKEN_KEYS=' .dev.vars && keys=(--dev-listener-keys .dev.vars)
+    setsid node web-demo/scripts/serve.mjs --port "$PORT" "${keys[@]}" > build/web.log 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
     for _ in $(seq 1 40); do
       if curl -fsS "http://127.0.0.1:$PORT/" >/dev/null 2>&1; then

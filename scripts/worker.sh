@@ -5,8 +5,10 @@
 #        scripts/worker.sh stop
 #        scripts/worker.sh status
 #
-# WORKER_PORT (8787) picks the port. The admin token lives in .dev.vars (created with a random
-# token on first start; git-ignored); `trainer publish` reads it from RESONANCE_ADMIN_TOKEN.
+# WORKER_PORT (8787) picks the port. The Worker's secrets live in .dev.vars (git-ignored; each
+# created at random when missing): ADMIN_TOKEN (`trainer publish` and `mirror` read it from
+# RESONANCE_ADMIN_TOKEN), SERVICE_TOKEN (`trainer rerank`: RESONANCE_SERVICE_TOKEN) and
+# LISTENER_TOKEN_KEYS (the web demo's token endpoint signs with it: scripts/web.sh).
 # Logs: .wrangler/dev.log. KV data persists in .wrangler/state between starts.
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
@@ -21,9 +23,12 @@ case "${1:-}" in
     if running; then echo "the Worker is already running (pid $(cat "$PIDFILE"))"; exit 0; fi
     "$REPO_ROOT/scripts/build-worker.sh"
     need_node_tools
-    if [ ! -f .dev.vars ]; then
-      echo "ADMIN_TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')" > .dev.vars
-    fi
+    random() { head -c "$1" /dev/urandom | base64 | tr -d '/+=\n'; }
+    touch .dev.vars
+    grep -q '^ADMIN_TOKEN=' .dev.vars || echo "ADMIN_TOKEN=$(random 24)" >> .dev.vars
+    grep -q '^SERVICE_TOKEN=' .dev.vars || echo "SERVICE_TOKEN=$(random 24)" >> .dev.vars
+    grep -q '^LISTENER_TOKEN_KEYS=' .dev.vars ||
+      echo "LISTENER_TOKEN_KEYS='{\"dev-1\": \"$(random 48)\"}'" >> .dev.vars
     step "starting the Worker on http://127.0.0.1:$PORT (wrangler dev, logs in .wrangler/dev.log)"
     setsid wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to .wrangler/state \
       --show-interactive-dev-session=false > .wrangler/dev.log 2>&1 < /dev/null &

@@ -1,5 +1,5 @@
 //! A real Worker for the tests: `wrangler dev` (workerd) on a free loopback port, with its own
-//! KV state folder and admin token, stopped (with its whole process group) when dropped.
+//! KV state folder and tokens (admin, service, listener keys), stopped (with its whole process group) when dropped.
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -10,6 +10,30 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub const ADMIN_TOKEN: &str = "e2e-admin-token-7f3a";
+/// The music service's backend token (`SERVICE_TOKEN`).
+pub const SERVICE_TOKEN: &str = "e2e-service-token-41c9";
+/// The key id listener tokens are signed under, and its secret (`LISTENER_TOKEN_KEYS`).
+pub const LISTENER_KID: &str = "e2e-1";
+pub const LISTENER_SECRET: &str = "e2e-listener-signing-secret-of-32+bytes";
+
+/// `LISTENER_TOKEN_KEYS` as the tests' Workers hold it.
+pub fn listener_keys_json() -> String {
+    format!("{{\"{LISTENER_KID}\": \"{LISTENER_SECRET}\"}}")
+}
+
+/// A listener token for `user`, valid for ten minutes from now.
+pub fn listener_token(user: &str) -> String {
+    let keys = resonance_access::ListenerKeys::parse(&listener_keys_json()).unwrap();
+    keys.mint(LISTENER_KID, user, 600, unix_now()).unwrap()
+}
+
+/// The time, in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
@@ -41,12 +65,32 @@ impl Wrangler {
 
     /// Starts the Worker with no KV binding at all: the outage case.
     pub fn start_without_kv() -> Wrangler {
-        let root = repo_root();
-        let config = format!(
-            "name = \"resonance-no-kv\"\nmain = \"{}\"\ncompatibility_date = \"2026-11-01\"\nsend_metrics = false\n",
-            root.join("build/worker/shim.mjs").display()
+        Self::start_with(&[], Some(Self::config("resonance-no-kv", "")))
+    }
+
+    /// Starts the Worker with the KV and these rate limits per 60 s (client address,
+    /// listener) instead of wrangler.toml's.
+    pub fn start_with_limits(vars: &[(&str, &str)], client: u32, listener: u32) -> Wrangler {
+        let mut bindings = String::from(
+            "[[kv_namespaces]]\nbinding = \"FEATURES\"\nid = \"00000000000000000000000000000000\"\n",
         );
-        Self::start_with(&[], Some(config))
+        for (name, id, limit) in [
+            ("CLIENT_LIMITER", 1001, client),
+            ("LISTENER_LIMITER", 1002, listener),
+        ] {
+            bindings += &format!(
+                "[[ratelimits]]\nname = \"{name}\"\nnamespace_id = \"{id}\"\nsimple = {{ limit = {limit}, period = 60 }}\n"
+            );
+        }
+        Self::start_with(vars, Some(Self::config("resonance-limits", &bindings)))
+    }
+
+    /// A wrangler.toml for the built Worker with these bindings.
+    fn config(name: &str, bindings: &str) -> String {
+        format!(
+            "name = \"{name}\"\nmain = \"{}\"\ncompatibility_date = \"2026-11-01\"\nsend_metrics = false\n{bindings}",
+            repo_root().join("build/worker/shim.mjs").display()
+        )
     }
 
     fn start_with(vars: &[(&str, &str)], config: Option<String>) -> Wrangler {
@@ -75,7 +119,12 @@ impl Wrangler {
                 "--log-level",
                 "warn",
             ])
-            .args(["--var", &format!("ADMIN_TOKEN:{ADMIN_TOKEN}")]);
+            .args(["--var", &format!("ADMIN_TOKEN:{ADMIN_TOKEN}")])
+            .args(["--var", &format!("SERVICE_TOKEN:{SERVICE_TOKEN}")])
+            .args([
+                "--var",
+                &format!("LISTENER_TOKEN_KEYS:{}", listener_keys_json()),
+            ]);
         for (name, value) in vars {
             command.args(["--var", &format!("{name}:{value}")]);
         }

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use resonance_e2e::fixture::{AS_OF, MODEL, fixture, materialize_command, publish, s};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
-use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
+use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
 use resonance_e2e::{failed, succeeded as ok, summary_of};
 use resonance_edge::FeatureSnapshot;
 use resonance_shared::features::{self, UserFeatures};
@@ -181,6 +181,7 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
         let body = json!({"user_id": user_id, "candidates": [stored.history.tracks[0]]});
         let snapshot: FeatureSnapshot = client
             .post(format!("{}/v1/features", worker.url))
+            .bearer_auth(SERVICE_TOKEN)
             .json(&body)
             .send()
             .unwrap()
@@ -382,6 +383,7 @@ fn the_model_travels_through_redis_with_the_features() {
     let body = json!({"user_id": key.rsplit(':').next().unwrap(), "candidates": candidates});
     let answer: serde_json::Value = reqwest::blocking::Client::new()
         .post(format!("{}/v1/rerank", worker.url))
+        .bearer_auth(SERVICE_TOKEN)
         .json(&body)
         .send()
         .unwrap()

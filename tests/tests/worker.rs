@@ -8,7 +8,7 @@ use futures_executor::block_on;
 use resonance_data::{self as data, read::BadRowPolicy};
 use resonance_e2e::assert_same_ranking;
 use resonance_e2e::fixture::{AS_OF, FEATURES, MODEL, fixture, publish};
-use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler};
+use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, MemorySource, Reranker, TractModel};
 use resonance_featurestore::graphs;
@@ -146,7 +146,7 @@ fn the_worker_reranks_like_the_native_core() {
         (404, &json!("model_not_loaded"))
     );
     let body = json!({"user_id": "u", "candidates": ["a"]}).to_string();
-    let (status, answer) = post(&worker, "/v1/features", &body, None);
+    let (status, answer) = post(&worker, "/v1/features", &body, Some(SERVICE_TOKEN));
     assert_eq!(
         (status, &answer["error"]["code"]),
         (404, &json!("features_not_published"))
@@ -193,7 +193,7 @@ fn the_worker_reranks_like_the_native_core() {
         .to_string();
         // Twice: the second answer comes from the Worker's cached encoder state.
         for _repeat in 0..2 {
-            let (status, got) = post(&worker, "/v1/rerank", &body, None);
+            let (status, got) = post(&worker, "/v1/rerank", &body, Some(SERVICE_TOKEN));
             assert_eq!(status, 200, "{got}");
             let got: RerankResponse = serde_json::from_value(got).unwrap();
             let request = parse_rerank_request(body.as_bytes()).unwrap();
@@ -216,7 +216,7 @@ fn the_worker_reranks_like_the_native_core() {
             }
         }
         // What the browser does: read the features the rerank reads, rerank them itself.
-        let (status, snapshot) = post(&worker, "/v1/features", &body, None);
+        let (status, snapshot) = post(&worker, "/v1/features", &body, Some(SERVICE_TOKEN));
         assert_eq!(status, 200, "{snapshot}");
         let snapshot: FeatureSnapshot = serde_json::from_value(snapshot).unwrap();
         assert_eq!(snapshot.feature_version, FEATURES);
@@ -231,7 +231,7 @@ fn the_worker_reranks_like_the_native_core() {
             block_on(Reranker::new(10, 1e9).rerank(&source, Some(model), &request, || 0.0))
                 .unwrap()
                 .response;
-        let (_, worker_answer) = post(&worker, "/v1/rerank", &body, None);
+        let (_, worker_answer) = post(&worker, "/v1/rerank", &body, Some(SERVICE_TOKEN));
         let worker_answer: RerankResponse = serde_json::from_value(worker_answer).unwrap();
         assert_same_ranking(user, &from_snapshot, &worker_answer, 1e-4);
     }
@@ -334,7 +334,7 @@ fn the_worker_refuses_bad_requests_naming_the_field() {
     // The features endpoint takes the same body and validates it the same way.
     for path in ["/v1/rerank", "/v1/features"] {
         for (body, status, field) in &cases {
-            let (got, answer) = post(&worker, path, body, None);
+            let (got, answer) = post(&worker, path, body, Some(SERVICE_TOKEN));
             let shown: String = body.chars().take(80).collect();
             assert_eq!(got, *status, "{path} {shown}: {answer}");
             assert!(answer["error"]["code"].is_string(), "{shown}: {answer}");
@@ -402,7 +402,7 @@ fn admin_writes_need_the_token_and_a_bad_batch_is_refused_whole() {
         &worker,
         "/v1/rerank",
         &json!({"user_id": "newcomer", "candidates": ["a"]}).to_string(),
-        None,
+        Some(SERVICE_TOKEN),
     );
     assert_eq!(rerank["degraded"]["unknown_user"], true, "{rerank}");
 }
@@ -491,7 +491,7 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
         &worker,
         "/v1/rerank",
         &json!({"user_id": user, "candidates": [&native().set.tracks[0].0]}).to_string(),
-        None,
+        Some(SERVICE_TOKEN),
     );
     assert_eq!(status, 200, "{rerank}");
     assert_eq!(rerank["model_version"], MODEL, "{rerank}");
@@ -511,7 +511,7 @@ fn an_incomplete_feature_version_cannot_go_live() {
 fn without_its_kv_the_worker_answers_503_with_a_reason() {
     let worker = Wrangler::start_without_kv();
     let body = json!({"user_id": "u", "candidates": ["a"]}).to_string();
-    let (status, answer) = post(&worker, "/v1/rerank", &body, None);
+    let (status, answer) = post(&worker, "/v1/rerank", &body, Some(SERVICE_TOKEN));
     assert_eq!(status, 503, "{answer}");
     assert_eq!(answer["error"]["code"], "kv_unavailable", "{answer}");
     assert!(

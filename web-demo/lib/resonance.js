@@ -246,15 +246,45 @@ export async function openSnapshot(demo) {
   };
 }
 
+/** Listener tokens by listener id, until a minute before they expire.
+ *  @type {Map<string, { token: string, expiresAt: number }>} */
+const tokens = new Map();
+
+/**
+ * A listener token for `userId`: the Worker answers questions about a listener only to them
+ * (docs/DESIGN.md §5). A music service's page gets it from its own backend; the demo's comes
+ * from the demo server's token endpoint (/demo/token, on only in local development).
+ * @param {string} userId
+ * @returns {Promise<string>}
+ */
+export async function listenerToken(userId) {
+  const cached = tokens.get(userId);
+  if (cached && cached.expiresAt - 60 > Date.now() / 1000) return cached.token;
+  const answer = await fetchOk(
+    `${DEMO_URL}token?user_id=${encodeURIComponent(userId)}`,
+    {},
+    "the demo's listener token",
+    asText,
+  );
+  const minted = /** @type {{ token: string, expiresAt: number }} */ (JSON.parse(answer.body));
+  tokens.set(userId, minted);
+  return minted.token;
+}
+
 /** What a rerank of `request` reads, from the Worker (a snapshot's JSON text, handed to the
- *  module as it is).
+ *  module as it is), asked with the listener's own token.
  *  @param {string} base
  *  @param {RerankRequest} request
  *  @returns {Promise<string>} */
 export async function workerFeatures(base, request) {
+  const token = await listenerToken(request.user_id);
   const response = await fetchOk(
     `${base}/v1/features`,
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(request) },
+    {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify(request),
+    },
     "the Worker's features",
     asText,
   );

@@ -1,11 +1,18 @@
 // Serves the static export (out/) on 127.0.0.1, with the right type for .wasm.
 //
-//   node scripts/serve.mjs [--port 3000] [--root out] [--demo DIR]
+//   node scripts/serve.mjs [--port 3000] [--root out] [--demo DIR] [--dev-listener-keys FILE]
 //
 // --demo serves /demo/ from another folder (the tests bundle their own snapshot). Prints
 // "serving http://127.0.0.1:PORT" once listening (--port 0 picks a free port).
+//
+// --dev-listener-keys turns on the demo's token endpoint, GET /demo/token?user_id=ID: it
+// plays the music service's backend, minting a 10-minute listener token (HS256, docs/DESIGN.md
+// §5) for a listener of the bundled demo (and no one else) with the first key of
+// LISTENER_TOKEN_KEYS in FILE (a wrangler .dev.vars; scripts/worker.sh writes the local one).
+// Without the flag the endpoint answers 404: a real deployment mints tokens in its backend.
 
-import { createReadStream } from "node:fs";
+import { createHmac } from "node:crypto";
+import { createReadStream, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { createServer } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
@@ -16,12 +23,64 @@ const { values: args } = parseArgs({
     port: { type: "string", default: "3000" },
     root: { type: "string", default: new URL("../out", import.meta.url).pathname },
     demo: { type: "string" },
+    "dev-listener-keys": { type: "string" },
   },
 });
 const port = Number(args.port);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`--port: ${args.port} is not a port number`);
   process.exit(2);
+}
+
+/** The signing key of the token endpoint ({ kid, secret }), or null when it is off. */
+const signingKey = (() => {
+  const file = args["dev-listener-keys"];
+  if (!file) return null;
+  const line = readFileSync(file, "utf8").match(/^LISTENER_TOKEN_KEYS=(.*)$/m)?.[1]?.trim();
+  const json = line?.replace(/^'(.*)'$/, "$1");
+  const [kid, secret] = Object.entries(json ? JSON.parse(json) : {})[0] ?? [];
+  if (!kid || typeof secret !== "string") {
+    console.error(`--dev-listener-keys: ${file} holds no LISTENER_TOKEN_KEYS={"<kid>": "<secret>"} line`);
+    process.exit(2);
+  }
+  return { kid, secret };
+})();
+
+/** The audience and lifetime of listener tokens (crates/access/src/listener.rs). */
+const AUDIENCE = "resonance-edge";
+const TOKEN_SECONDS = 600;
+
+/** A listener token for `sub`, as any backend's JWT library would sign it. */
+function mintListenerToken(sub) {
+  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const iat = Math.floor(Date.now() / 1000);
+  const body = `${part({ alg: "HS256", typ: "JWT", kid: signingKey.kid })}.${part({ sub, aud: AUDIENCE, iat, exp: iat + TOKEN_SECONDS })}`;
+  const signature = createHmac("sha256", signingKey.secret).update(body).digest("base64url");
+  return { token: `${body}.${signature}`, expiresAt: iat + TOKEN_SECONDS };
+}
+
+/** The listener ids of the bundled demo (the only ones the endpoint mints for). */
+async function demoListeners() {
+  const found = await findFile("/demo/demo.json");
+  if (!found) return new Set();
+  const bundle = JSON.parse(readFileSync(found.file, "utf8"));
+  return new Set((bundle.listeners ?? []).map((l) => l.userId));
+}
+
+/** GET /demo/token?user_id=ID: the shared error envelope on every refusal. */
+async function tokenEndpoint(url, res) {
+  const answer = (status, body) =>
+    res.writeHead(status, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(JSON.stringify(body));
+  const refuse = (status, code, message, field) => answer(status, { error: { code, message, ...(field && { field }) } });
+  if (!signingKey) {
+    return refuse(404, "demo_tokens_disabled", "the demo's token endpoint is off (serve.mjs --dev-listener-keys; scripts/web.sh passes .dev.vars)");
+  }
+  const user = url.searchParams.get("user_id");
+  if (!user) return refuse(422, "invalid_field", "user_id is required", "user_id");
+  if (!(await demoListeners()).has(user)) {
+    return refuse(403, "forbidden", "the demo mints tokens only for the bundled demo listeners", "user_id");
+  }
+  return answer(200, mintListenerToken(user));
 }
 
 const TYPES = {
@@ -65,13 +124,16 @@ const server = createServer(async (req, res) => {
     return;
   }
   let path;
+  let url;
   try {
-    path = new URL(req.url, "http://localhost").pathname;
+    url = new URL(req.url, "http://localhost");
+    path = url.pathname;
     decodeURIComponent(path);
   } catch {
     res.writeHead(400).end("bad path");
     return;
   }
+  if (path === "/demo/token") return tokenEndpoint(url, res);
   const found = await findFile(path);
   if (!found) {
     res.writeHead(404, { "Content-Type": "text/plain" }).end(`not found: ${path}`);

@@ -1,14 +1,13 @@
-//! The admin side of the Worker, as plain logic: checking the bearer token and validating bulk
-//! writes before anything reaches the KV, so a bad batch is refused whole with the index and
-//! field of its first problem, and nothing of it is written.
+//! The admin side of the Worker, as plain logic: validating bulk writes before anything
+//! reaches the KV, so a bad batch is refused whole with the index and field of its first
+//! problem, and nothing of it is written. (The Worker checks the admin token first, with
+//! `resonance-access`.)
 
 use base64::Engine;
 use resonance_shared::api::{ApiError, KvWrite};
 use resonance_shared::features::{FeatureSetMeta, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
 use resonance_shared::validate::FieldError;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use crate::publication;
 use crate::source::decode_value;
@@ -20,32 +19,6 @@ pub const MAX_BULK_PAIRS: usize = 1000;
 pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// KV's own key limit, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
-
-/// Checks `Authorization: Bearer <token>` against the configured token in constant time.
-/// Both sides are hashed first, so neither the content nor the length of the secret leaks
-/// through timing.
-pub fn authorize(header: Option<&str>, expected: Option<&str>) -> Result<(), ApiError> {
-    let Some(expected) = expected.filter(|t| !t.is_empty()) else {
-        return Err(ApiError::new(
-            503,
-            "admin_disabled",
-            "no ADMIN_TOKEN secret is configured for this Worker",
-        ));
-    };
-    let unauthorized = |message: &str| ApiError::new(401, "unauthorized", message);
-    let given = header
-        .ok_or_else(|| unauthorized("an Authorization: Bearer <token> header is required"))?
-        .strip_prefix("Bearer ")
-        .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
-    let same: bool = Sha256::digest(given.as_bytes())
-        .ct_eq(&Sha256::digest(expected.as_bytes()))
-        .into();
-    if same {
-        Ok(())
-    } else {
-        Err(unauthorized("the admin token is wrong"))
-    }
-}
 
 /// A value ready for the KV.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,25 +211,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_checked() {
-        assert!(authorize(Some("Bearer s3cret"), Some("s3cret")).is_ok());
-        assert_eq!(
-            authorize(Some("Bearer nope"), Some("s3cret"))
-                .unwrap_err()
-                .status,
-            401
-        );
-        assert_eq!(authorize(None, Some("s3cret")).unwrap_err().status, 401);
-        assert_eq!(
-            authorize(Some("s3cret"), Some("s3cret"))
-                .unwrap_err()
-                .status,
-            401
-        );
-        assert_eq!(authorize(Some("Bearer x"), None).unwrap_err().status, 503);
-    }
 
     fn body(pairs: serde_json::Value) -> Vec<u8> {
         serde_json::to_vec(&pairs).unwrap()

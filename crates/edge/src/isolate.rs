@@ -313,6 +313,8 @@ impl Isolate {
             model_version: model.map(|m| m.version.clone()),
             features_version: features.ok().flatten().map(|v| v.0),
             model_error,
+            // The Worker adds its access configuration's problems.
+            access_problems: Vec::new(),
         }
     }
 

@@ -130,6 +130,10 @@ pub struct HealthResponse {
     /// checksum): the previous model keeps serving meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_error: Option<String>,
+    /// What this Worker's access configuration refuses to serve, and why (a missing
+    /// `LISTENER_TOKEN_KEYS`, a token shared between roles); empty when all is configured.
+    #[serde(default)]
+    pub access_problems: Vec<String>,
 }
 
 /// An error answer: the HTTP status and the JSON body `{ "error": { code, message, field? } }`.

@@ -92,6 +92,24 @@ impl AdminTokenFlag {
     }
 }
 
+/// `--service-token`: the token the music service's backend calls `/v1/rerank` with.
+#[derive(Args, Debug, Clone)]
+pub struct ServiceTokenFlag {
+    /// The Worker's service token (its SERVICE_TOKEN or SERVICE_TOKEN_NEXT secret).
+    #[arg(long, env = "RESONANCE_SERVICE_TOKEN", hide_env_values = true)]
+    pub service_token: Option<String>,
+}
+
+impl ServiceTokenFlag {
+    /// The token, or an error saying how to give it.
+    pub fn require(&self) -> Result<&str> {
+        self.service_token.as_deref().context(
+            "the Worker's service token is needed: set RESONANCE_SERVICE_TOKEN (or --service-token); \
+             scripts/worker.sh keeps the local one in .dev.vars",
+        )
+    }
+}
+
 /// `--as-of` and `--feature-version`: which instant the views describe, and under which
 /// version they are written.
 #[derive(Args, Debug, Clone)]

@@ -47,6 +47,7 @@ enum Command {
     Mirror(commands::mirror::MirrorArgs),
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
+    ListenerToken(commands::listener_token::ListenerTokenArgs),
     Snapshot(commands::snapshot::SnapshotArgs),
 }
 
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::Mirror(args) => commands::mirror::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),
+        Command::ListenerToken(args) => commands::listener_token::run(args),
         Command::Snapshot(args) => commands::snapshot::run(args),
     };
     match result {

@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use resonance_access::Access;
 use resonance_edge::EdgeError;
 use resonance_edge::admin::{self, SwitchFeatures, SwitchModel};
 use resonance_edge::isolate::FEATURE_CACHE_MS;
@@ -11,6 +12,7 @@ use resonance_shared::api::{self, ApiError};
 use serde::Serialize;
 use worker::{Env, Method, Request, Response, console_log};
 
+use crate::access::{self, authorization};
 use crate::http::{self, now_ms};
 use crate::kv::{KV_BINDING, WorkerKv};
 
@@ -51,9 +53,11 @@ enum Handler {
 
 /// Answers one request.
 pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
-    let origin = http::cors_origin(&env);
+    let origin_header = req.headers().get("Origin").ok().flatten();
+    let access = access::access(&env);
+    let origin = access.allow_origin(origin_header.as_deref());
     if req.method() == Method::Options {
-        return http::preflight(&origin);
+        return http::preflight(origin);
     }
     let path = req.path();
     let outcome = match ROUTES.iter().find(|(p, _, _)| *p == path) {
@@ -74,14 +78,14 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
     match outcome {
         Ok(Answer::Json(status, body)) => Ok(Response::ok(body)?
             .with_status(status)
-            .with_headers(http::headers(&origin))),
+            .with_headers(http::headers(origin))),
         Ok(Answer::Model {
             onnx,
             version,
             sha256,
         }) => Ok(Response::from_bytes(onnx)?
-            .with_headers(http::model_headers(&origin, &version, &sha256))),
-        Err(e) => http::error(&e, &origin),
+            .with_headers(http::model_headers(origin, &version, &sha256))),
+        Err(e) => http::error(&e, origin),
     }
 }
 
@@ -116,20 +120,27 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
     let isolate = isolate();
     match handler {
         Handler::Rerank => {
+            let caller = access::caller(req, env)?;
+            access::limit(req, env, Some(&caller)).await?;
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
+            Access::admit(&caller, &request.user_id)?;
             ok(&isolate
                 .rerank(&kv()?, &settings, &request, now_ms)
                 .await
                 .map_err(to_http)?)
         }
         Handler::Features => {
+            let caller = access::caller(req, env)?;
+            access::limit(req, env, Some(&caller)).await?;
             let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
+            Access::admit(&caller, &request.user_id)?;
             let snapshot = isolate
                 .features(&kv()?, &settings, &request, now_ms())
                 .await;
             ok(&snapshot.map_err(to_http)?)
         }
         Handler::Model => {
+            access::limit(req, env, None).await?;
             let model = isolate
                 .model(&kv()?, &settings, now_ms())
                 .await
@@ -140,16 +151,23 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
                 sha256: model.sha256.clone(),
             })
         }
-        Handler::Health => ok(&isolate.health(&kv()?, &settings, now_ms()).await),
+        Handler::Health => {
+            let mut health = isolate.health(&kv()?, &settings, now_ms()).await;
+            health.access_problems = access::problems(env);
+            if !health.access_problems.is_empty() {
+                health.status = "degraded".into();
+            }
+            ok(&health)
+        }
         Handler::BulkWrite => {
-            authorize(req, env)?;
+            admin(req, env)?;
             let body = http::body(req, admin::MAX_ADMIN_BODY_BYTES).await?;
             let writes = admin::parse_bulk_write(&body)?;
             let written = isolate.bulk_write(&kv()?, &writes).await.map_err(to_http)?;
             ok(&serde_json::json!({ "written": written }))
         }
         Handler::SwitchModel => {
-            authorize(req, env)?;
+            admin(req, env)?;
             let SwitchModel { version } = admin::parse_json(&http::body(req, 4096).await?)?;
             isolate
                 .switch_model(&kv()?, &version, now_ms())
@@ -158,7 +176,7 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             ok(&serde_json::json!({ "modelVersion": version }))
         }
         Handler::SwitchFeatures => {
-            authorize(req, env)?;
+            admin(req, env)?;
             let SwitchFeatures { version } = admin::parse_json(&http::body(req, 4096).await?)?;
             isolate
                 .switch_features(&kv()?, version)
@@ -204,8 +222,7 @@ fn settings(env: &Env) -> Settings {
     }
 }
 
-fn authorize(req: &Request, env: &Env) -> Result<(), ApiError> {
-    let header = req.headers().get("Authorization").ok().flatten();
-    let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
-    admin::authorize(header.as_deref(), token.as_deref())
+/// Checks the admin token, before the body is read.
+fn admin(req: &Request, env: &Env) -> Result<(), ApiError> {
+    access::access(env).admin(authorization(req).as_deref())
 }

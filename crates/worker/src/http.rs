@@ -1,28 +1,24 @@
-//! JSON answers, JSON errors and CORS headers for every response.
+//! JSON answers, JSON errors and CORS headers (for allowed origins) on every response.
 
 use resonance_shared::api::ApiError;
-use worker::{Env, Headers, Response};
+use worker::{Headers, Response};
 
-/// The origin allowed to call the Worker from a browser (`CORS_ORIGIN`, `*` by default).
-pub fn cors_origin(env: &Env) -> String {
-    env.var("CORS_ORIGIN")
-        .map(|v| v.to_string())
-        .unwrap_or_else(|_| "*".into())
-}
-
-/// The headers of every answer: JSON, and CORS for the allowed origin.
-pub fn headers(origin: &str) -> Headers {
+/// The headers of every answer: JSON, and CORS when the request's origin is allowed
+/// (`origin`: the allowed origin, echoed; none for any other, so the browser withholds it).
+pub fn headers(origin: Option<&str>) -> Headers {
     let headers = Headers::new();
     // Setting fixed, valid header names and values cannot fail.
     let _ = headers.set("Content-Type", "application/json; charset=utf-8");
-    let _ = headers.set("Access-Control-Allow-Origin", origin);
+    if let Some(origin) = origin {
+        let _ = headers.set("Access-Control-Allow-Origin", origin);
+    }
     let _ = headers.set("Vary", "Origin");
     headers
 }
 
 /// The headers of `GET /v1/model`: the graph's bytes, its version, and its checksum as the
 /// ETag (exposed to scripts on other origins).
-pub fn model_headers(origin: &str, version: &str, sha256: &str) -> Headers {
+pub fn model_headers(origin: Option<&str>, version: &str, sha256: &str) -> Headers {
     let headers = headers(origin);
     let _ = headers.set("Content-Type", "application/octet-stream");
     let _ = headers.set("X-Model-Version", version);
@@ -32,14 +28,19 @@ pub fn model_headers(origin: &str, version: &str, sha256: &str) -> Headers {
     headers
 }
 
-pub fn error(e: &ApiError, origin: &str) -> worker::Result<Response> {
+/// An error answer: the shared envelope; a 429 says when to retry.
+pub fn error(e: &ApiError, origin: Option<&str>) -> worker::Result<Response> {
+    let headers = headers(origin);
+    if e.status == 429 {
+        let _ = headers.set("Retry-After", &crate::access::RETRY_AFTER_S.to_string());
+    }
     Ok(Response::ok(e.body())?
         .with_status(e.status)
-        .with_headers(headers(origin)))
+        .with_headers(headers))
 }
 
 /// The answer to a CORS preflight.
-pub fn preflight(origin: &str) -> worker::Result<Response> {
+pub fn preflight(origin: Option<&str>) -> worker::Result<Response> {
     let headers = headers(origin);
     let _ = headers.set("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
     let _ = headers.set(

@@ -1,8 +1,8 @@
 //! The Resonance Worker: the HTTP API of `docs/DESIGN.md` over the rerank core of `resonance-edge`.
 //!
 //! ```text
-//! POST /v1/rerank                 rerank a user's candidates (JSON in, JSON out)
-//! POST /v1/features               what one rerank reads, as a snapshot for the browser module
+//! POST /v1/rerank                 rerank a user's candidates (service or listener token)
+//! POST /v1/features               what one rerank reads, for the browser module (same tokens)
 //! GET  /v1/model                  the live ONNX graph (X-Model-Version, ETag)
 //! GET  /health                    model and feature versions, loaded or not, and why not
 //! POST /admin/kv/bulk             bulk KV write, Cloudflare's REST wire format (bearer token)
@@ -11,10 +11,13 @@
 //! ```
 //!
 //! The workers-rs template's shape: the fetch event, one route table (`handlers`), the HTTP
-//! mapping of the core's errors (`http`, `handlers::to_http`) and a thin KV adapter (`kv`).
+//! mapping of the core's errors (`http`, `handlers::to_http`), the access configuration and
+//! rate-limiting bindings (`access`, over `resonance-access`) and a thin KV adapter (`kv`).
 //! Everything else (parsing, validation, the isolate's pointers and caches, model loads and
 //! switches, ranking) lives in `resonance-edge` and `resonance-shared`, tested natively.
 
+#[cfg(target_arch = "wasm32")]
+mod access;
 #[cfg(target_arch = "wasm32")]
 mod handlers;
 #[cfg(target_arch = "wasm32")]

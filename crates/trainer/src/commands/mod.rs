@@ -5,6 +5,7 @@ pub mod eval;
 pub mod export;
 pub mod import;
 pub mod interest_graph;
+pub mod listener_token;
 pub mod materialize;
 pub mod mirror;
 pub mod publish;

@@ -12,7 +12,7 @@ use clap::Args;
 use resonance_shared::api::RerankResponse;
 use serde_json::json;
 
-use crate::flags::{DataFlag, WorkerFlag};
+use crate::flags::{DataFlag, ServiceTokenFlag, WorkerFlag};
 use resonance_data::candidates;
 
 /// Rerank a sample for one listener through a Worker's `POST /v1/rerank` and print it.
@@ -20,6 +20,7 @@ use resonance_data::candidates;
 /// The candidates are the catalogue's most played tracks that the listener has not played,
 /// plus a few of their own recent ones, the way a service would send "tracks we might play
 /// next". The table shows each track's final score and its transformer and heuristic parts.
+/// It calls as the music service's backend does, with the service token.
 #[derive(Args)]
 pub struct RerankArgs {
     /// The dataset the Worker's features came from (for names and candidates).
@@ -27,6 +28,8 @@ pub struct RerankArgs {
     pub data: DataFlag,
     #[command(flatten)]
     pub worker: WorkerFlag,
+    #[command(flatten)]
+    pub service_token: ServiceTokenFlag,
     /// The listener (default: the one with the most events).
     #[arg(long, value_name = "ID")]
     pub user: Option<String>,
@@ -48,6 +51,7 @@ pub fn run(args: RerankArgs) -> Result<()> {
     if args.candidates == 0 || args.candidates > 500 {
         bail!("--candidates must be 1–500, got {}", args.candidates);
     }
+    let token = args.service_token.require()?;
     let dataset = args.data.load()?;
     let user = match &args.user {
         Some(u) => u.clone(),
@@ -69,6 +73,7 @@ pub fn run(args: RerankArgs) -> Result<()> {
     let began = Instant::now();
     let response = reqwest::blocking::Client::new()
         .post(&url)
+        .bearer_auth(token)
         .json(&body)
         .send()
         .with_context(|| {
