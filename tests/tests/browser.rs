@@ -8,6 +8,8 @@
 //! - Worker down: the page uses the bundled snapshot and ranks like the native core on it.
 //! - The Worker refuses a request: the page shows the Worker's own message (decoded from the
 //!   error envelope by the browser module), not the envelope.
+//! - Throughout, the page asks for the listener's features with a listener token from the
+//!   demo server's token endpoint, from an origin the Worker allows.
 //!
 //! The page is driven by web-demo/tests/browser.mjs (playwright-core, Debian's Chromium),
 //! which writes what it saw as JSON; the checks are here.
@@ -22,7 +24,7 @@ use futures_executor::block_on;
 use resonance_e2e::assert_same_ranking;
 use resonance_e2e::fixture::{FEATURES, MODEL, fixture, publish, s};
 use resonance_e2e::trainer_ok;
-use resonance_e2e::wrangler::{Wrangler, repo_root};
+use resonance_e2e::wrangler::{SERVICE_TOKEN, Wrangler, free_port, listener_keys_json, repo_root};
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, Reranker, TractModel};
 use resonance_shared::api::{ErrorBody, RerankResponse};
@@ -43,17 +45,31 @@ struct StaticSite {
     url: String,
 }
 
+/// The origin a [`StaticSite`] on `port` serves (for the Worker's `ALLOWED_ORIGINS`).
+fn origin(port: u16) -> String {
+    format!("http://127.0.0.1:{port}")
+}
+
 impl StaticSite {
-    fn start(demo: &Path) -> StaticSite {
+    /// Serves the demo on `port`, its token endpoint signing with the tests' listener key.
+    fn start(demo: &Path, port: u16) -> StaticSite {
         let web = repo_root().join("web-demo");
         assert!(
             web.join("out/index.html").exists() && web.join("out/pkg").exists(),
             "web-demo/out is missing or has no module: run scripts/build-web.sh (scripts/test.sh does)"
         );
+        let keys = demo.with_extension("dev.vars");
+        std::fs::write(
+            &keys,
+            format!("LISTENER_TOKEN_KEYS='{}'\n", listener_keys_json()),
+        )
+        .unwrap();
         let mut child = Command::new(node())
             .arg(web.join("scripts/serve.mjs"))
-            .args(["--port", "0", "--demo"])
+            .args(["--port", &port.to_string(), "--demo"])
             .arg(demo)
+            .arg("--dev-listener-keys")
+            .arg(&keys)
             .stdout(Stdio::piped())
             .process_group(0)
             .spawn()
@@ -187,13 +203,14 @@ fn request_for(listener: &Value) -> Value {
     })
 }
 
-/// With `worker` serving a model and features, a bundle whose only listener has an id the
-/// Worker's validator refuses (it holds spaces): the first rerank's `POST /v1/features` is
-/// answered 422 with the error envelope, and the page must show the Worker's own message.
-fn the_page_shows_the_workers_error_message(worker: &Wrangler, scratch: &Path) {
+/// With `worker` serving a model and features, a bundle whose only listener sends a candidate
+/// twice (the Worker's validator refuses it): the first rerank's `POST /v1/features`, with the
+/// listener's token, is answered 422 with the error envelope, and the page must show the
+/// Worker's own message. The site runs on `port` (allowed by the Worker).
+fn the_page_shows_the_workers_error_message(worker: &Wrangler, scratch: &Path, port: u16) {
     let demo = scratch.join("demo-refused");
     std::fs::create_dir_all(&demo).unwrap();
-    let listener = json!({"userId": "not an id", "candidates": ["t1", "t2"], "hour": 20});
+    let listener = json!({"userId": "u-refused", "candidates": ["t1", "t1"], "hour": 20});
     let bundle = json!({"modelVersion": MODEL, "featureVersion": FEATURES,
         "listeners": [listener], "catalogue": {}});
     std::fs::write(demo.join("demo.json"), bundle.to_string()).unwrap();
@@ -201,15 +218,16 @@ fn the_page_shows_the_workers_error_message(worker: &Wrangler, scratch: &Path) {
     // What the Worker answers the page's request.
     let answer = reqwest::blocking::Client::new()
         .post(format!("{}/v1/features", worker.url))
+        .bearer_auth(SERVICE_TOKEN)
         .json(&request_for(&listener))
         .send()
         .unwrap();
     assert_eq!(answer.status(), 422);
     let ErrorBody { error } = answer.json().unwrap();
-    assert_eq!(error.field.as_deref(), Some("user_id"));
-    let expected = format!("user_id: {}", error.message);
+    assert_eq!(error.field.as_deref(), Some("candidates[1]"));
+    let expected = format!("candidates[1]: {}", error.message);
 
-    let site = StaticSite::start(&demo);
+    let site = StaticSite::start(&demo, port);
     let message = page_error(
         &format!("{}/?worker={}", site.url, worker.url),
         scratch,
@@ -248,13 +266,20 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     let listeners = bundle["listeners"].as_array().unwrap().clone();
     assert_eq!(listeners.len(), 3);
 
-    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    // The demo's page and the error page's site: both origins allowed.
+    let (port, refused_port) = (free_port(), free_port());
+    let origins = format!("{},{}", origin(port), origin(refused_port));
+    let worker = Wrangler::start(&[
+        ("POINTER_CHECK_SECONDS", "0"),
+        ("ALLOWED_ORIGINS", &origins),
+    ]);
     publish(&worker);
-    let site = StaticSite::start(&demo);
+    let site = StaticSite::start(&demo, port);
     let client = reqwest::blocking::Client::new();
     let worker_answer = |listener: &Value| -> RerankResponse {
         client
             .post(format!("{}/v1/rerank", worker.url))
+            .bearer_auth(SERVICE_TOKEN)
             .json(&request_for(listener))
             .send()
             .unwrap()
@@ -338,7 +363,7 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     }
 
     // The Worker refuses a request: the page shows its message.
-    the_page_shows_the_workers_error_message(&worker, scratch.path());
+    the_page_shows_the_workers_error_message(&worker, scratch.path(), refused_port);
 
     // The Worker down: the bundled snapshot, reranked like the native core reranks it.
     let down = worker.url.clone();
@@ -386,8 +411,9 @@ fn without_a_model_the_page_says_what_is_missing() {
     let listeners = json!({"modelVersion": "none", "featureVersion": 1,
         "listeners": [{"userId": "u1", "candidates": ["t1"], "hour": 20}], "catalogue": {}});
     std::fs::write(demo.join("demo.json"), listeners.to_string()).unwrap();
-    let worker = Wrangler::start(&[]);
-    let site = StaticSite::start(&demo);
+    let port = free_port();
+    let worker = Wrangler::start(&[("ALLOWED_ORIGINS", &origin(port))]);
+    let site = StaticSite::start(&demo, port);
     let message = page_error(
         &format!("{}/?worker={}", site.url, worker.url),
         scratch.path(),

@@ -20,6 +20,44 @@ pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
 /// KV's own key limit, in bytes.
 pub const MAX_KEY_BYTES: usize = 512;
 
+/// Parses a bulk delete body (Cloudflare's wire format: a JSON array of key names) and
+/// checks every key: 1–[`MAX_BULK_PAIRS`] keys, each a user or track value of some version.
+/// Pointers, metas and model keys are refused: deleting them would break a live state.
+pub fn parse_bulk_delete(body: &[u8]) -> Result<Vec<String>, ApiError> {
+    let keys: Vec<String> = parse_json(body)?;
+    if keys.is_empty() {
+        return Err(ApiError::invalid(FieldError::new(
+            "[]",
+            "the batch is empty",
+        )));
+    }
+    if keys.len() > MAX_BULK_PAIRS {
+        return Err(ApiError::new(
+            413,
+            "too_many_pairs",
+            format!("{} keys; at most {MAX_BULK_PAIRS} per request", keys.len()),
+        ));
+    }
+    for (i, key) in keys.iter().enumerate() {
+        match keys::parse_key(key) {
+            Ok(KeyKind::Entity { .. }) => {}
+            Ok(_) => {
+                return Err(ApiError::invalid(FieldError::new(
+                    format!("[{i}]"),
+                    format!("{key:?} is not a user or track value; only those can be deleted"),
+                )));
+            }
+            Err(e) => {
+                return Err(ApiError::invalid(FieldError::new(
+                    format!("[{i}]"),
+                    e.message,
+                )));
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// A value ready for the KV.
 #[derive(Debug, Clone, PartialEq)]
 pub enum KvValue {
@@ -211,6 +249,27 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_deletes_take_only_user_and_track_values() {
+        let keys = parse_bulk_delete(br#"["rsn:v3:user:u1", "rsn:v3:track:t1"]"#).unwrap();
+        assert_eq!(keys.len(), 2);
+        for (body, field) in [
+            (r#"["rsn:v3:user:u1", "rsn:current"]"#, "[1]"),
+            (r#"["rsn:v3:meta"]"#, "[0]"),
+            (r#"["rsn:model:m1:chunk:0"]"#, "[0]"),
+            (r#"["elsewhere"]"#, "[0]"),
+        ] {
+            let e = parse_bulk_delete(body.as_bytes()).unwrap_err();
+            assert_eq!((e.status, e.field.as_deref()), (422, Some(field)), "{body}");
+        }
+        assert_eq!(parse_bulk_delete(b"[]").unwrap_err().status, 422);
+        let many: Vec<String> = (0..=MAX_BULK_PAIRS)
+            .map(|i| format!("rsn:v1:user:u{i}"))
+            .collect();
+        let body = serde_json::to_vec(&many).unwrap();
+        assert_eq!(parse_bulk_delete(&body).unwrap_err().status, 413);
+    }
 
     fn body(pairs: serde_json::Value) -> Vec<u8> {
         serde_json::to_vec(&pairs).unwrap()

@@ -318,6 +318,21 @@ impl Isolate {
         }
     }
 
+    /// Deletes validated keys, [`WRITE_CONCURRENCY`] at a time, and drops this isolate's
+    /// caches (so it stops serving them at once; others within the cache TTL); returns how many.
+    pub async fn bulk_delete<K: Kv>(&self, kv: &K, keys: &[String]) -> Result<usize, EdgeError> {
+        for batch in keys.chunks(WRITE_CONCURRENCY) {
+            let results = join_all(batch.iter().map(|k| kv.delete(k))).await;
+            if let Some((k, Err(e))) = batch.iter().zip(results).find(|(_, r)| r.is_err()) {
+                return Err(EdgeError::KvUnavailable(format!(
+                    "deleting {k} failed: {e}; the batch may be partly deleted, retry it"
+                )));
+            }
+        }
+        self.invalidate();
+        Ok(keys.len())
+    }
+
     /// Stores validated writes, [`WRITE_CONCURRENCY`] at a time; returns how many.
     pub async fn bulk_write<K: Kv>(
         &self,

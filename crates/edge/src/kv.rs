@@ -31,6 +31,8 @@ pub trait Kv {
     ) -> Result<HashMap<String, Option<String>>, KvError>;
     /// Stores `value` under `key`, expiring after `ttl` seconds when given.
     async fn put(&self, key: &str, value: &[u8], ttl: Option<u64>) -> Result<(), KvError>;
+    /// Deletes `key` (deleting an absent key succeeds).
+    async fn delete(&self, key: &str) -> Result<(), KvError>;
 }
 
 /// An edge KV in memory, with injectable faults.
@@ -128,6 +130,11 @@ impl Kv for MemoryKv {
 
     async fn put(&self, key: &str, value: &[u8], _: Option<u64>) -> Result<(), KvError> {
         self.set(key, value);
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.remove(key);
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //! - [`mirror`]: Redis → the edge KV, once or following the change stream;
 //! - [`sinks`]: the edge KVs the mirror and `publish` write to.
 
+pub mod erasure;
 pub mod graphs;
 pub mod mirror;
 pub mod publication;

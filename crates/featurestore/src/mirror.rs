@@ -149,6 +149,8 @@ impl Mirror<'_> {
     /// Copies one version to the sink, meta last, then switches the sink to it.
     pub fn version(&mut self, version: FeatureVersion) -> Result<MirroredVersion> {
         let began = Instant::now();
+        // Recorded first: `trainer forget` deletes a listener from every version the edge holds.
+        self.store.record_mirrored(version)?;
         let mut bytes = 0usize;
         let mut written = 0u64;
         let (sink, progress) = (self.sink, self.progress);

@@ -23,6 +23,10 @@ pub trait EdgeSink {
     /// Writes one batch of pairs; every pair is stored, or it fails.
     fn write(&self, pairs: &[KvWrite]) -> Result<()>;
 
+    /// Deletes one batch of user or track values (at most [`EdgeSink::max_batch`]); deleting
+    /// an absent key succeeds.
+    fn delete(&self, keys: &[String]) -> Result<()>;
+
     /// Whether the edge already serves model `version` (when the sink can tell). Switching to
     /// it again would reload it and drop the edge's cached encoder states for nothing.
     fn serves_model(&self, _version: &str) -> Result<bool> {

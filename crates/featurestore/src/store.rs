@@ -103,6 +103,16 @@ impl FeatureStore {
         }
     }
 
+    /// The URL connected to (for messages).
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The connection, for the store's sibling modules.
+    pub(crate) fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
     fn context(&self, what: &str) -> String {
         format!("Redis at {}: {what}", self.url)
     }

@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use resonance_data::read::BadRowPolicy;
 use resonance_data::{self as data, Dataset};
+use resonance_featurestore::sinks::EdgeSink;
+use resonance_featurestore::sinks::cloudflare::CloudflareKv;
+use resonance_featurestore::sinks::worker::WorkerSink;
 use resonance_featurestore::store::FeatureStore;
 use resonance_featurestore::views;
 use resonance_registry::ModelArtifact;
@@ -107,6 +110,44 @@ impl ServiceTokenFlag {
             "the Worker's service token is needed: set RESONANCE_SERVICE_TOKEN (or --service-token); \
              scripts/worker.sh keeps the local one in .dev.vars",
         )
+    }
+}
+
+/// Where the edge KV is written: the sink kind and, for the Worker, its URL and admin token.
+#[derive(Args, Debug, Clone)]
+pub struct SinkFlags {
+    /// Where to write.
+    #[arg(long, value_enum, default_value_t = SinkKind::Worker)]
+    pub sink: SinkKind,
+    /// `--sink worker`: where the Worker listens.
+    #[command(flatten)]
+    pub worker: WorkerFlag,
+    /// `--sink worker`: the admin token.
+    #[command(flatten)]
+    pub token: AdminTokenFlag,
+}
+
+/// The edge KV's writers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SinkKind {
+    /// The Worker's authenticated bulk endpoints (`--worker`, RESONANCE_ADMIN_TOKEN).
+    Worker,
+    /// The Cloudflare KV REST API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID,
+    /// CLOUDFLARE_API_TOKEN).
+    Cloudflare,
+}
+
+impl SinkFlags {
+    /// The sink, checked to answer, and the feature version the edge serves when it says.
+    pub fn connect(&self) -> Result<(Box<dyn EdgeSink>, Option<u64>)> {
+        Ok(match self.sink {
+            SinkKind::Worker => {
+                let sink = WorkerSink::new(&self.worker.worker, self.token.require()?)?;
+                let live = sink.health()?.features_version;
+                (Box::new(sink), live)
+            }
+            SinkKind::Cloudflare => (Box::new(CloudflareKv::from_env()?), None),
+        })
     }
 }
 

@@ -48,6 +48,7 @@ enum Command {
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
     ListenerToken(commands::listener_token::ListenerTokenArgs),
+    Forget(commands::forget::ForgetArgs),
     Snapshot(commands::snapshot::SnapshotArgs),
 }
 
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),
         Command::ListenerToken(args) => commands::listener_token::run(args),
+        Command::Forget(args) => commands::forget::run(args),
         Command::Snapshot(args) => commands::snapshot::run(args),
     };
     match result {

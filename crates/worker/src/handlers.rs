@@ -32,6 +32,7 @@ const ROUTES: &[(&str, Method, Handler)] = &[
     ("/v1/model", Method::Get, Handler::Model),
     ("/health", Method::Get, Handler::Health),
     ("/admin/kv/bulk", Method::Post, Handler::BulkWrite),
+    ("/admin/kv/bulk/delete", Method::Post, Handler::BulkDelete),
     ("/admin/model/current", Method::Put, Handler::SwitchModel),
     (
         "/admin/features/current",
@@ -47,6 +48,7 @@ enum Handler {
     Model,
     Health,
     BulkWrite,
+    BulkDelete,
     SwitchModel,
     SwitchFeatures,
 }
@@ -165,6 +167,13 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             let writes = admin::parse_bulk_write(&body)?;
             let written = isolate.bulk_write(&kv()?, &writes).await.map_err(to_http)?;
             ok(&serde_json::json!({ "written": written }))
+        }
+        Handler::BulkDelete => {
+            admin(req, env)?;
+            let keys =
+                admin::parse_bulk_delete(&http::body(req, admin::MAX_ADMIN_BODY_BYTES).await?)?;
+            let deleted = isolate.bulk_delete(&kv()?, &keys).await.map_err(to_http)?;
+            ok(&serde_json::json!({ "deleted": deleted }))
         }
         Handler::SwitchModel => {
             admin(req, env)?;

@@ -50,4 +50,8 @@ impl Kv for WorkerKv {
         };
         put.execute().await.map_err(failed)
     }
+
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.0.delete(key).await.map_err(failed)
+    }
 }

@@ -6,6 +6,7 @@
 //! GET  /v1/model                  the live ONNX graph (X-Model-Version, ETag)
 //! GET  /health                    model and feature versions, loaded or not, and why not
 //! POST /admin/kv/bulk             bulk KV write, Cloudflare's REST wire format (bearer token)
+//! POST /admin/kv/bulk/delete      bulk delete of user/track values (`trainer forget`)
 //! PUT  /admin/model/current       verify a published model, then make it live (bearer token)
 //! PUT  /admin/features/current    make a complete feature version live (bearer token)
 //! ```

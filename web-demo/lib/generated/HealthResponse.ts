@@ -28,4 +28,9 @@ featuresVersion: number | null,
  * Why the newest published model is not the one serving (a missing chunk, a bad
  * checksum): the previous model keeps serving meanwhile.
  */
-modelError?: string | null, };
+modelError?: string | null, 
+/**
+ * What this Worker's access configuration refuses to serve, and why (a missing
+ * `LISTENER_TOKEN_KEYS`, a token shared between roles); empty when all is configured.
+ */
+accessProblems: Array<string>, };

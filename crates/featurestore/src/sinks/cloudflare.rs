@@ -88,20 +88,40 @@ impl EdgeSink for CloudflareKv {
                 pairs.len()
             );
         }
-        let text = send_json(
-            &self.client,
-            &self.retry,
-            reqwest::Method::PUT,
-            &self.bulk_url,
-            &self.token,
-            pairs,
-        )?;
+        self.bulk(reqwest::Method::PUT, &self.bulk_url, pairs)
+    }
+
+    /// `POST …/bulk/delete` with the keys (at most [`MAX_BULK_PAIRS`]).
+    fn delete(&self, keys: &[String]) -> Result<()> {
+        if keys.len() > MAX_BULK_PAIRS {
+            bail!(
+                "{} keys in one bulk delete; Cloudflare takes at most {MAX_BULK_PAIRS}",
+                keys.len()
+            );
+        }
+        self.bulk(
+            reqwest::Method::POST,
+            &format!("{}/delete", self.bulk_url),
+            keys,
+        )
+    }
+}
+
+impl CloudflareKv {
+    /// One bulk call; the envelope must say success and list no unsuccessful key.
+    fn bulk<T: serde::Serialize + ?Sized>(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        body: &T,
+    ) -> Result<()> {
+        let text = send_json(&self.client, &self.retry, method, url, &self.token, body)?;
         let envelope: Envelope = serde_json::from_str(&text)
-            .with_context(|| format!("PUT {}: unexpected answer {text}", self.bulk_url))?;
+            .with_context(|| format!("{url}: unexpected answer {text}"))?;
         if !envelope.success {
             bail!(
-                "PUT {}: Cloudflare refused the write: {:?}",
-                self.bulk_url,
+                "{}: Cloudflare refused the call: {:?}",
+                url,
                 envelope.errors
             );
         }
@@ -111,8 +131,8 @@ impl EdgeSink for CloudflareKv {
             .unwrap_or_default();
         if !failed.is_empty() {
             bail!(
-                "PUT {}: {} keys were not written, first {}",
-                self.bulk_url,
+                "{}: {} keys were not written or deleted, first {}",
+                url,
                 failed.len(),
                 failed[0]
             );

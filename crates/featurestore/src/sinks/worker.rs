@@ -75,6 +75,11 @@ impl EdgeSink for WorkerSink {
         self.send(reqwest::Method::POST, "/admin/kv/bulk", &pairs)
     }
 
+    /// `POST /admin/kv/bulk/delete`: Cloudflare's bulk delete body (an array of keys).
+    fn delete(&self, keys: &[String]) -> Result<()> {
+        self.send(reqwest::Method::POST, "/admin/kv/bulk/delete", &keys)
+    }
+
     /// The Worker says which model it serves in `/health`.
     fn serves_model(&self, version: &str) -> Result<bool> {
         Ok(self.health()?.model_version.as_deref() == Some(version))

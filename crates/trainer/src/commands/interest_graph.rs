@@ -199,7 +199,7 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         };
         listens = [(user.as_str(), theirs)].into();
     }
-    let users: Vec<(&str, Vec<Listen<'_>>)> = listens.into_iter().collect();
+    let mut users: Vec<(&str, Vec<Listen<'_>>)> = listens.into_iter().collect();
     if args.dry_run {
         let (user, theirs) = users
             .first()
@@ -213,6 +213,12 @@ pub fn run(args: InterestGraphArgs) -> Result<()> {
         return Ok(());
     }
     let mut store = args.redis.connect()?;
+    // Listeners erased by `trainer forget` get no graph (no prompt leaves with their plays).
+    let forgotten = store.forgotten()?;
+    if let Some(user) = args.user_id.as_ref().filter(|u| forgotten.contains(*u)) {
+        bail!("--user-id {user}: this listener was erased by `trainer forget` (rsn:forgotten)");
+    }
+    users.retain(|(user, _)| !forgotten.contains(*user));
     if !args.json {
         println!(
             "interest graphs for {} listeners ({} days to {as_of_text}), provider {}, model {}, prompt {PROMPT_VERSION}",

@@ -56,7 +56,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let now = OffsetDateTime::now_utc();
     let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
     let computed = Instant::now();
-    let (set, graphs) = super::views_with_graphs(
+    let (mut set, graphs) = super::views_with_graphs(
         &dataset,
         &artifact,
         as_of,
@@ -64,6 +64,11 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
         Some(&mut store),
         &args.redis,
     )?;
+    // Listeners erased by `trainer forget` stay erased, whatever old events say.
+    let forgotten = store.forgotten()?;
+    let before = set.users.len();
+    set.users.retain(|(id, _)| !forgotten.contains(id));
+    let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
     let meta = publication::meta(version, &set, as_of, now, &artifact.manifest.version)?;
     let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
@@ -85,6 +90,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
             "version": version.0,
             "asOf": meta.as_of,
             "users": set.users.len(),
+            "forgottenSkipped": skipped,
             "tracks": set.tracks.len(),
             "keys": written.keys,
             "bytes": written.bytes,
@@ -99,6 +105,9 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
         return Ok(());
     }
     println!("{}", graphs.describe(args.interest_graphs.into()));
+    if skipped > 0 {
+        println!("skipped {skipped} forgotten listeners (rsn:forgotten)");
+    }
     println!(
         "materialized feature version {version} as of {}: {} users, {} tracks, {} keys, {:.1} MiB \
          from {} events in {seconds:.1} s ({:.0} events/s computing, {compute_seconds:.1} s of it)",

@@ -7,21 +7,9 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resonance_featurestore::mirror::Mirror;
-use resonance_featurestore::sinks::EdgeSink;
-use resonance_featurestore::sinks::cloudflare::{self, CloudflareKv};
-use resonance_featurestore::sinks::worker::WorkerSink;
+use resonance_featurestore::sinks::cloudflare;
 
-use crate::flags::{AdminTokenFlag, RedisFlag, WorkerFlag};
-
-/// Where the mirror writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum SinkKind {
-    /// The Worker's authenticated bulk endpoint (`--worker`, RESONANCE_ADMIN_TOKEN).
-    Worker,
-    /// The Cloudflare KV REST API (CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID,
-    /// CLOUDFLARE_API_TOKEN).
-    Cloudflare,
-}
+use crate::flags::{RedisFlag, SinkFlags, SinkKind};
 
 /// Copy the live feature version from Redis to the edge KV, then make it live there.
 ///
@@ -50,19 +38,12 @@ pub struct MirrorArgs {
     pub idle_exit: Option<u64>,
     #[command(flatten)]
     pub redis: RedisFlag,
-    /// Where to write.
-    #[arg(long, value_enum, default_value_t = SinkKind::Worker)]
-    pub sink: SinkKind,
-    /// `--sink worker`: where the Worker listens.
     #[command(flatten)]
-    pub worker: WorkerFlag,
+    pub sink: SinkFlags,
     /// Pairs per bulk request: at most 1000 for the Worker, 10000 for Cloudflare
     /// (default: 500 and 10000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// `--sink worker`: the admin token.
-    #[command(flatten)]
-    pub token: AdminTokenFlag,
     /// Print a JSON summary of a `--full` run on stdout instead of the prose lines.
     #[arg(long, conflicts_with = "follow")]
     pub json: bool,
@@ -75,15 +56,8 @@ pub fn run(args: MirrorArgs) -> Result<()> {
             "say --full (copy the live version once) or --follow (keep mirroring new versions)"
         );
     }
-    let sink: Box<dyn EdgeSink> = match args.sink {
-        SinkKind::Worker => {
-            let sink = WorkerSink::new(&args.worker.worker, args.token.require()?)?;
-            sink.health()?;
-            Box::new(sink)
-        }
-        SinkKind::Cloudflare => Box::new(CloudflareKv::from_env()?),
-    };
-    let batch_size = args.batch_size.unwrap_or(match args.sink {
+    let (sink, _) = args.sink.connect()?;
+    let batch_size = args.batch_size.unwrap_or(match args.sink.sink {
         SinkKind::Worker => 500,
         SinkKind::Cloudflare => cloudflare::MAX_BULK_PAIRS,
     });

@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod export;
+pub mod forget;
 pub mod import;
 pub mod interest_graph;
 pub mod listener_token;
