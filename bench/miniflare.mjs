@@ -11,7 +11,8 @@ const devVars = readFileSync(".dev.vars", "utf8");
 const secret = (name) => (devVars.match(new RegExp(`^${name}=(.*)$`, "m")) ?? [])[1]?.replace(/^'(.*)'$/, "$1") ?? "";
 // Miniflare 5 takes a new options shape; its converter accepts the documented v4 one.
 // Every module of build/worker, listed (Miniflare 5 no longer follows imports on its own).
-const root = "build/worker";
+// WORKER_BUILD: another build folder (a build of an earlier commit, for before/after).
+const root = process.env.WORKER_BUILD ?? "build/worker";
 const files = readdirSync(root, { recursive: true }).filter((f) => /\.(mjs|js|wasm)$/.test(f));
 files.sort((a, b) => (a === "shim.mjs" ? -1 : b === "shim.mjs" ? 1 : a.localeCompare(b)));
 const options = convertV4MiniflareOptions({

@@ -10,7 +10,7 @@ use resonance_access::Access;
 const KEYS: &str = r#"{"k1": "a-listener-signing-secret-of-32-bytes+"}"#;
 const SERVICE: &str = "service-token-0123456789";
 
-fn access() -> Access {
+fn configured() -> Access {
     Access::from_env(|name| match name {
         "LISTENER_TOKEN_KEYS" => Some(KEYS.into()),
         "SERVICE_TOKEN" => Some(SERVICE.into()),
@@ -21,7 +21,7 @@ fn access() -> Access {
 }
 
 fn bench(c: &mut Criterion) {
-    let access = access();
+    let access = configured();
     let now = 1_800_000_000;
     let token = access
         .listener_keys()
@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("service token", |b| {
         b.iter(|| access.caller(Some(&service), now).unwrap())
     });
-    c.bench_function("configuration", |b| b.iter(access));
+    c.bench_function("configuration", |b| b.iter(configured));
 }
 
 criterion_group!(benches, bench);
