@@ -94,7 +94,23 @@ impl Wrangler {
         )
     }
 
+    /// Starts the Worker; a start that dies (two parallel tests drew the same "free" port
+    /// between `free_port` and wrangler's bind) is retried on new ports, twice.
     fn start_with(vars: &[(&str, &str)], config: Option<String>) -> Wrangler {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(vars, config.clone()) {
+                Ok(worker) => return worker,
+                Err(log) => failures.push(log),
+            }
+        }
+        panic!(
+            "wrangler dev exited three times:\n{}",
+            failures.join("\n---\n")
+        );
+    }
+
+    fn try_start(vars: &[(&str, &str)], config: Option<String>) -> Result<Wrangler, String> {
         let root = repo_root();
         assert!(
             root.join("build/worker/shim.mjs").exists(),
@@ -160,20 +176,21 @@ impl Wrangler {
             url: format!("http://127.0.0.1:{port}"),
             state,
         };
-        worker.wait_healthy();
-        worker
+        worker.wait_healthy()?;
+        Ok(worker)
     }
 
-    fn wait_healthy(&mut self) {
+    /// Waits until `/health` answers; `Err` (the log) when wrangler exits first.
+    fn wait_healthy(&mut self) -> Result<(), String> {
         let client = reqwest::blocking::Client::new();
         let began = Instant::now();
         while began.elapsed() < Duration::from_secs(90) {
             // Any HTTP answer means workerd serves the Worker (without KV, /health is a 503).
             if client.get(format!("{}/health", self.url)).send().is_ok() {
-                return;
+                return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("wrangler dev exited ({status}):\n{}", self.log());
+                return Err(format!("wrangler dev exited ({status}):\n{}", self.log()));
             }
             std::thread::sleep(Duration::from_millis(300));
         }

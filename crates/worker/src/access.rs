@@ -65,6 +65,9 @@ pub fn caller(req: &Request, env: &Env) -> Result<Caller, ApiError> {
 /// whose backend sits behind few addresses and is trusted. 429 `rate_limited` when over.
 /// A limiter that is missing or fails lets the request through (logged; `/health` says so).
 pub async fn limit(req: &Request, env: &Env, caller: Option<&Caller>) -> Result<(), ApiError> {
+    if caller == Some(&Caller::Service) {
+        return Ok(());
+    }
     let address = req
         .headers()
         .get("CF-Connecting-IP")
@@ -72,10 +75,8 @@ pub async fn limit(req: &Request, env: &Env, caller: Option<&Caller>) -> Result<
         .flatten()
         .unwrap_or_else(|| "unknown".into());
     let mut checks = vec![(CLIENT_LIMITER, format!("address:{address}"))];
-    match caller {
-        Some(Caller::Service) => return Ok(()),
-        Some(Caller::Listener(sub)) => checks.push((LISTENER_LIMITER, format!("listener:{sub}"))),
-        None => {}
+    if let Some(Caller::Listener(sub)) = caller {
+        checks.push((LISTENER_LIMITER, format!("listener:{sub}")));
     }
     let outcomes = futures_util::future::join_all(checks.iter().map(|(binding, key)| async move {
         match env.rate_limiter(binding) {

@@ -122,20 +122,14 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
     let isolate = isolate();
     match handler {
         Handler::Rerank => {
-            let caller = access::caller(req, env)?;
-            access::limit(req, env, Some(&caller)).await?;
-            let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
-            Access::admit(&caller, &request.user_id)?;
+            let request = listener_request(req, env).await?;
             ok(&isolate
                 .rerank(&kv()?, &settings, &request, now_ms)
                 .await
                 .map_err(to_http)?)
         }
         Handler::Features => {
-            let caller = access::caller(req, env)?;
-            access::limit(req, env, Some(&caller)).await?;
-            let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
-            Access::admit(&caller, &request.user_id)?;
+            let request = listener_request(req, env).await?;
             let snapshot = isolate
                 .features(&kv()?, &settings, &request, now_ms())
                 .await;
@@ -194,6 +188,16 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             ok(&serde_json::json!({ "featuresVersion": version }))
         }
     }
+}
+
+/// The body of a route about a listener, once its caller may ask: the token (401), the rate
+/// limits (429), the body (400/413/422), then the token's listener against `user_id` (403).
+async fn listener_request(req: &mut Request, env: &Env) -> Result<api::RerankRequest, ApiError> {
+    let caller = access::caller(req, env)?;
+    access::limit(req, env, Some(&caller)).await?;
+    let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
+    Access::admit(&caller, &request.user_id)?;
+    Ok(request)
 }
 
 /// The HTTP status of each core error.
