@@ -432,7 +432,7 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
         Some(ADMIN_TOKEN),
     );
     assert_eq!(status, 200, "{answer}");
-    let (status, answer) = put(&worker, "/admin/model/current", json!({"version": "w-bad"}));
+    let (status, answer) = put(&worker, "/admin/model/staged", json!({"version": "w-bad"}));
     assert_eq!(status, 422, "{answer}");
     assert!(
         answer["error"]["message"]
@@ -443,7 +443,7 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
     );
     let (status, answer) = put(
         &worker,
-        "/admin/model/current",
+        "/admin/model/staged",
         json!({"version": "w-never"}),
     );
     assert_eq!(status, 404, "{answer}");
@@ -458,7 +458,7 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
         );
         let (status, answer) = put(
             &worker,
-            "/admin/model/current",
+            "/admin/model/staged",
             json!({"version": "w-short"}),
         );
         assert_eq!(status, 422, "{answer}");
@@ -472,21 +472,48 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
     }
     assert_eq!(health(&worker)["modelVersion"], MODEL);
 
-    // The pointer written behind the Worker's back (as a KV mirror may): the previous model
-    // keeps serving and /health says why.
-    let sneaky = json!([{"key": "rsn:model:current", "value": "w-bad"}]).to_string();
-    let (status, _) = post(&worker, "/admin/kv/bulk", &sneaky, Some(ADMIN_TOKEN));
-    assert_eq!(status, 200);
+    // A pointer cannot be written through the bulk endpoint (422, nothing written); a feature
+    // version whose meta names the damaged model cannot go live, and the state serving stays.
+    let sneaky = json!([{"key": "rsn:current", "value": "999"}]).to_string();
+    let (status, answer) = post(&worker, "/admin/kv/bulk", &sneaky, Some(ADMIN_TOKEN));
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (422, &json!("[0].key")),
+        "{answer}"
+    );
+    let meta = json!({"version": 999, "as_of": "2026-12-01T00:00:00Z", "created_at": "2026-12-01T00:00:00Z",
+                      "users": 0, "tracks": 0, "model_version": "w-bad"});
+    let pairs = json!([{"key": "rsn:v999:meta", "value": meta.to_string()}]).to_string();
+    assert_eq!(
+        post(&worker, "/admin/kv/bulk", &pairs, Some(ADMIN_TOKEN)).0,
+        200
+    );
+    let (status, answer) = put(&worker, "/admin/features/current", json!({"version": 999}));
+    assert_eq!(status, 422, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("needs model w-bad"),
+        "{answer}"
+    );
     let state = health(&worker);
     assert_eq!(state["modelVersion"], MODEL, "{state}");
-    assert_eq!(state["modelLoaded"], true, "{state}");
-    assert!(
-        state["modelError"]
-            .as_str()
-            .unwrap_or("")
-            .contains("checksum"),
-        "{state}"
-    );
+    assert_eq!(state["featuresVersion"], FEATURES, "{state}");
+    assert_eq!(state["status"], "ok", "{state}");
+    // Neither the live meta nor the live model's keys can be deleted.
+    for key in [
+        format!("rsn:v{FEATURES}:meta"),
+        format!("rsn:model:{MODEL}:manifest"),
+    ] {
+        let (status, answer) = post(
+            &worker,
+            "/admin/kv/bulk/delete",
+            &json!([key]).to_string(),
+            Some(ADMIN_TOKEN),
+        );
+        assert_eq!(status, 422, "{key}: {answer}");
+    }
     let (status, rerank) = post(
         &worker,
         "/v1/rerank",
@@ -495,6 +522,7 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
     );
     assert_eq!(status, 200, "{rerank}");
     assert_eq!(rerank["model_version"], MODEL, "{rerank}");
+    assert_eq!(rerank["features_version"], FEATURES, "{rerank}");
 }
 
 #[test]

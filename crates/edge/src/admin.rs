@@ -6,7 +6,7 @@
 use base64::Engine;
 use resonance_shared::api::{ApiError, KvWrite};
 use resonance_shared::features::{FeatureSetMeta, TrackFeatures, UserFeatures};
-use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
+use resonance_shared::keys::{self, Entity, KeyKind};
 use resonance_shared::validate::FieldError;
 
 use crate::publication;
@@ -21,8 +21,9 @@ pub const MAX_ADMIN_BODY_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_KEY_BYTES: usize = 512;
 
 /// Parses a bulk delete body (Cloudflare's wire format: a JSON array of key names) and
-/// checks every key: 1–[`MAX_BULK_PAIRS`] keys, each a user or track value of some version.
-/// Pointers, metas and model keys are refused: deleting them would break a live state.
+/// checks every key: 1–[`MAX_BULK_PAIRS`] keys of the schema, pointers refused (a pointer
+/// moves only through a switch). That no key belongs to the live state is checked by the
+/// isolate, which knows it ([`crate::isolate::Isolate::bulk_delete`]).
 pub fn parse_bulk_delete(body: &[u8]) -> Result<Vec<String>, ApiError> {
     let keys: Vec<String> = parse_json(body)?;
     if keys.is_empty() {
@@ -39,20 +40,13 @@ pub fn parse_bulk_delete(body: &[u8]) -> Result<Vec<String>, ApiError> {
         ));
     }
     for (i, key) in keys.iter().enumerate() {
-        match keys::parse_key(key) {
-            Ok(KeyKind::Entity { .. }) => {}
-            Ok(_) => {
-                return Err(ApiError::invalid(FieldError::new(
-                    format!("[{i}]"),
-                    format!("{key:?} is not a user or track value; only those can be deleted"),
-                )));
-            }
-            Err(e) => {
-                return Err(ApiError::invalid(FieldError::new(
-                    format!("[{i}]"),
-                    e.message,
-                )));
-            }
+        let kind = keys::parse_key(key)
+            .map_err(|e| ApiError::invalid(FieldError::new(format!("[{i}]"), e.message)))?;
+        if kind.is_pointer() {
+            return Err(ApiError::invalid(FieldError::new(
+                format!("[{i}]"),
+                format!("{key:?} is a pointer; pointers are never deleted"),
+            )));
         }
     }
     Ok(keys)
@@ -136,6 +130,13 @@ fn validate_write(write: KvWrite) -> Result<ValidatedWrite, FieldError> {
         ));
     }
     let kind = keys::parse_key(&write.key).map_err(|e| key_error(e.message))?;
+    if kind.is_pointer() {
+        return Err(key_error(format!(
+            "{:?} is a pointer: it moves only through PUT /admin/features/current, which \
+             checks that the state it names is complete",
+            write.key
+        )));
+    }
     let value = if write.base64 {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(&write.value)
@@ -168,12 +169,7 @@ fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), Fie
     };
     let decode_error = |e: crate::source::SourceError| value_error(e.to_string());
     match kind {
-        KeyKind::FeaturePointer => {
-            FeatureVersion::parse_pointer(text).map_err(|e| value_error(e.message))?;
-        }
-        KeyKind::ModelPointer => {
-            keys::validate_model_version(text).map_err(|e| value_error(e.message))?;
-        }
+        KeyKind::FeaturePointer | KeyKind::ModelPointer => unreachable!("refused above"),
         KeyKind::Entity {
             entity: Entity::User,
             ..
@@ -251,13 +247,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bulk_deletes_take_only_user_and_track_values() {
-        let keys = parse_bulk_delete(br#"["rsn:v3:user:u1", "rsn:v3:track:t1"]"#).unwrap();
-        assert_eq!(keys.len(), 2);
+    fn bulk_deletes_take_keys_of_the_schema_but_never_a_pointer() {
+        let keys = parse_bulk_delete(
+            br#"["rsn:v3:user:u1", "rsn:v3:track:t1", "rsn:v3:meta", "rsn:model:m1:chunk:0"]"#,
+        )
+        .unwrap();
+        assert_eq!(keys.len(), 4);
         for (body, field) in [
             (r#"["rsn:v3:user:u1", "rsn:current"]"#, "[1]"),
-            (r#"["rsn:v3:meta"]"#, "[0]"),
-            (r#"["rsn:model:m1:chunk:0"]"#, "[0]"),
+            (r#"["rsn:model:current"]"#, "[0]"),
             (r#"["elsewhere"]"#, "[0]"),
         ] {
             let e = parse_bulk_delete(body.as_bytes()).unwrap_err();
@@ -280,7 +278,7 @@ mod tests {
         let user = resonance_shared::features::encode(&UserFeatures::default());
         let ok = parse_bulk_write(&body(serde_json::json!([
             {"key": "rsn:v2:user:u1", "value": user},
-            {"key": "rsn:current", "value": "2"},
+            {"key": "rsn:v2:meta", "value": r#"{"version":2,"as_of":"","created_at":"","users":1,"tracks":0,"model_version":"m1"}"#},
             {"key": "rsn:model:m1:chunk:0", "value": "AAEC", "base64": true},
         ])))
         .unwrap();
@@ -293,8 +291,17 @@ mod tests {
                 "[0].key",
             ),
             (
-                serde_json::json!([{"key": "rsn:current", "value": "2"}, {"key": "rsn:current", "value": "zero"}]),
-                "[1].value",
+                serde_json::json!([{"key": "rsn:v2:meta", "value": r#"{"version":3,"as_of":"","created_at":"","users":1,"tracks":0,"model_version":null}"#}]),
+                "[0].value",
+            ),
+            // Pointers move only through the switches, which check what they name.
+            (
+                serde_json::json!([{"key": "rsn:v2:user:u1", "value": user}, {"key": "rsn:current", "value": "2"}]),
+                "[1].key",
+            ),
+            (
+                serde_json::json!([{"key": "rsn:model:current", "value": "m1"}]),
+                "[0].key",
             ),
             (
                 serde_json::json!([{"key": "rsn:v2:user:u1", "value": "{\"schema\":9}"}]),
@@ -309,10 +316,10 @@ mod tests {
                 "[0].value",
             ),
             (
-                serde_json::json!([{"key": "rsn:current", "value": "2", "expiration_ttl": 5}]),
+                serde_json::json!([{"key": "rsn:v2:user:u1", "value": user, "expiration_ttl": 5}]),
                 "[0].expiration_ttl",
             ),
-            (serde_json::json!([{"key": "rsn:current"}]), "[0]"),
+            (serde_json::json!([{"key": "rsn:v2:user:u1"}]), "[0]"),
             (serde_json::json!([]), "."),
         ];
         for (pairs, field) in cases {
@@ -329,7 +336,7 @@ mod tests {
     #[test]
     fn too_many_pairs_is_413() {
         let pairs: Vec<_> = (0..=MAX_BULK_PAIRS)
-            .map(|_| serde_json::json!({"key": "rsn:current", "value": "1"}))
+            .map(|_| serde_json::json!({"key": "rsn:model:m:chunk:0", "value": "AA==", "base64": true}))
             .collect();
         let e = parse_bulk_write(&serde_json::to_vec(&pairs).unwrap()).unwrap_err();
         assert_eq!(e.status, 413);

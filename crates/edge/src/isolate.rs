@@ -2,24 +2,27 @@
 //! the loaded model, the live feature version, bounded and expiring caches of decoded
 //! features and encoder states.
 //!
-//! Pointers (`rsn:model:current`, `rsn:current`) are re-read at most every
-//! [`Settings::pointer_check_ms`]; a new model is loaded, verified and swapped in without
-//! dropping the old one until the new one works. A broken publication leaves the previous
-//! model serving and its reason in `/health`. Everything here is generic over [`Kv`], so the
-//! Worker runs it on its KV binding and the native tests on [`crate::kv::MemoryKv`].
+//! The pointer (`rsn:current`) is re-read at most every [`Settings::pointer_check_ms`]; the
+//! feature version it names and the model that version's meta names are resolved and swapped
+//! in together ([`crate::live`]), without dropping the old pair until the new one verifies. A
+//! broken publication leaves the previous state serving and its reason in `/health`.
+//! Everything here is generic over [`Kv`], so the Worker runs it on its KV binding and the
+//! native tests on [`crate::kv::MemoryKv`].
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use futures_util::future::{join, join_all};
+use futures_util::future::join_all;
 use resonance_shared::api::{HealthResponse, RerankRequest, RerankResponse};
-use resonance_shared::keys::{self, FeatureVersion};
+use resonance_shared::keys::{self, FeatureVersion, KeyKind};
 use resonance_shared::validate::FieldError;
 
 use crate::admin::{KvValue, ValidatedWrite};
 use crate::error::EdgeError;
 use crate::kv::Kv;
 use crate::kv_source::{FeatureCaches, KV_CACHE_TTL_SECONDS, KvSource};
+pub use crate::live::LoadedModel;
+use crate::live::{self, LiveSlot, ServingState};
 use crate::model::SequenceScorer;
 use crate::publication::{self, PublicationError};
 use crate::rerank::{ModelRef, Reranker, gather};
@@ -32,38 +35,6 @@ const STATE_CACHE_ENTRIES: usize = 10_000;
 const WRITE_CONCURRENCY: usize = 50;
 /// How long decoded features stay in the isolate: as long as KV's own edge cache.
 pub const FEATURE_CACHE_MS: f64 = KV_CACHE_TTL_SECONDS as f64 * 1000.0;
-
-/// A model that loaded and verified.
-pub struct LoadedModel {
-    /// The version it was published as.
-    pub version: String,
-    /// The tract plan.
-    pub model: TractModel,
-    /// The verified graph, served to browsers by `GET /v1/model`.
-    pub onnx: Vec<u8>,
-    /// SHA-256 of `onnx`, hex.
-    pub sha256: String,
-}
-
-/// The model this isolate serves, and when its pointer was read.
-#[derive(Default)]
-pub struct ModelSlot {
-    /// The model serving.
-    pub loaded: Option<Rc<LoadedModel>>,
-    /// When the pointer was last read (ms).
-    pub checked_at: Option<f64>,
-    /// Why the newest pointer's model is not the one serving.
-    pub error: Option<String>,
-}
-
-/// The live feature version, and when its pointer was read.
-#[derive(Default)]
-pub struct FeatureSlot {
-    /// The version read.
-    pub version: Option<FeatureVersion>,
-    /// When the pointer was last read (ms).
-    pub checked_at: Option<f64>,
-}
 
 /// Tunables (the Worker's `[vars]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -84,10 +55,8 @@ impl Default for Settings {
 pub struct Isolate {
     /// The rerank core with its encoder-state cache.
     pub reranker: Reranker,
-    /// The model serving.
-    pub model: RefCell<ModelSlot>,
-    /// The live feature version.
-    pub features: RefCell<FeatureSlot>,
+    /// The live state: a feature version and its model.
+    pub live: RefCell<LiveSlot>,
     /// Decoded feature values.
     pub caches: FeatureCaches,
     /// Where the isolate says what it did (the Worker's console).
@@ -95,11 +64,29 @@ pub struct Isolate {
 }
 
 /// The live state a read route works with.
+#[derive(Default)]
 pub struct Live {
     /// The live feature version (`None`: nothing published).
     pub version: Option<FeatureVersion>,
     /// The model serving.
     pub model: Option<Rc<LoadedModel>>,
+}
+
+impl Live {
+    /// Why `key` belongs to this state (its meta, or a key of its model), if it does.
+    pub fn protects(&self, key: &str) -> Option<String> {
+        match keys::parse_key(key).ok()? {
+            KeyKind::FeatureMeta { version } if Some(version) == self.version => {
+                Some(format!("is the meta of the live feature version {version}"))
+            }
+            KeyKind::ModelManifest { version } | KeyKind::ModelChunk { version, .. }
+                if self.model.as_ref().is_some_and(|m| m.version == version) =>
+            {
+                Some(format!("belongs to the live model {version}"))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl Default for Isolate {
@@ -113,133 +100,122 @@ impl Isolate {
     pub fn new(ttl_ms: f64, log: fn(&str)) -> Self {
         Self {
             reranker: Reranker::new(STATE_CACHE_ENTRIES, 10.0 * ttl_ms),
-            model: RefCell::default(),
-            features: RefCell::default(),
+            live: RefCell::default(),
             caches: FeatureCaches::new(FEATURE_CACHE_ENTRIES, ttl_ms),
             log,
         }
     }
 
-    /// Forgets cached features and pointer reads (after an admin write).
+    /// Forgets cached features and the pointer read (after an admin write).
     pub fn invalidate(&self) {
         self.caches.clear();
-        self.features.borrow_mut().checked_at = None;
-        self.model.borrow_mut().checked_at = None;
+        self.live.borrow_mut().checked_at = None;
     }
 
-    /// The live feature version, re-reading the pointer when the last read is old. A failed
-    /// read keeps the version already known; with none known it is an error.
-    pub async fn feature_version<K: Kv>(
-        &self,
-        kv: &K,
-        settings: &Settings,
-        now: f64,
-    ) -> Result<Option<FeatureVersion>, EdgeError> {
-        {
-            let slot = self.features.borrow();
-            if slot
-                .checked_at
-                .is_some_and(|t| now - t < settings.pointer_check_ms)
-            {
-                return Ok(slot.version);
-            }
-        }
-        match kv.get_text(keys::CURRENT_FEATURES, None).await {
-            Ok(pointer) => {
-                let version = match pointer {
-                    Some(text) => Some(
-                        FeatureVersion::parse_pointer(&text)
-                            .map_err(|e| EdgeError::FeaturesUnavailable(e.to_string()))?,
-                    ),
-                    None => None,
-                };
-                let mut slot = self.features.borrow_mut();
-                slot.version = version;
-                slot.checked_at = Some(now);
-                Ok(version)
-            }
-            Err(e) => match self.features.borrow().version {
-                Some(v) => Ok(Some(v)),
-                None => Err(EdgeError::FeaturesUnavailable(format!(
-                    "cannot read {}: {e}",
-                    keys::CURRENT_FEATURES
-                ))),
-            },
-        }
-    }
-
-    /// The model to serve with, loading the one the pointer names when it changed.
-    pub async fn current_model<K: Kv>(
-        &self,
-        kv: &K,
-        settings: &Settings,
-        now: f64,
-    ) -> Option<Rc<LoadedModel>> {
-        {
-            let slot = self.model.borrow();
-            if slot
-                .checked_at
-                .is_some_and(|t| now - t < settings.pointer_check_ms)
-            {
-                return slot.loaded.clone();
-            }
-        }
-        self.model.borrow_mut().checked_at = Some(now);
-        let pointer = match kv.get_text(keys::CURRENT_MODEL, None).await {
-            Ok(Some(version)) => version,
-            Ok(None) => return self.model.borrow().loaded.clone(),
-            Err(e) => {
-                (self.log)(&format!(
-                    "cannot read {}: {e}; keeping the loaded model",
-                    keys::CURRENT_MODEL
-                ));
-                return self.model.borrow().loaded.clone();
-            }
-        };
-        let current = self.model.borrow().loaded.clone();
-        if current.as_ref().is_some_and(|m| m.version == pointer) {
-            return current;
-        }
-        match load_model(kv, &pointer).await {
-            Ok(model) => self.install(model),
-            Err(e) => {
-                let serving = current
-                    .as_ref()
-                    .map_or("no model".to_string(), |m| format!("model {}", m.version));
-                let message = format!("{e}; still serving {serving}");
-                (self.log)(&message);
-                self.model.borrow_mut().error = Some(message);
-                current
-            }
-        }
-    }
-
-    /// Makes `model` the one serving.
-    pub fn install(&self, model: LoadedModel) -> Option<Rc<LoadedModel>> {
-        let model = Rc::new(model);
-        let mut slot = self.model.borrow_mut();
-        slot.loaded = Some(model.clone());
-        slot.error = None;
-        self.reranker.clear_states();
-        Some(model)
-    }
-
-    /// The live feature version and model, both pointers read concurrently.
+    /// The live state, re-reading the pointer when the last read is old. A new pointer is
+    /// followed only to a state that verifies (`crate::live::resolve`); otherwise the state
+    /// serving stays, and the reason is kept for `/health`. A failed read keeps the state
+    /// known; with none known it is an error.
     pub async fn live<K: Kv>(
         &self,
         kv: &K,
         settings: &Settings,
         now: f64,
     ) -> Result<Live, EdgeError> {
-        let (version, model) = join(
-            self.feature_version(kv, settings, now),
-            self.current_model(kv, settings, now),
-        )
-        .await;
-        Ok(Live {
-            version: version?,
-            model,
-        })
+        let fresh = self
+            .live
+            .borrow()
+            .checked_at
+            .is_some_and(|t| now - t < settings.pointer_check_ms);
+        if fresh {
+            return Ok(self.serving());
+        }
+        // Marked before the reads, so concurrent requests do not all resolve the same state.
+        self.live.borrow_mut().checked_at = Some(now);
+        let pointer = match kv.get_text(keys::CURRENT_FEATURES, None).await {
+            Ok(pointer) => pointer,
+            Err(e) => return self.keep(format!("cannot read {}: {e}", keys::CURRENT_FEATURES)),
+        };
+        let Some(text) = pointer else {
+            if self.live.borrow().serving.is_some() {
+                return self.keep(format!("{} is absent", keys::CURRENT_FEATURES));
+            }
+            return Ok(Live::default());
+        };
+        let version = match FeatureVersion::parse_pointer(&text) {
+            Ok(version) => version,
+            Err(e) => return self.keep(e.to_string()),
+        };
+        let current = self.live.borrow().serving.clone();
+        if current
+            .as_ref()
+            .is_some_and(|s| s.version == version && s.verified)
+        {
+            self.live.borrow_mut().error = None;
+            return Ok(self.serving());
+        }
+        let resolved = {
+            let slot = &self.live;
+            live::resolve(kv, version, |m| slot.borrow().loaded(m)).await
+        };
+        match resolved {
+            Ok(state) => self.install(state),
+            Err(e) => {
+                let verified = current.as_ref().filter(|s| s.verified);
+                let message = match verified {
+                    Some(s) => format!("{e}; still serving {}", describe(s)),
+                    None => {
+                        // Nothing verified to keep: the named features, without a model.
+                        self.install(ServingState {
+                            version,
+                            model: None,
+                            verified: false,
+                        });
+                        format!("{e}; serving its features without a model (heuristic-only)")
+                    }
+                };
+                (self.log)(&message);
+                self.live.borrow_mut().error = Some(message);
+            }
+        }
+        Ok(self.serving())
+    }
+
+    /// The state serving, unchanged, after `problem` with the pointer; an error when there is
+    /// none to keep.
+    fn keep(&self, problem: String) -> Result<Live, EdgeError> {
+        let mut slot = self.live.borrow_mut();
+        match &slot.serving {
+            Some(state) => {
+                let message = format!("{problem}; still serving {}", describe(state));
+                (self.log)(&message);
+                slot.error = Some(message);
+                drop(slot);
+                Ok(self.serving())
+            }
+            None => {
+                slot.checked_at = None;
+                Err(EdgeError::FeaturesUnavailable(problem))
+            }
+        }
+    }
+
+    /// What is serving, for a route.
+    fn serving(&self) -> Live {
+        let slot = self.live.borrow();
+        Live {
+            version: slot.serving.as_ref().map(|s| s.version),
+            model: slot.serving.as_ref().and_then(|s| s.model.clone()),
+        }
+    }
+
+    /// Makes `state` the one serving.
+    fn install(&self, state: ServingState) {
+        let mut slot = self.live.borrow_mut();
+        slot.error = None;
+        if slot.install(state) {
+            self.reranker.clear_states();
+        }
     }
 
     /// Reranks `request` with the live state. `clock` gives milliseconds.
@@ -295,32 +271,54 @@ impl Isolate {
         settings: &Settings,
         now: f64,
     ) -> Result<Rc<LoadedModel>, EdgeError> {
-        self.current_model(kv, settings, now)
-            .await
+        self.live(kv, settings, now)
+            .await?
+            .model
             .ok_or(EdgeError::ModelNotLoaded)
     }
 
     /// What `/health` says.
     pub async fn health<K: Kv>(&self, kv: &K, settings: &Settings, now: f64) -> HealthResponse {
-        let model = self.current_model(kv, settings, now).await;
-        let features = self.feature_version(kv, settings, now).await;
-        let model_error = self.model.borrow().error.clone();
-        let status = if features.is_err() { "degraded" } else { "ok" };
+        let live = self.live(kv, settings, now).await;
+        let error = match &live {
+            Err(e) => Some(e.to_string()),
+            Ok(_) => self.live.borrow().error.clone(),
+        };
+        let live = live.unwrap_or_default();
         HealthResponse {
-            status: status.into(),
+            status: if error.is_some() { "degraded" } else { "ok" }.into(),
             gpu_available: false,
-            model_loaded: model.is_some(),
-            model_version: model.map(|m| m.version.clone()),
-            features_version: features.ok().flatten().map(|v| v.0),
-            model_error,
+            model_loaded: live.model.is_some(),
+            model_version: live.model.map(|m| m.version.clone()),
+            features_version: live.version.map(|v| v.0),
+            model_error: error,
             // The Worker adds its access configuration's problems.
             access_problems: Vec::new(),
         }
     }
 
     /// Deletes validated keys, [`WRITE_CONCURRENCY`] at a time, and drops this isolate's
-    /// caches (so it stops serving them at once; others within the cache TTL); returns how many.
-    pub async fn bulk_delete<K: Kv>(&self, kv: &K, keys: &[String]) -> Result<usize, EdgeError> {
+    /// caches (so it stops serving them at once; others within the cache TTL); returns how
+    /// many. The meta of the live feature version and the live model's keys are refused (422,
+    /// nothing deleted): the state serving is read again first. Its user and track values may
+    /// go (`trainer forget`).
+    pub async fn bulk_delete<K: Kv>(
+        &self,
+        kv: &K,
+        settings: &Settings,
+        keys: &[String],
+        now: f64,
+    ) -> Result<usize, EdgeError> {
+        self.invalidate();
+        let live = self.live(kv, settings, now).await?;
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(why) = live.protects(key) {
+                return Err(EdgeError::Invalid(FieldError::new(
+                    format!("[{i}]"),
+                    format!("{key:?} {why}; it cannot be deleted while it serves"),
+                )));
+            }
+        }
         for batch in keys.chunks(WRITE_CONCURRENCY) {
             let results = join_all(batch.iter().map(|k| kv.delete(k))).await;
             if let Some((k, Err(e))) = batch.iter().zip(results).find(|(_, r)| r.is_err()) {
@@ -359,48 +357,51 @@ impl Isolate {
         Ok(writes.len())
     }
 
-    /// Verifies model `version`, then points the KV at it and serves it: the pointer only ever
-    /// names a model that loads.
-    pub async fn switch_model<K: Kv>(
-        &self,
-        kv: &K,
-        version: &str,
-        now: f64,
-    ) -> Result<(), EdgeError> {
+    /// Verifies model `version` and keeps it loaded, serving nothing (staged): the live model
+    /// is always the one the live feature version's meta names.
+    pub async fn stage_model<K: Kv>(&self, kv: &K, version: &str) -> Result<(), EdgeError> {
         keys::validate_model_version(version).map_err(EdgeError::Invalid)?;
+        if self.live.borrow().loaded(version).is_some() {
+            return Ok(());
+        }
         let model = load_model(kv, version).await.map_err(|e| match e {
             PublicationError::NotPublished { .. } => EdgeError::ModelNotFound(e.to_string()),
             other => EdgeError::ModelInvalid(other.to_string()),
         })?;
-        write_pointer(kv, keys::CURRENT_MODEL, version).await?;
-        self.install(model);
-        self.model.borrow_mut().checked_at = Some(now);
+        self.live.borrow_mut().spare = Some(Rc::new(model));
         Ok(())
     }
 
-    /// Points the KV at feature version `version` when it is complete (its meta is there).
-    pub async fn switch_features<K: Kv>(&self, kv: &K, version: u64) -> Result<(), EdgeError> {
+    /// Points the KV at feature version `version` once it and the model its meta names
+    /// verify, and serves them; returns that model. The model pointer is written too, first,
+    /// for readers of the older layout, which read the two pointers apart.
+    pub async fn switch_features<K: Kv>(
+        &self,
+        kv: &K,
+        version: u64,
+        now: f64,
+    ) -> Result<String, EdgeError> {
         if version == 0 {
             return Err(EdgeError::Invalid(FieldError::new(
                 "version",
                 "must be positive",
             )));
         }
-        let version = FeatureVersion(version);
-        let key = version.meta_key();
-        let meta = kv
-            .get_text(&key, None)
-            .await
-            .map_err(|e| EdgeError::KvUnavailable(e.to_string()))?;
-        if meta.is_none() {
-            return Err(EdgeError::FeaturesIncomplete {
-                version: version.0,
-                key,
-            });
-        }
+        let state = {
+            let slot = &self.live;
+            live::resolve(kv, FeatureVersion(version), |m| slot.borrow().loaded(m)).await?
+        };
+        let model = state
+            .model
+            .as_ref()
+            .map(|m| m.version.clone())
+            .expect("a resolved state has its model");
+        write_pointer(kv, keys::CURRENT_MODEL, &model).await?;
         write_pointer(kv, keys::CURRENT_FEATURES, &version.to_string()).await?;
-        self.invalidate();
-        Ok(())
+        self.install(state);
+        self.caches.clear();
+        self.live.borrow_mut().checked_at = Some(now);
+        Ok(model)
     }
 
     fn source<'a, K: Kv>(
@@ -422,6 +423,14 @@ async fn write_pointer<K: Kv>(kv: &K, key: &str, value: &str) -> Result<(), Edge
     kv.put(key, value.as_bytes(), None)
         .await
         .map_err(|e| EdgeError::KvUnavailable(e.to_string()))
+}
+
+/// `version N with model m`, for messages.
+fn describe(state: &ServingState) -> String {
+    match &state.model {
+        Some(m) => format!("feature version {} with model {}", state.version, m.version),
+        None => format!("feature version {} without a model", state.version),
+    }
 }
 
 /// Reads a published model's manifest and chunks (concurrently), verifies the checksum and

@@ -28,6 +28,8 @@ pub mod error;
 pub mod isolate;
 pub mod kv;
 pub mod kv_source;
+#[cfg(feature = "tract")]
+pub mod live;
 pub mod model;
 pub mod publication;
 pub mod rerank;

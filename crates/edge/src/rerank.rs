@@ -113,9 +113,11 @@ impl Reranker {
             Some(m) if !degraded.model_unavailable => m.scorer.backend(),
             _ => HEURISTIC_ONLY,
         };
+        let features_version = source.version().await.ok().flatten().map(|v| v.0);
         let response = RerankResponse {
             user_id: request.user_id.clone(),
             model_version: model.as_ref().map(|m| m.version.to_string()),
+            features_version,
             backend: backend.to_string(),
             ranked,
             degraded,

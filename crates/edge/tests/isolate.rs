@@ -1,6 +1,7 @@
-//! The Worker's isolate state, natively on the in-memory KV: pointer TTLs, verified model
-//! switches, complete-only feature switches, a KV that fails in part or in whole, and what
-//! real KV does but local workerd never does (a pointer visible before the keys it names).
+//! The Worker's isolate state, natively on the in-memory KV: pointer TTLs, a model that goes
+//! live only with the feature version whose meta names it, verified and complete-only
+//! switches, a KV that fails in part or in whole, and what real KV does but local workerd
+//! never does (a pointer visible before the keys it names, the meta included).
 
 use futures_executor::block_on;
 use resonance_edge::EdgeError;
@@ -8,9 +9,9 @@ use resonance_edge::isolate::{Isolate, Settings};
 use resonance_edge::kv::MemoryKv;
 use resonance_edge::publication::{self, sha256_hex};
 use resonance_sasrec::onnx;
-use resonance_shared::api::{RerankRequest, parse_rerank_request};
+use resonance_shared::api::{RerankRequest, RerankResponse, parse_rerank_request};
 use resonance_shared::features::{
-    TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory, encode,
+    FeatureSetMeta, TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory, encode,
 };
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 use resonance_shared::manifest::{PUBLISHED_MODEL_SCHEMA, PublishedModel};
@@ -55,8 +56,8 @@ fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
 }
 
 /// Writes feature version `version` (user `u` with history t1..t8, tracks t1..t20 with
-/// `rows` as embeddings, the meta last).
-fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>]) {
+/// `rows` as embeddings, the meta naming `model` last).
+fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str) {
     let v = FeatureVersion(version);
     for (i, row) in rows.iter().enumerate().take(TRACKS + 1).skip(1) {
         let track = TrackFeatures {
@@ -85,11 +86,20 @@ fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>]) {
         ..Default::default()
     };
     kv.set(&v.entity_key(Entity::User, "u"), encode(&user).as_bytes());
-    kv.set(&v.meta_key(), br#"{"version":1}"#);
+    let meta = FeatureSetMeta {
+        version,
+        as_of: "2026-12-01T00:00:00Z".into(),
+        created_at: "2026-12-01T00:00:00Z".into(),
+        users: 1,
+        tracks: TRACKS,
+        model_version: Some(model.into()),
+        bytes: None,
+    };
+    kv.set(&v.meta_key(), serde_json::to_vec(&meta).unwrap().as_slice());
 }
 
-fn point(kv: &MemoryKv, model: &str, features: u64) {
-    kv.set(keys::CURRENT_MODEL, model.as_bytes());
+/// Points `rsn:current` at `features` behind the Worker's back, as the Cloudflare sink does.
+fn point(kv: &MemoryKv, features: u64) {
     kv.set(keys::CURRENT_FEATURES, features.to_string().as_bytes());
 }
 
@@ -106,8 +116,8 @@ fn live_kv() -> (MemoryKv, Vec<u8>) {
     let kv = MemoryKv::default();
     let (onnx, rows) = model(1);
     publish_model(&kv, "a", &onnx);
-    publish_features(&kv, 1, &rows);
-    point(&kv, "a", 1);
+    publish_features(&kv, 1, &rows, "a");
+    point(&kv, 1);
     (kv, onnx)
 }
 
@@ -121,8 +131,8 @@ fn pointers_are_read_again_only_after_their_ttl() {
 
     let (onnx_b, rows_b) = model(2);
     publish_model(&kv, "b", &onnx_b);
-    publish_features(&kv, 2, &rows_b);
-    point(&kv, "b", 2);
+    publish_features(&kv, 2, &rows_b, "b");
+    point(&kv, 2);
     let within = block_on(isolate.live(&kv, &SETTINGS, 4_000.0)).unwrap();
     assert_eq!(
         within.version,
@@ -136,12 +146,63 @@ fn pointers_are_read_again_only_after_their_ttl() {
 }
 
 #[test]
-fn a_damaged_model_keeps_the_previous_one_serving() {
+fn a_new_model_goes_live_only_with_the_feature_version_that_names_it() {
     let (kv, _) = live_kv();
     let isolate = Isolate::default();
-    assert!(block_on(isolate.current_model(&kv, &SETTINGS, 0.0)).is_some());
+    let first = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    assert_eq!(first.model_version.as_deref(), Some("a"));
+    assert_eq!(first.features_version, Some(1));
 
-    let (onnx_b, _) = model(2);
+    // A retrained model arrives, and an older mirror moves the model pointer on its own:
+    // version 1 still holds model a's embeddings, so model a keeps scoring it.
+    let (onnx_b, rows_b) = model(2);
+    publish_model(&kv, "b", &onnx_b);
+    kv.set(keys::CURRENT_MODEL, b"b");
+    let still = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_000.0)).unwrap();
+    assert_eq!(
+        (still.model_version.as_deref(), still.features_version),
+        (Some("a"), Some(1))
+    );
+    assert_same(&still, &first);
+    let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
+    assert_eq!(health.status, "ok");
+
+    // The version materialized with model b's embeddings brings b with it.
+    publish_features(&kv, 2, &rows_b, "b");
+    block_on(isolate.switch_features(&kv, 2, 20_000.0)).unwrap();
+    assert_eq!(kv.peek(keys::CURRENT_MODEL).as_deref(), Some("b"));
+    let after = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 20_001.0)).unwrap();
+    assert_eq!(
+        (after.model_version.as_deref(), after.features_version),
+        (Some("b"), Some(2))
+    );
+    // And back (a rollback): model a is still loaded, and is taken with its own version.
+    point(&kv, 1);
+    let back = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 40_000.0)).unwrap();
+    assert_same(&back, &first);
+}
+
+/// The same ranking and scores (an encoder state from the cache differs in the last bits).
+fn assert_same(a: &RerankResponse, b: &RerankResponse) {
+    let ids = |r: &RerankResponse| {
+        r.ranked
+            .iter()
+            .map(|t| t.track_id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(a), ids(b));
+    for (x, y) in a.ranked.iter().zip(&b.ranked) {
+        assert!((x.score - y.score).abs() < 1e-5, "{x:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn a_damaged_model_keeps_the_previous_state_serving() {
+    let (kv, _) = live_kv();
+    let isolate = Isolate::default();
+    let before = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+
+    let (onnx_b, rows_b) = model(2);
     publish_model(&kv, "b", &onnx_b);
     let mut damaged = onnx_b.clone();
     damaged[100] ^= 0xff;
@@ -149,22 +210,61 @@ fn a_damaged_model_keeps_the_previous_one_serving() {
         &keys::model_chunk_key("b", 0),
         &damaged[..damaged.len().min(publication_chunk())],
     );
+    publish_features(&kv, 2, &rows_b, "b");
     // A switch through the admin route refuses it, and the pointer stays.
-    let refused = block_on(isolate.switch_model(&kv, "b", 1.0)).unwrap_err();
+    let refused = block_on(isolate.switch_features(&kv, 2, 1.0)).unwrap_err();
     assert!(matches!(refused, EdgeError::ModelInvalid(_)), "{refused:?}");
-    assert_eq!(kv.peek(keys::CURRENT_MODEL).as_deref(), Some("a"));
-    // A pointer written past the Worker (Cloudflare's REST API) is checked where it is read.
-    kv.set(keys::CURRENT_MODEL, b"b");
-    let serving = block_on(isolate.current_model(&kv, &SETTINGS, 10_000.0)).unwrap();
-    assert_eq!(serving.version, "a");
+    assert_eq!(kv.peek(keys::CURRENT_FEATURES).as_deref(), Some("1"));
+    let refused = block_on(isolate.stage_model(&kv, "b")).unwrap_err();
+    assert!(matches!(refused, EdgeError::ModelInvalid(_)), "{refused:?}");
+    // A pointer written past the Worker (Cloudflare's REST API) is checked where it is read:
+    // the previous pair keeps serving, whole, and /health says why.
+    point(&kv, 2);
+    let kept = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_000.0)).unwrap();
+    assert_eq!(
+        (kept.model_version.as_deref(), kept.features_version),
+        (Some("a"), Some(1))
+    );
+    assert_same(&kept, &before);
     let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
-    assert_eq!(health.model_version.as_deref(), Some("a"));
+    assert_eq!(health.status, "degraded");
+    assert_eq!(
+        (health.model_version.as_deref(), health.features_version),
+        (Some("a"), Some(1))
+    );
     let error = health
         .model_error
-        .expect("health says why b is not serving");
-    assert!(error.contains("still serving model a"), "{error}");
-    // A model that is not published at all is a 404, not a 422.
-    let missing = block_on(isolate.switch_model(&kv, "zzz", 2.0)).unwrap_err();
+        .expect("health says why 2 is not serving");
+    assert!(
+        error.contains("needs model b") && error.contains("still serving feature version 1"),
+        "{error}"
+    );
+
+    // An isolate that starts now has nothing to keep: version 2's features, no model.
+    let cold = Isolate::default();
+    let heuristic = block_on(cold.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    assert_eq!(heuristic.model_version, None);
+    assert_eq!(heuristic.features_version, Some(2));
+    assert_eq!(heuristic.backend, "heuristic-only");
+    assert!(heuristic.degraded.model_unavailable);
+    assert!(heuristic.ranked.iter().all(|t| t.transformer.is_none()));
+    assert_eq!(
+        block_on(cold.health(&kv, &SETTINGS, 1.0)).status,
+        "degraded"
+    );
+
+    // Repaired, it goes live at the next pointer check.
+    publish_model(&kv, "b", &onnx_b);
+    let repaired = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 20_000.0)).unwrap();
+    assert_eq!(repaired.model_version.as_deref(), Some("b"));
+    assert_eq!(
+        block_on(isolate.health(&kv, &SETTINGS, 20_001.0)).model_error,
+        None
+    );
+
+    // A version whose model is not published at all is a 404, not a 422.
+    publish_features(&kv, 3, &rows_b, "zzz");
+    let missing = block_on(isolate.switch_features(&kv, 3, 30_000.0)).unwrap_err();
     assert!(
         matches!(missing, EdgeError::ModelNotFound(_)),
         "{missing:?}"
@@ -180,16 +280,74 @@ fn a_feature_switch_to_an_incomplete_version_is_refused() {
     let (kv, _) = live_kv();
     let isolate = Isolate::default();
     let (_, rows) = model(1);
-    publish_features(&kv, 2, &rows);
+    publish_features(&kv, 2, &rows, "a");
+    let meta = kv.peek(&FeatureVersion(2).meta_key()).unwrap();
     kv.remove(&FeatureVersion(2).meta_key());
-    let refused = block_on(isolate.switch_features(&kv, 2)).unwrap_err();
+    let refused = block_on(isolate.switch_features(&kv, 2, 0.0)).unwrap_err();
     assert_eq!(refused.code(), "features_not_found");
     assert_eq!(kv.peek(keys::CURRENT_FEATURES).as_deref(), Some("1"));
-    let zero = block_on(isolate.switch_features(&kv, 0)).unwrap_err();
+    let zero = block_on(isolate.switch_features(&kv, 0, 0.0)).unwrap_err();
     assert!(matches!(zero, EdgeError::Invalid(_)));
-    kv.set(&FeatureVersion(2).meta_key(), b"{}");
-    block_on(isolate.switch_features(&kv, 2)).unwrap();
+    kv.set(&FeatureVersion(2).meta_key(), meta.as_bytes());
+    assert_eq!(block_on(isolate.switch_features(&kv, 2, 0.0)).unwrap(), "a");
     assert_eq!(kv.peek(keys::CURRENT_FEATURES).as_deref(), Some("2"));
+}
+
+#[test]
+fn a_pointer_seen_before_its_meta_keeps_the_previous_state() {
+    let (kv, _) = live_kv();
+    let isolate = Isolate::default();
+    block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    let (_, rows) = model(1);
+    publish_features(&kv, 2, &rows, "a");
+    kv.hidden.borrow_mut().insert(FeatureVersion(2).meta_key());
+    point(&kv, 2);
+    let kept = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_000.0)).unwrap();
+    assert_eq!(kept.features_version, Some(1));
+    let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
+    assert!(
+        health
+            .model_error
+            .unwrap_or_default()
+            .contains("not yet visible"),
+    );
+    kv.hidden.borrow_mut().clear();
+    let moved = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 20_000.0)).unwrap();
+    assert_eq!(moved.features_version, Some(2));
+}
+
+#[test]
+fn a_bulk_delete_never_takes_the_live_meta_or_model() {
+    let (kv, onnx) = live_kv();
+    let isolate = Isolate::default();
+    let (_, rows) = model(1);
+    publish_features(&kv, 2, &rows, "a");
+    publish_model(&kv, "old", &onnx);
+    for (key, field) in [
+        (FeatureVersion(1).meta_key(), "[0]"),
+        (keys::model_chunk_key("a", 0), "[0]"),
+        (keys::model_manifest_key("a"), "[0]"),
+    ] {
+        let refused =
+            block_on(isolate.bulk_delete(&kv, &SETTINGS, std::slice::from_ref(&key), 0.0))
+                .unwrap_err();
+        let EdgeError::Invalid(e) = refused else {
+            panic!("{key}: {refused:?}")
+        };
+        assert_eq!(e.field, field, "{key}");
+        assert!(kv.peek(&key).is_some(), "{key} is kept");
+    }
+    // Another version's meta, another model, and a live listener's value may go.
+    let gone = [
+        FeatureVersion(2).meta_key(),
+        keys::model_manifest_key("old"),
+        FeatureVersion(1).entity_key(Entity::User, "u"),
+    ];
+    assert_eq!(
+        block_on(isolate.bulk_delete(&kv, &SETTINGS, &gone, 0.0)).unwrap(),
+        3
+    );
+    assert!(gone.iter().all(|k| kv.peek(k).is_none()));
 }
 
 #[test]
@@ -232,8 +390,8 @@ fn a_pointer_seen_before_its_keys_degrades_and_is_never_filled_from_another_vers
     assert!(before.degraded.unknown_tracks.is_empty());
 
     // Version 2 is pointed at, but this reader does not see two of its candidates yet.
-    let (_, rows_2) = model(3);
-    publish_features(&kv, 2, &rows_2);
+    let (_, rows_2) = model(1);
+    publish_features(&kv, 2, &rows_2, "a");
     for id in ["t9", "t10"] {
         kv.hidden
             .borrow_mut()

@@ -84,6 +84,10 @@ pub struct RerankResponse {
     pub user_id: String,
     /// The model version that scored the candidates; `None` when none was available.
     pub model_version: Option<String>,
+    /// The feature version the features were read from (whose meta names `model_version`'s
+    /// model as the one its embeddings belong to); `None` when none is live.
+    #[serde(default)]
+    pub features_version: Option<u64>,
     /// Where the transformer ran: `tract-cpu`, `webgpu`, or `heuristic-only`.
     pub backend: String,
     /// The candidates, best first (at most `limit` of them).
@@ -116,7 +120,8 @@ pub struct KvWrite {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "camelCase")]
 pub struct HealthResponse {
-    /// `ok`, or `degraded` when the feature store cannot be read.
+    /// `ok`, or `degraded` when the feature store cannot be read, the live state the pointer
+    /// names cannot be served (`modelError` says why), or access is misconfigured.
     pub status: String,
     /// Whether a GPU backend can run the transformer here (never on the Worker).
     pub gpu_available: bool,
@@ -124,10 +129,13 @@ pub struct HealthResponse {
     pub model_loaded: bool,
     /// The serving model's version; `None` without one.
     pub model_version: Option<String>,
-    /// The version of the published feature snapshot; `None` when none is published or readable.
+    /// The feature version serving (its meta names `modelVersion`); `None` when none is
+    /// published or readable.
     pub features_version: Option<u64>,
-    /// Why the newest published model is not the one serving (a missing chunk, a bad
-    /// checksum): the previous model keeps serving meanwhile.
+    /// Why the live state `rsn:current` names is not the one serving (its meta is missing,
+    /// it names no model, or its model has a missing chunk or a bad checksum): the previous
+    /// state keeps serving meanwhile, or, in an isolate that has none, the named features
+    /// without a model (heuristic-only, flagged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_error: Option<String>,
     /// What this Worker's access configuration refuses to serve, and why (a missing

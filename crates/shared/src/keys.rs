@@ -215,6 +215,14 @@ pub enum KeyKind<'k> {
     },
 }
 
+impl KeyKind<'_> {
+    /// Whether the key is a pointer (`rsn:current`, `rsn:model:current`), which only the
+    /// switches write.
+    pub fn is_pointer(&self) -> bool {
+        matches!(self, KeyKind::FeaturePointer | KeyKind::ModelPointer)
+    }
+}
+
 /// Classifies a key; anything outside the schema is an error naming it.
 pub fn parse_key(key: &str) -> Result<KeyKind<'_>, FieldError> {
     let bad = || FieldError::new("key", format!("{key:?} is not a key of the rsn: schema"));

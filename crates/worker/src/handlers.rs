@@ -33,7 +33,10 @@ const ROUTES: &[(&str, Method, Handler)] = &[
     ("/health", Method::Get, Handler::Health),
     ("/admin/kv/bulk", Method::Post, Handler::BulkWrite),
     ("/admin/kv/bulk/delete", Method::Post, Handler::BulkDelete),
-    ("/admin/model/current", Method::Put, Handler::SwitchModel),
+    ("/admin/model/staged", Method::Put, Handler::StageModel),
+    // The older mirror's name for it, kept while a deployment upgrades (it switched the model
+    // apart from the features; now the model goes live with the version that names it).
+    ("/admin/model/current", Method::Put, Handler::StageModel),
     (
         "/admin/features/current",
         Method::Put,
@@ -49,7 +52,7 @@ enum Handler {
     Health,
     BulkWrite,
     BulkDelete,
-    SwitchModel,
+    StageModel,
     SwitchFeatures,
 }
 
@@ -166,26 +169,29 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             admin(req, env)?;
             let keys =
                 admin::parse_bulk_delete(&http::body(req, admin::MAX_ADMIN_BODY_BYTES).await?)?;
-            let deleted = isolate.bulk_delete(&kv()?, &keys).await.map_err(to_http)?;
+            let deleted = isolate
+                .bulk_delete(&kv()?, &settings, &keys, now_ms())
+                .await
+                .map_err(to_http)?;
             ok(&serde_json::json!({ "deleted": deleted }))
         }
-        Handler::SwitchModel => {
+        Handler::StageModel => {
             admin(req, env)?;
             let SwitchModel { version } = admin::parse_json(&http::body(req, 4096).await?)?;
             isolate
-                .switch_model(&kv()?, &version, now_ms())
+                .stage_model(&kv()?, &version)
                 .await
                 .map_err(to_http)?;
-            ok(&serde_json::json!({ "modelVersion": version }))
+            ok(&serde_json::json!({ "modelVersion": version, "staged": true }))
         }
         Handler::SwitchFeatures => {
             admin(req, env)?;
             let SwitchFeatures { version } = admin::parse_json(&http::body(req, 4096).await?)?;
-            isolate
-                .switch_features(&kv()?, version)
+            let model = isolate
+                .switch_features(&kv()?, version, now_ms())
                 .await
                 .map_err(to_http)?;
-            ok(&serde_json::json!({ "featuresVersion": version }))
+            ok(&serde_json::json!({ "featuresVersion": version, "modelVersion": model }))
         }
     }
 }

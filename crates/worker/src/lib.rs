@@ -6,9 +6,10 @@
 //! GET  /v1/model                  the live ONNX graph (X-Model-Version, ETag)
 //! GET  /health                    model and feature versions, loaded or not, and why not
 //! POST /admin/kv/bulk             bulk KV write, Cloudflare's REST wire format (bearer token)
-//! POST /admin/kv/bulk/delete      bulk delete of user/track values (`trainer forget`)
-//! PUT  /admin/model/current       verify a published model, then make it live (bearer token)
-//! PUT  /admin/features/current    make a complete feature version live (bearer token)
+//! POST /admin/kv/bulk/delete      bulk delete (`trainer forget`, the mirror's clean-up)
+//! PUT  /admin/model/staged        verify a published model and keep it loaded (bearer token)
+//! PUT  /admin/features/current    make a complete feature version live with the model its
+//!                                 meta names, both verified first (bearer token)
 //! ```
 //!
 //! The workers-rs template's shape: the fetch event, one route table (`handlers`), the HTTP

@@ -5,7 +5,8 @@
  */
 export type HealthResponse = { 
 /**
- * `ok`, or `degraded` when the feature store cannot be read.
+ * `ok`, or `degraded` when the feature store cannot be read, the live state the pointer
+ * names cannot be served (`modelError` says why), or access is misconfigured.
  */
 status: string, 
 /**
@@ -21,12 +22,15 @@ modelLoaded: boolean,
  */
 modelVersion: string | null, 
 /**
- * The version of the published feature snapshot; `None` when none is published or readable.
+ * The feature version serving (its meta names `modelVersion`); `None` when none is
+ * published or readable.
  */
 featuresVersion: number | null, 
 /**
- * Why the newest published model is not the one serving (a missing chunk, a bad
- * checksum): the previous model keeps serving meanwhile.
+ * Why the live state `rsn:current` names is not the one serving (its meta is missing,
+ * it names no model, or its model has a missing chunk or a bad checksum): the previous
+ * state keeps serving meanwhile, or, in an isolate that has none, the named features
+ * without a model (heuristic-only, flagged).
  */
 modelError?: string | null, 
 /**

@@ -15,6 +15,11 @@ user_id: string,
  */
 model_version: string | null, 
 /**
+ * The feature version the features were read from (whose meta names `model_version`'s
+ * model as the one its embeddings belong to); `None` when none is live.
+ */
+features_version: number | null, 
+/**
  * Where the transformer ran: `tract-cpu`, `webgpu`, or `heuristic-only`.
  */
 backend: string, 

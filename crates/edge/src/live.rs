@@ -1,0 +1,210 @@
+//! The live state an isolate serves: one feature version and the model its meta names,
+//! resolved and installed together, so a model never scores with another model's embeddings.
+//!
+//! ```text
+//! rsn:current ─► N ─► rsn:v{N}:meta ─► model_version m ─► rsn:model:{m}:manifest + chunks
+//!                                                         (loaded, checksum, L and d checked)
+//! ```
+//!
+//! The pointer is the only thing that moves: a model goes live with the first feature version
+//! materialized with its embeddings, and never alone. The pointer is checked where it is read
+//! (the Cloudflare sink writes it through the REST API, with no Worker in the path, and KV may
+//! show it before the keys it names): a state whose meta is missing or names no model, or
+//! whose model does not load, is not installed; the isolate keeps what it served, and
+//! `/health` says why. An isolate with nothing to keep serves the named features without a
+//! model (heuristic-only, flagged `model_unavailable`), never another model.
+
+use std::rc::Rc;
+
+use resonance_shared::features::FeatureSetMeta;
+use resonance_shared::keys::FeatureVersion;
+
+use crate::error::EdgeError;
+use crate::kv::Kv;
+use crate::publication::PublicationError;
+use crate::tract::TractModel;
+
+/// A model that loaded and verified.
+pub struct LoadedModel {
+    /// The version it was published as.
+    pub version: String,
+    /// The tract plan.
+    pub model: TractModel,
+    /// The verified graph, served to browsers by `GET /v1/model`.
+    pub onnx: Vec<u8>,
+    /// SHA-256 of `onnx`, hex.
+    pub sha256: String,
+}
+
+/// What an isolate serves: a feature version and its model.
+#[derive(Clone)]
+pub struct ServingState {
+    /// The feature version.
+    pub version: FeatureVersion,
+    /// The model its meta names; `None` only while that model cannot be served.
+    pub model: Option<Rc<LoadedModel>>,
+    /// Whether the whole state verified (meta and model); an unverified one is re-resolved
+    /// at every pointer check until it does.
+    pub verified: bool,
+}
+
+/// The isolate's live state and when its pointer was read.
+#[derive(Default)]
+pub struct LiveSlot {
+    /// What is serving.
+    pub serving: Option<ServingState>,
+    /// When the pointer was last read (ms).
+    pub checked_at: Option<f64>,
+    /// Why the state the pointer names is not the one serving.
+    pub error: Option<String>,
+    /// A verified model that is not serving: staged by the admin route, or the one the last
+    /// switch displaced, so a switch back to it (a rollback) does not load it again.
+    pub spare: Option<Rc<LoadedModel>>,
+}
+
+impl LiveSlot {
+    /// A loaded model of `version`, if this slot holds one (serving or spare).
+    pub fn loaded(&self, version: &str) -> Option<Rc<LoadedModel>> {
+        let serving = self.serving.as_ref().and_then(|s| s.model.clone());
+        [serving, self.spare.clone()]
+            .into_iter()
+            .flatten()
+            .find(|m| m.version == version)
+    }
+
+    /// Installs `state`; the model it displaces becomes the spare. Returns whether the model
+    /// changed (cached encoder states then belong to another model).
+    pub fn install(&mut self, state: ServingState) -> bool {
+        let displaced = self.serving.take().and_then(|s| s.model);
+        let changed = match (&displaced, &state.model) {
+            (Some(a), Some(b)) => a.version != b.version,
+            (None, None) => false,
+            _ => true,
+        };
+        if let Some(displaced) = displaced.filter(|_| changed) {
+            self.spare = Some(displaced);
+        }
+        self.serving = Some(state);
+        changed
+    }
+}
+
+/// Why a feature version cannot go live.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StateError {
+    /// The meta is not readable here: the version is incomplete, or KV has not shown it yet.
+    #[error(
+        "feature version {version} has no meta here ({key}): it is incomplete, or not yet visible at this location"
+    )]
+    MetaMissing {
+        /// The version.
+        version: u64,
+        /// Its meta key.
+        key: String,
+    },
+    /// The meta does not parse or describes another version.
+    #[error("the meta of feature version {version} is invalid: {message}")]
+    BadMeta {
+        /// The version.
+        version: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// The meta names no model: its track embeddings belong to none this edge can load.
+    #[error(
+        "the meta of feature version {version} names no model, so no model may score its embeddings"
+    )]
+    NoModel {
+        /// The version.
+        version: u64,
+    },
+    /// The model the meta names does not load.
+    #[error("feature version {version} needs model {model}: {error}")]
+    Model {
+        /// The version.
+        version: u64,
+        /// The model its meta names.
+        model: String,
+        /// Why it does not load.
+        error: PublicationError,
+    },
+    /// The KV did not answer.
+    #[error("reading the state of feature version {version}: {message}")]
+    Kv {
+        /// The version.
+        version: u64,
+        /// The KV's error.
+        message: String,
+    },
+}
+
+impl From<StateError> for EdgeError {
+    fn from(e: StateError) -> Self {
+        match &e {
+            StateError::MetaMissing { version, key } => EdgeError::FeaturesIncomplete {
+                version: *version,
+                key: key.clone(),
+            },
+            StateError::NoModel { .. }
+            | StateError::Model {
+                error: PublicationError::NotPublished { .. },
+                ..
+            } => EdgeError::ModelNotFound(e.to_string()),
+            StateError::BadMeta { .. } | StateError::Model { .. } => {
+                EdgeError::ModelInvalid(e.to_string())
+            }
+            StateError::Kv { .. } => EdgeError::KvUnavailable(e.to_string()),
+        }
+    }
+}
+
+/// Reads the meta of `version`, the model it names, and verifies both; `loaded` offers a
+/// model already in memory by version.
+pub async fn resolve<K: Kv>(
+    kv: &K,
+    version: FeatureVersion,
+    loaded: impl Fn(&str) -> Option<Rc<LoadedModel>>,
+) -> Result<ServingState, StateError> {
+    let key = version.meta_key();
+    let text = kv
+        .get_text(&key, None)
+        .await
+        .map_err(|e| StateError::Kv {
+            version: version.0,
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| StateError::MetaMissing {
+            version: version.0,
+            key: key.clone(),
+        })?;
+    let meta: FeatureSetMeta = serde_json::from_str(&text).map_err(|e| StateError::BadMeta {
+        version: version.0,
+        message: e.to_string(),
+    })?;
+    if meta.version != version.0 {
+        return Err(StateError::BadMeta {
+            version: version.0,
+            message: format!("it describes version {}", meta.version),
+        });
+    }
+    let model = meta
+        .model_version
+        .ok_or(StateError::NoModel { version: version.0 })?;
+    let model = match loaded(&model) {
+        Some(model) => model,
+        None => Rc::new(
+            crate::isolate::load_model(kv, &model)
+                .await
+                .map_err(|error| StateError::Model {
+                    version: version.0,
+                    model: model.clone(),
+                    error,
+                })?,
+        ),
+    };
+    Ok(ServingState {
+        version,
+        model: Some(model),
+        verified: true,
+    })
+}
