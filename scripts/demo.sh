@@ -41,16 +41,13 @@ export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}"
 export RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)"
 export RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
 
-step "publishing the model into the feature store"
-"$TRAINER" publish --model-only --to-redis --models model
-
 step "building every listener's interest graph into Redis (offline unless an LLM key is set)"
 "$TRAINER" interest-graph --all-users --data "$DATA_DIR"
 
-step "materializing the feature views, with the interest graphs, into Redis (a new version, switched live)"
+step "materializing the feature views, with the interest graphs, into Redis (a new version, switched live with the model whose embeddings it holds)"
 "$TRAINER" materialize --data "$DATA_DIR" --models model
 
-step "mirroring the live model and feature version from Redis to the Worker's KV"
+step "mirroring the live state (the feature version and its model) from Redis to the Worker's KV"
 "$TRAINER" mirror --full --worker "http://127.0.0.1:${WORKER_PORT:-8787}"
 
 step "reranking a sample through the Worker"

@@ -49,25 +49,7 @@ pub fn fixture() -> &'static Fixture {
             "--out",
             &s(&data),
         ]);
-        trainer_ok(&[
-            "train",
-            "--data",
-            &s(&data),
-            "--out",
-            &s(&run),
-            "--device",
-            "cpu",
-            "--epochs",
-            "2",
-            "--batch-size",
-            "64",
-            "--max-seq-len",
-            "20",
-            "--d-model",
-            "32",
-            "--heads",
-            "2",
-        ]);
+        train_small(&data, &run, &[]);
         trainer_ok(&["eval", "--run", &s(&run)]);
         trainer_ok(&[
             "export",
@@ -86,9 +68,38 @@ pub fn fixture() -> &'static Fixture {
     })
 }
 
-/// `trainer materialize` of the fixture into Redis as `version`, as of [`AS_OF`]; callers add
-/// flags and environment.
-pub fn materialize_command(redis_url: &str, version: u64) -> Command {
+/// Trains the fixture's small model (d = 32, L = 20, 2 heads, 2 epochs) on `data` into `out`;
+/// `extra` flags come last (a later flag overrides an earlier one).
+pub fn train_small(data: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--data",
+        &s(data),
+        "--out",
+        &s(out),
+        "--device",
+        "cpu",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--max-seq-len",
+        "20",
+        "--d-model",
+        "32",
+        "--heads",
+        "2",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    args.extend(extra.iter().map(|a| a.to_string()));
+    trainer_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+/// `trainer materialize` of the fixture into Redis at the next version Redis assigns, as of
+/// [`AS_OF`]; callers add flags and environment.
+pub fn materialize_latest(redis_url: &str) -> Command {
     let f = fixture();
     let mut command = Command::new(trainer_path());
     command
@@ -99,8 +110,16 @@ pub fn materialize_command(redis_url: &str, version: u64) -> Command {
             "--models",
             &s(&f.models),
         ])
-        .args(["--as-of", AS_OF, "--feature-version", &version.to_string()])
+        .args(["--as-of", AS_OF])
         .env("REDIS_URL", redis_url);
+    command
+}
+
+/// `trainer materialize` of the fixture into Redis as `version`, as of [`AS_OF`]; callers add
+/// flags and environment.
+pub fn materialize_command(redis_url: &str, version: u64) -> Command {
+    let mut command = materialize_latest(redis_url);
+    command.args(["--feature-version", &version.to_string()]);
     command
 }
 

@@ -100,6 +100,18 @@ pub fn assert_same_ranking(
     }
 }
 
+/// `trainer status --json` against `redis_url` and the Worker at `worker_url`: its report
+/// (the command must succeed, so Redis and the edge agree).
+pub fn status_of(redis_url: &str, worker_url: &str) -> serde_json::Value {
+    summary_of(
+        Command::new(trainer_path())
+            .args(["status", "--json", "--worker", worker_url])
+            .env("REDIS_URL", redis_url)
+            .output()
+            .unwrap(),
+    )
+}
+
 /// A command run with `--json` that must succeed: its standard output, parsed.
 pub fn summary_of(out: impl std::borrow::Borrow<Output>) -> serde_json::Value {
     let printed = succeeded(out);

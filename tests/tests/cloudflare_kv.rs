@@ -25,6 +25,8 @@ struct Seen {
     /// Keys in the order the successful writes stored them.
     order: Vec<String>,
     stored: HashMap<String, String>,
+    /// Keys in the order the bulk deletes removed them.
+    deleted: Vec<String>,
     problems: Vec<String>,
 }
 
@@ -46,7 +48,31 @@ fn stand_in(seen: Arc<Mutex<Seen>>) -> String {
             seen.requests += 1;
             let path =
                 format!("/client/v4/accounts/{ACCOUNT}/storage/kv/namespaces/{NAMESPACE}/bulk");
-            let (status, answer) = if url != path || method != "PUT" {
+            let delete = format!("{path}/delete");
+            let (status, answer) = if url == delete && method == "POST" {
+                // Cloudflare's bulk delete: a JSON array of key names, ≤ 10,000.
+                match serde_json::from_str::<Vec<String>>(&body) {
+                    Ok(keys)
+                        if keys.len() <= 10_000
+                            && authorization.as_deref() == Some(&format!("Bearer {TOKEN}")) =>
+                    {
+                        for key in &keys {
+                            seen.stored.remove(key);
+                            seen.deleted.push(key.clone());
+                        }
+                        let result =
+                            json!({"successful_key_count": keys.len(), "unsuccessful_keys": []});
+                        (
+                            200,
+                            json!({"success": true, "errors": [], "messages": [], "result": result}),
+                        )
+                    }
+                    _ => {
+                        seen.problems.push(format!("bad bulk delete {body:.80}"));
+                        (400, envelope(false, 10026, "bad body"))
+                    }
+                }
+            } else if url != path || method != "PUT" {
                 seen.problems.push(format!("{method} {url}"));
                 (
                     404,
@@ -113,7 +139,7 @@ fn envelope(success: bool, code: u32, message: &str) -> Value {
 
 fn mirror(redis: &RedisServer, api: &str, token: &str) -> Output {
     Command::new(trainer_path())
-        .args(["mirror", "--full", "--sink", "cloudflare"])
+        .args(["mirror", "--full", "--sink", "cloudflare", "--grace", "0"])
         .env("REDIS_URL", &redis.url)
         .env("CLOUDFLARE_API_BASE", api)
         .env("CLOUDFLARE_ACCOUNT_ID", ACCOUNT)
@@ -131,6 +157,7 @@ fn mirror_to_cloudflare_kv_retries_and_writes_every_key() {
 
     let seen = Arc::new(Mutex::new(Seen::default()));
     let api = stand_in(seen.clone());
+    let shared = seen.clone();
     let began = Instant::now();
     let out = mirror(&redis, &api, TOKEN);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -152,15 +179,53 @@ fn mirror_to_cloudflare_kv_retries_and_writes_every_key() {
             "{key}"
         );
     }
-    // One write per key, the meta after every entity, the pointer last.
-    assert_eq!(seen.order.len(), keys.lines().count() + 1);
+    // One write per key: the model's chunks, its manifest, the version's entities, its meta,
+    // then the pointers (the model's, for readers of the older layout; the version's last).
+    let model_keys = redis.cli(&["--scan", "--pattern", "rsn:model:*"]);
+    let model_keys = model_keys.lines().count();
+    assert_eq!(seen.order.len(), model_keys + keys.lines().count() + 2);
+    assert!(
+        seen.order[model_keys - 1].ends_with(":manifest"),
+        "{:?}",
+        &seen.order[..model_keys]
+    );
     let meta = seen.order.iter().position(|k| k == "rsn:v50:meta").unwrap();
-    assert_eq!(meta, seen.order.len() - 2);
+    assert_eq!(meta, seen.order.len() - 3);
+    assert_eq!(seen.order[seen.order.len() - 2], "rsn:model:current");
     assert_eq!(seen.order.last().unwrap(), "rsn:current");
     assert_eq!(seen.stored["rsn:current"], "50");
     drop(seen);
 
+    // Two more days: version 50 becomes the previous one, then is deleted through Cloudflare's
+    // bulk delete (the grace period is 0 here), its meta first; the model stays (still live).
+    for version in [51, 52] {
+        succeeded(materialize_command(&redis.url, version).output().unwrap());
+        let out = mirror(&redis, &api, TOKEN);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let seen_now = shared.lock().unwrap();
+    assert_eq!(seen_now.problems, Vec::<String>::new());
+    assert_eq!(
+        seen_now.deleted.first().map(String::as_str),
+        Some("rsn:v50:meta")
+    );
+    assert_eq!(seen_now.deleted.len(), keys.lines().count());
+    assert!(seen_now.stored.keys().all(|k| !k.starts_with("rsn:v50:")));
+    assert!(
+        seen_now.stored.contains_key("rsn:v51:meta")
+            && seen_now.stored.contains_key("rsn:v52:meta")
+    );
+    drop(seen_now);
+    // Redis let version 50 go too, now that the edge holds it no longer.
+    assert_eq!(redis.cli(&["--scan", "--pattern", "rsn:v50:*"]), "");
+    assert_eq!(redis.cli(&["ZRANGE", "rsn:mirrored", "0", "-1"]), "51\n52");
+
     // A wrong token is not retried: the error says what Cloudflare said.
+    succeeded(materialize_command(&redis.url, 53).output().unwrap());
     let out = mirror(&redis, &api, "wrong-token");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());

@@ -5,7 +5,9 @@
 
 use std::process::{Command, Output};
 
-use resonance_e2e::fixture::{AS_OF, MODEL, fixture, materialize_command, publish, s};
+use resonance_e2e::fixture::{
+    AS_OF, MODEL, fixture, materialize_command, materialize_latest, publish, s,
+};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
@@ -99,10 +101,19 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
 
     // One entity's views in one round trip, schema-versioned, with the track's embedding.
-    let key = redis.cli(&["--scan", "--pattern", "rsn:v10:user:*"]);
-    let key = key.lines().next().unwrap();
-    let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
-    assert!(user.listening_stats.is_some() && !user.history.tracks.is_empty());
+    // (A listener with plays: one who only skipped has an empty history.)
+    let keys = redis.cli(&["--scan", "--pattern", "rsn:v10:user:*"]);
+    let (key, user) = keys
+        .lines()
+        .map(|k| {
+            (
+                k,
+                features::decode::<UserFeatures>(&redis.cli(&["GET", k])).unwrap(),
+            )
+        })
+        .find(|(_, u)| !u.history.tracks.is_empty())
+        .expect("a listener with plays");
+    assert!(user.listening_stats.is_some());
     // The user carries the interest graph `trainer interest-graph` stored for them.
     let user_id = key.rsplit(':').next().unwrap();
     let record: serde_json::Value =
@@ -135,10 +146,43 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     assert_eq!(redis.cli(&["ZRANGE", "rsn:versions", "0", "-1"]), "11\n12");
     assert_eq!(redis.cli(&["XLEN", "rsn:changes"]), "3");
 
-    // The live version cannot be overwritten in place.
-    let error = failed(materialize(&redis.url, 12));
-    assert!(error.contains("already live"), "{error}");
+    // The live version cannot be overwritten in place, nor an older one written: it would
+    // go live and then be pruned as the oldest (a host whose clock is behind).
+    for version in [12, 5] {
+        let error = failed(materialize(&redis.url, version));
+        assert!(
+            error.contains(&format!("--feature-version {version} is not newer than 12")),
+            "{error}"
+        );
+    }
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "12");
+    assert_eq!(redis.cli(&["EXISTS", "rsn:v12:meta"]), "1");
+    // Without --feature-version, the next one: the clock's, or above the newest.
+    redis.cli(&["SET", "rsn:current", "99999999999"]);
+    redis.cli(&["ZADD", "rsn:versions", "99999999999", "99999999999"]);
+    let next = summary_of(
+        materialize_latest(&redis.url)
+            .arg("--json")
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(next["version"], 100000000000u64, "{next}");
+
+    // Another publication holds the lock (the weekly job's materialize): refused at once,
+    // naming the holder, and nothing written.
+    redis.cli(&[
+        "SET",
+        "rsn:lock:materialize",
+        "other-host pid 7",
+        "PX",
+        "60000",
+    ]);
+    let error = failed(materialize_latest(&redis.url).output().unwrap());
+    assert!(
+        error.contains("another publication holds rsn:lock:materialize (other-host pid 7)"),
+        "{error}"
+    );
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "100000000000");
 }
 
 #[test]
@@ -294,14 +338,11 @@ fn mirror_follows_the_change_stream_and_resumes_after_a_crash() {
             .starts_with('0')
     );
 
-    // Two publications while no mirror ran: the first is superseded, the second mirrored.
+    // Two publications while no mirror ran: only the live one is copied.
     ok(materialize(&redis.url, 71));
     ok(materialize(&redis.url, 72));
     let printed = ok(follow(&redis.url, &worker, ""));
-    assert!(
-        printed.contains("skipped version 71: superseded (live: 72)"),
-        "{printed}"
-    );
+    assert!(!printed.contains("feature version 71"), "{printed}");
     assert!(printed.contains("mirrored feature version 72"), "{printed}");
     assert_eq!(features_version(&worker), 72);
 }
@@ -345,21 +386,29 @@ fn the_model_travels_through_redis_with_the_features() {
     let f = fixture();
     let redis = RedisServer::start();
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
-    let printed = ok(Command::new(trainer_path())
-        .args([
-            "publish",
-            "--model-only",
-            "--to-redis",
-            "--models",
-            &s(&f.models),
-        ])
-        .env("REDIS_URL", &redis.url)
-        .env_remove("RESONANCE_ADMIN_TOKEN")
-        .output()
-        .unwrap());
-    assert!(printed.contains("into Redis"), "{printed}");
-    assert_eq!(redis.cli(&["GET", "rsn:model:current"]), MODEL);
-    ok(materialize(&redis.url, 90));
+    // The old way is gone, with a message that says the new one.
+    let error = failed(
+        Command::new(trainer_path())
+            .args([
+                "publish",
+                "--model-only",
+                "--to-redis",
+                "--models",
+                &s(&f.models),
+            ])
+            .args(["--data", &s(&f.data), "--worker", &worker.url])
+            .env("REDIS_URL", &redis.url)
+            .output()
+            .unwrap(),
+    );
+    assert!(error.contains("trainer materialize"), "{error}");
+    let summary = materialized(&redis.url, 90);
+    assert_eq!(summary["modelWritten"], true, "{summary}");
+    assert_eq!(
+        redis.cli(&["EXISTS", &format!("rsn:model:{MODEL}:manifest")]),
+        "1"
+    );
+    assert_eq!(materialized(&redis.url, 91)["modelWritten"], false);
 
     let printed = ok(mirror(&redis.url, &worker));
     assert!(
@@ -371,10 +420,10 @@ fn the_model_travels_through_redis_with_the_features() {
         .json()
         .unwrap();
     assert_eq!(health["modelVersion"], MODEL, "{health}");
-    assert_eq!(health["featuresVersion"], 90, "{health}");
+    assert_eq!(health["featuresVersion"], 91, "{health}");
 
-    // The Worker reranks with the mirrored model and features.
-    let key = redis.cli(&["--scan", "--pattern", "rsn:v90:user:*"]);
+    // The Worker reranks with the mirrored model and features, and says which.
+    let key = redis.cli(&["--scan", "--pattern", "rsn:v91:user:*"]);
     let key = key.lines().next().unwrap();
     let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
     let mut candidates = user.history.tracks.clone();
@@ -391,4 +440,5 @@ fn the_model_travels_through_redis_with_the_features() {
         .unwrap();
     assert_eq!(answer["backend"], "tract-cpu", "{answer}");
     assert_eq!(answer["model_version"], MODEL, "{answer}");
+    assert_eq!(answer["features_version"], 91, "{answer}");
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use resonance_e2e::fixture::{fixture, materialize_command, s};
+use resonance_e2e::fixture::materialize_command;
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
@@ -40,7 +40,6 @@ fn switch_features(worker: &Wrangler, version: u64) {
 
 #[test]
 fn forget_leaves_no_key_of_the_listener_in_redis_or_at_the_edge() {
-    let f = fixture();
     let redis = RedisServer::start();
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
     let trainer = |args: &[&str]| {
@@ -51,13 +50,6 @@ fn forget_leaves_no_key_of_the_listener_in_redis_or_at_the_edge() {
             .output()
             .unwrap()
     };
-    ok(trainer(&[
-        "publish",
-        "--model-only",
-        "--to-redis",
-        "--models",
-        &s(&f.models),
-    ]));
     // Two versions mirrored to the edge: the listener is in both.
     for version in [30, 31] {
         ok(materialize_command(&redis.url, version).output().unwrap());

@@ -403,6 +403,7 @@ fn flags_are_validated_before_anything_runs() {
     let fails = |args: &[&str], expected: &str| {
         let out = Command::new(trainer_path())
             .arg("interest-graph")
+            .args(["--data", "no/such/dataset"])
             .args(args)
             .env("REDIS_URL", "redis://127.0.0.1:1/0")
             .env_remove("ANTHROPIC_API_KEY")

@@ -153,14 +153,22 @@ pub fn attach(
     data: &Dataset,
     as_of: i64,
     store: Option<&mut FeatureStore>,
-    redis_url: &str,
+    redis_url: Option<&str>,
 ) -> Result<Attached> {
     let (users_with_graph, invalid) = match source {
         GraphSource::None => (0, 0),
         GraphSource::Offline => (attach_offline(set, data, as_of, DEFAULT_SINCE_DAYS), 0),
         GraphSource::Redis => match store {
             Some(store) => attach_stored(store, set)?,
-            None => attach_stored(&mut FeatureStore::connect(redis_url)?, set)?,
+            None => {
+                let url = redis_url.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--interest-graphs redis needs the feature store: set REDIS_URL (or --redis-url), \
+                         or choose --interest-graphs offline"
+                    )
+                })?;
+                attach_stored(&mut FeatureStore::connect(url)?, set)?
+            }
         },
     };
     Ok(Attached {

@@ -17,8 +17,11 @@
 
 pub mod erasure;
 pub mod graphs;
+pub mod ledger;
+pub mod lock;
 pub mod mirror;
 pub mod publication;
 pub mod sinks;
+pub mod status;
 pub mod store;
 pub mod views;

@@ -1,24 +1,36 @@
 //! The mirror: Redis → the edge KV.
 //!
-//! A full sync copies the live model (when Redis holds one), then every key of the live
-//! feature version in bulk batches, the version's meta last, and switches the edge to each
-//! once copied; until then the edge serves what it served, and a run killed midway is
-//! completed by running it again (writes are idempotent).
+//! The unit copied is the live state: the feature version `rsn:current` names and the model
+//! its meta names. A sync copies the model when the edge does not hold it (manifest and
+//! chunks; the Worker verifies it), then every key of the version in bulk batches, its meta
+//! last, then switches the edge to the version, which goes live there with that model. Until
+//! then the edge serves what it served; a run killed midway is completed by running it again
+//! (writes are idempotent).
 //!
-//! Following reads the change stream with a consumer group and acknowledges a record only
-//! after the edge switched, so a mirror killed at any point finds its record pending when it
-//! starts again. A record whose version is no longer live (a newer one followed) is
-//! acknowledged without copying: the newer record carries the newer version.
+//! Following reads the change stream with a consumer group; each record only wakes the mirror,
+//! which copies whatever is live in Redis then, so records that arrive late, twice or out of
+//! order change nothing. A record is acknowledged only after the edge switched.
+//!
+//! Superseded states are deleted from the edge ([`Mirror::collect`]) once they have been
+//! neither live nor previous for the grace period: the meta first (so the version can no
+//! longer go live), then its values; a model's manifest first, then its chunks. What to delete
+//! comes from the mirror's own record ([`crate::ledger`]) and Redis's copy of each version,
+//! which Redis keeps until the edge's is gone.
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use resonance_shared::api::KvWrite;
 use resonance_shared::keys::{self, FeatureVersion, KeyKind};
 use serde::Serialize;
 
 use crate::sinks::EdgeSink;
 use crate::store::{CHANGES, Change, FeatureStore, StoredModel};
+
+/// Seconds since the epoch.
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
 
 /// The consumer group of the edge mirrors on the change stream.
 pub const GROUP: &str = "edge-mirror";
@@ -38,6 +50,10 @@ pub struct Mirror<'a> {
     pub log: &'a dyn Fn(&str),
     /// Keys written so far in the version being copied.
     pub progress: &'a dyn Fn(u64),
+    /// How long a superseded state stays at the edge before it is deleted: at least KV's
+    /// propagation (≈60 s), its read cache (60 s), the isolates' caches (60 s) and pointer
+    /// check (5 s), so no reader still holds it.
+    pub grace: Duration,
 }
 
 /// What copying one feature version did.
@@ -58,27 +74,44 @@ pub struct MirroredVersion {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase", tag = "outcome")]
 pub enum MirroredModel {
-    /// Redis holds no model.
-    NoModel,
-    /// The edge already served it.
-    AlreadyLive {
+    /// The edge holds it already (the mirror's record says it wrote it).
+    AtTheEdge {
         /// The model.
         version: String,
     },
-    /// A newer model replaced it in Redis.
-    Superseded {
-        /// The model of the record.
-        version: String,
-        /// The model Redis serves.
-        live: String,
-    },
-    /// Copied and made live.
+    /// Copied (and, on the Worker, verified).
     Copied {
         /// The model.
         version: String,
         /// Keys written.
         keys: usize,
     },
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Synced {
+    /// The model of the live state.
+    pub model: MirroredModel,
+    /// The feature version, copied and switched; `None` when the edge served it already.
+    pub features: Option<MirroredVersion>,
+    /// What was deleted from the edge afterwards.
+    pub collected: Collected,
+}
+
+/// What [`Mirror::collect`] deleted from the edge.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collected {
+    /// Feature versions deleted.
+    pub versions: Vec<u64>,
+    /// Models deleted.
+    pub models: Vec<String>,
+    /// Keys deleted.
+    pub keys: usize,
+    /// Superseded versions and models still within the grace period.
+    pub waiting: usize,
 }
 
 impl Mirror<'_> {
@@ -91,40 +124,65 @@ impl Mirror<'_> {
         Ok(())
     }
 
-    /// Copies the live model, then the live feature version, once.
-    pub fn full(&mut self) -> Result<(MirroredModel, MirroredVersion)> {
+    /// Copies the live state (the model, then the feature version) and switches the edge to
+    /// it, unless the edge serves it already; then deletes what the grace period lets go.
+    pub fn full(&mut self) -> Result<Synced> {
         self.check()?;
-        let Some(version) = self.store.current()? else {
+        // One sync at a time: two would interleave their switches and clean-ups.
+        let _lock = crate::lock::Lock::take(
+            self.store.url(),
+            crate::lock::MIRROR,
+            Duration::from_secs(3600),
+            Duration::from_secs(600),
+        )?;
+        let Some((version, model)) = self.store.live_state()? else {
             bail!(
                 "Redis has no live feature version (rsn:current): run `trainer materialize` first"
             );
         };
-        let model = self.model(None)?;
-        Ok((model, self.version(version)?))
+        let model_outcome = self.model(&model)?;
+        let edge = self.store.edge_state()?;
+        let serving =
+            edge.live == Some(version.0) && self.sink.serves_features(version.0)?.unwrap_or(true);
+        let features = if serving {
+            (self.log)(&format!(
+                "feature version {version} with model {model} is already live on {}",
+                self.sink.target()
+            ));
+            None
+        } else {
+            Some(self.version(version, &model)?)
+        };
+        let collected = self.collect()?;
+        Ok(Synced {
+            model: model_outcome,
+            features,
+            collected,
+        })
     }
 
-    /// Copies the live model (if Redis has one; only `only`, when given) and switches the
-    /// sink to it. Chunks go as base64, as they are stored.
-    pub fn model(&mut self, only: Option<&str>) -> Result<MirroredModel> {
+    /// Copies model `version` from Redis unless the edge holds it (the mirror's record), and
+    /// has the sink verify it. Chunks go as base64, as they are stored; the manifest last.
+    pub fn model(&mut self, version: &str) -> Result<MirroredModel> {
         let target = self.sink.target();
-        let Some(StoredModel { version, pairs }) = self.store.current_model()? else {
-            return Ok(MirroredModel::NoModel);
-        };
-        if let Some(wanted) = only.filter(|wanted| *wanted != version) {
-            (self.log)(&format!(
-                "skipped model {wanted}: superseded (live: {version})"
-            ));
-            return Ok(MirroredModel::Superseded {
-                version: wanted.to_string(),
-                live: version,
+        // The record says the edge holds it; a sink that can check (the Worker) confirms.
+        if self.store.edge_models()?.contains(version) && self.sink.stage_model(version).is_ok() {
+            return Ok(MirroredModel::AtTheEdge {
+                version: version.to_string(),
             });
         }
-        if self.sink.serves_model(&version)? {
-            (self.log)(&format!("model {version} is already live on {target}"));
-            return Ok(MirroredModel::AlreadyLive { version });
-        }
-        let writes: Vec<KvWrite> = pairs
+        let Some(StoredModel { pairs, .. }) = self.store.model(version)? else {
+            bail!(
+                "the live feature version needs model {version}, which Redis does not hold \
+                 (rsn:model:{version}:manifest): run `trainer materialize` with that model again"
+            );
+        };
+        let manifest = keys::model_manifest_key(version);
+        let (manifests, chunks): (Vec<_>, Vec<_>) =
+            pairs.into_iter().partition(|(k, _)| *k == manifest);
+        let writes: Vec<KvWrite> = chunks
             .into_iter()
+            .chain(manifests)
             .map(|(key, value)| KvWrite {
                 base64: matches!(keys::parse_key(&key), Ok(KeyKind::ModelChunk { .. })),
                 key,
@@ -132,22 +190,96 @@ impl Mirror<'_> {
                 expiration_ttl: None,
             })
             .collect();
+        // Recorded before the first write, so a killed run's keys are collected too.
+        self.store.record_edge_model(version, unix_now())?;
         for batch in writes.chunks(MODEL_CHUNKS_PER_WRITE) {
             self.sink.write(batch)?;
         }
-        self.sink.switch_model(&version)?;
+        self.sink.stage_model(version)?;
         (self.log)(&format!(
-            "mirrored model {version} to {target} ({} keys); live there now",
+            "mirrored model {version} to {target} ({} keys); it goes live with the feature version that names it",
             writes.len()
         ));
         Ok(MirroredModel::Copied {
-            version,
+            version: version.to_string(),
             keys: writes.len(),
         })
     }
 
-    /// Copies one version to the sink, meta last, then switches the sink to it.
-    pub fn version(&mut self, version: FeatureVersion) -> Result<MirroredVersion> {
+    /// Deletes from the edge every feature version and model the mirror wrote that has been
+    /// neither live nor previous there for [`Mirror::grace`], and then, from Redis, the
+    /// versions Redis kept only for this.
+    pub fn collect(&mut self) -> Result<Collected> {
+        let edge = self.store.edge_state()?;
+        let now = unix_now();
+        let grace = self.grace.as_secs() as i64;
+        let mut collected = Collected::default();
+        let redis_live = self.store.current()?.map(|v| v.0);
+        let redis_previous = self.store.previous()?;
+        let kept = edge.kept_versions();
+        for version in self.store.mirrored_versions()? {
+            if kept.contains(&version) {
+                continue;
+            }
+            if now - self.store.retired_at(&format!("v:{version}"), now)? < grace {
+                collected.waiting += 1;
+                continue;
+            }
+            let keys = self.store.version_keys(FeatureVersion(version))?;
+            collected.keys += self.delete(&keys)?;
+            self.store.forget_edge_version(version)?;
+            if redis_live != Some(version) && redis_previous != Some(version) {
+                self.store.drop_version(FeatureVersion(version))?;
+            }
+            collected.versions.push(version);
+        }
+        let kept = edge.kept_models();
+        for model in self.store.edge_models()? {
+            if kept.contains(&model) {
+                continue;
+            }
+            if now - self.store.retired_at(&format!("m:{model}"), now)? < grace {
+                collected.waiting += 1;
+                continue;
+            }
+            let manifest = keys::model_manifest_key(&model);
+            let chunks = match self.store.model(&model)? {
+                Some(stored) => stored.pairs.into_iter().map(|(k, _)| k).collect(),
+                None => Vec::new(),
+            };
+            let keys: Vec<String> = std::iter::once(manifest.clone())
+                .chain(chunks.into_iter().filter(|k| *k != manifest))
+                .collect();
+            collected.keys += self.delete(&keys)?;
+            self.store.forget_edge_model(&model)?;
+            collected.models.push(model);
+        }
+        if !collected.versions.is_empty() || !collected.models.is_empty() {
+            (self.log)(&format!(
+                "deleted superseded state from {}: versions {:?}, models {:?} ({} keys)",
+                self.sink.target(),
+                collected.versions,
+                collected.models,
+                collected.keys
+            ));
+        }
+        Ok(collected)
+    }
+
+    /// Deletes `keys` in order, in the sink's batches; returns how many.
+    fn delete(&self, keys: &[String]) -> Result<usize> {
+        for batch in keys.chunks(self.sink.max_batch()) {
+            self.sink
+                .delete(batch)
+                .with_context(|| format!("deleting superseded keys from {}", self.sink.target()))?;
+            resonance_failpoint::reached("collect-batch");
+        }
+        Ok(keys.len())
+    }
+
+    /// Copies one version to the sink, meta last, then switches the sink to it (with `model`,
+    /// which its meta names) and records the switch.
+    pub fn version(&mut self, version: FeatureVersion, model: &str) -> Result<MirroredVersion> {
         let began = Instant::now();
         // Recorded first: `trainer forget` deletes a listener from every version the edge holds.
         self.store.record_mirrored(version)?;
@@ -171,7 +303,10 @@ impl Mirror<'_> {
             resonance_failpoint::reached("mirror-batch");
             Ok(())
         })?;
-        sink.switch_features(version.0)?;
+        sink.switch_features(version.0, model)?;
+        resonance_failpoint::reached("mirror-switched");
+        self.store
+            .record_edge_switch(version.0, model, unix_now())?;
         let seconds = began.elapsed().as_secs_f64();
         (self.log)(&format!(
             "mirrored feature version {version} to {}: {keys} keys, {:.1} MiB in {seconds:.1} s ({:.0} keys/s); live there now",
@@ -187,9 +322,9 @@ impl Mirror<'_> {
         })
     }
 
-    /// Mirrors each version `materialize` makes live, as its change record arrives, as
-    /// `consumer` of [`GROUP`]; returns after `idle_exit` without a new record (never when
-    /// `None`).
+    /// Mirrors the live state each time a change record arrives, as `consumer` of [`GROUP`],
+    /// and deletes superseded states as their grace period ends; returns after `idle_exit`
+    /// without a new record (never when `None`).
     pub fn follow(&mut self, consumer: &str, idle_exit: Option<Duration>) -> Result<()> {
         self.check()?;
         self.store.join_changes(GROUP)?;
@@ -204,6 +339,7 @@ impl Mirror<'_> {
                 continue;
             }
             if records.is_empty() {
+                self.collect()?;
                 if let Some(idle) = idle_exit.filter(|idle| idle_since.elapsed() >= *idle) {
                     (self.log)(&format!(
                         "no new version for {} s; stopping",
@@ -213,20 +349,14 @@ impl Mirror<'_> {
                 }
                 continue;
             }
+            // Every record asks for the same thing: the edge at Redis's live state.
+            self.full()?;
             for (id, change) in records {
-                match change {
-                    Change::Model(model) => {
-                        self.model(Some(&model))?;
-                    }
-                    Change::Features(version) => match self.store.current()? {
-                        Some(live) if live == version => {
-                            self.version(version)?;
-                        }
-                        live => (self.log)(&format!(
-                            "skipped version {version}: superseded (live: {})",
-                            live.map_or("none".into(), |v| v.to_string())
-                        )),
-                    },
+                if let Change::Model(model) = change {
+                    (self.log)(&format!(
+                        "record {id} (model {model}) is from an older trainer: a model now goes \
+                         live with the feature version that names it"
+                    ));
                 }
                 self.store.ack_change(GROUP, &id)?;
             }

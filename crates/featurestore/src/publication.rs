@@ -40,11 +40,12 @@ pub fn model_pairs(artifact: &ModelArtifact) -> Vec<KvWrite> {
     pairs
 }
 
-/// The meta of version `version` of `set`, computed as of `as_of` (unix seconds) with the
-/// embeddings of `model`, created `now`.
+/// The meta of version `version` of `set` (whose pairs take `bytes`), computed as of `as_of`
+/// (unix seconds) with the embeddings of `model`, created `now`.
 pub fn meta(
     version: FeatureVersion,
     set: &FeatureSet,
+    bytes: usize,
     as_of: i64,
     now: OffsetDateTime,
     model: &str,
@@ -56,5 +57,6 @@ pub fn meta(
         users: set.users.len(),
         tracks: set.tracks.len(),
         model_version: Some(model.to_string()),
+        bytes: Some(bytes as u64),
     })
 }

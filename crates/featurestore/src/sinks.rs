@@ -23,24 +23,27 @@ pub trait EdgeSink {
     /// Writes one batch of pairs; every pair is stored, or it fails.
     fn write(&self, pairs: &[KvWrite]) -> Result<()>;
 
-    /// Deletes one batch of user or track values (at most [`EdgeSink::max_batch`]); deleting
-    /// an absent key succeeds.
+    /// Deletes one batch of keys (at most [`EdgeSink::max_batch`]); deleting an absent key
+    /// succeeds. The Worker refuses pointers and the keys of the state it serves.
     fn delete(&self, keys: &[String]) -> Result<()>;
 
-    /// Whether the edge already serves model `version` (when the sink can tell). Switching to
-    /// it again would reload it and drop the edge's cached encoder states for nothing.
-    fn serves_model(&self, _version: &str) -> Result<bool> {
-        Ok(false)
+    /// Whether the edge serves feature version `version`, when the sink can tell (`None`:
+    /// it cannot, and the mirror's record is trusted).
+    fn serves_features(&self, _version: u64) -> Result<Option<bool>> {
+        Ok(None)
     }
 
-    /// Makes model `version` live, after its chunks are written: on plain KV, the pointer key.
-    fn switch_model(&self, version: &str) -> Result<()> {
-        self.write(&[pointer(CURRENT_MODEL, version.to_string())])
+    /// Verifies model `version` once its keys are written, serving nothing yet (the Worker
+    /// loads it and checks its checksum; plain KV cannot, so the reader checks it).
+    fn stage_model(&self, _version: &str) -> Result<()> {
+        Ok(())
     }
 
-    /// Makes feature version `version` live, after its keys are written: on plain KV, the
-    /// pointer key.
-    fn switch_features(&self, version: u64) -> Result<()> {
+    /// Makes feature version `version` live with `model`, the model its meta names, after
+    /// both are written: on plain KV, the model pointer (for readers of the older layout)
+    /// and then the feature pointer, which a reader checks against the meta.
+    fn switch_features(&self, version: u64, model: &str) -> Result<()> {
+        self.write(&[pointer(CURRENT_MODEL, model.to_string())])?;
         self.write(&[pointer(CURRENT_FEATURES, version.to_string())])
     }
 }

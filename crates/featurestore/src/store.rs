@@ -4,19 +4,22 @@
 //! rsn:v{N}:user:{id}    one schema-versioned value per entity: the edge KV's own encoding,
 //! rsn:v{N}:track:{id}   so one GET reads all of an entity's views (one round trip)
 //! rsn:v{N}:meta         FeatureSetMeta; written last, so its presence marks N complete
-//! rsn:current           the live version: switching it is the publication (one SET)
+//! rsn:current           the live version: switching it is the publication (one SET); the
+//!                       live model is the one its meta names (`model_version`)
 //! rsn:versions          sorted set of complete versions
-//! rsn:changes           stream, one entry per switch, for `trainer mirror --follow`
-//! rsn:model:current     the live model (`trainer publish --model-only --to-redis`), whose
-//! rsn:model:{v}:…       manifest and base64 chunks the mirror copies as they are
+//! rsn:changes           stream, one entry per switch, for `trainer mirror --follow` (≈1,000 kept)
+//! rsn:models            sorted set of the models written here, score = when
+//! rsn:model:{v}:…       a model's manifest and base64 chunks, written by the materialize that
+//!                       first uses it; the mirror copies them as they are
 //! ```
 //!
 //! A publication writes version N in pipelines of `batch` keys, each key with a staging TTL,
 //! so a run that dies halfway leaves nothing behind for long and never touches the live
-//! version. Once every key and the meta are in, the keys are made persistent, the pointer is
-//! switched and the change recorded in one MULTI/EXEC; then versions older than the
-//! previous live one are deleted. The previous one stays until the next switch, so readers
-//! holding it finish their work.
+//! version. Versions only increase: N must be above every version Redis knows, whatever the
+//! host's clock says. Once every key and the meta are in, the keys are made persistent, the
+//! pointer is switched and the change recorded in one MULTI/EXEC; then every other version is
+//! deleted except the previous live one (readers holding it finish their work) and those the
+//! edge still holds (`rsn:mirrored`: the mirror deletes them there first, then here).
 
 use std::time::Duration;
 
@@ -30,6 +33,13 @@ use resonance_shared::keys::{self, FeatureVersion};
 pub const VERSIONS: &str = "rsn:versions";
 /// The stream of publications.
 pub const CHANGES: &str = "rsn:changes";
+/// Entries the change stream keeps (about: trimmed with `MAXLEN ~`). Each is only a wake-up
+/// for the mirror, which always copies the live state, so old entries carry nothing.
+pub const CHANGES_KEPT: usize = 1000;
+/// The version live before the live one (kept by pruning).
+pub const PREVIOUS: &str = "rsn:previous";
+/// The sorted set of models written to Redis.
+pub const MODELS: &str = "rsn:models";
 /// How long the keys of an unfinished version live.
 pub const STAGING_TTL: Duration = Duration::from_secs(6 * 3600);
 
@@ -46,7 +56,8 @@ pub struct StoredModel {
 pub enum Change {
     /// A feature version went live.
     Features(FeatureVersion),
-    /// A model went live.
+    /// A model went live on its own: written by an older trainer; the model now goes live
+    /// with the feature version that names it.
     Model(String),
 }
 
@@ -65,7 +76,7 @@ pub struct Published {
     pub bytes: usize,
     /// The version that was live before, now kept as the previous one.
     pub previous: Option<u64>,
-    /// Versions deleted as older than the previous one.
+    /// Versions deleted (neither the new one, the previous one, nor held by the edge).
     pub deleted: Vec<u64>,
 }
 
@@ -103,8 +114,8 @@ impl FeatureStore {
         }
     }
 
-    /// The URL connected to (for messages).
-    pub(crate) fn url(&self) -> &str {
+    /// The URL connected to.
+    pub fn url(&self) -> &str {
         &self.url
     }
 
@@ -139,9 +150,13 @@ impl FeatureStore {
         mut progress: impl FnMut(usize),
     ) -> Result<Published> {
         let previous = self.current()?;
-        if previous == Some(version) {
+        let newest = self.newest_version()?;
+        if let Some(newest) = newest.filter(|n| version.0 <= *n) {
             bail!(
-                "feature version {version} is already live; choose a new one (--feature-version)"
+                "--feature-version {version} is not newer than {newest}, the newest version Redis \
+                 knows (live: {}): versions only increase, so readers and pruning can order them; \
+                 leave --feature-version out to take the next one",
+                previous.map_or("none".into(), |v| v.to_string())
             );
         }
         let staging = STAGING_TTL.as_secs();
@@ -181,21 +196,27 @@ impl FeatureStore {
             pipe.exec(&mut self.conn)
                 .with_context(|| self.context("making the new version persistent"))?;
         }
-        redis::pipe()
-            .atomic()
+        let mut switch = redis::pipe();
+        switch.atomic();
+        if let Some(previous) = previous {
+            switch.set(PREVIOUS, previous.0.to_string()).ignore();
+        }
+        switch
             .set(keys::CURRENT_FEATURES, version.0.to_string())
             .ignore()
             .zadd(VERSIONS, version.0.to_string(), version.0 as f64)
             .ignore()
-            .xadd(CHANGES, "*", &[("version", version.0.to_string())])
+            .xadd_maxlen(
+                CHANGES,
+                redis::streams::StreamMaxlen::Approx(CHANGES_KEPT),
+                "*",
+                &[("version", version.0.to_string())],
+            )
             .ignore()
             .exec(&mut self.conn)
             .with_context(|| self.context("switching rsn:current"))?;
 
-        let deleted = match previous {
-            Some(previous) => self.delete_older_than(previous)?,
-            None => Vec::new(),
-        };
+        let deleted = self.prune(version, previous)?;
         Ok(Published {
             keys: written.len(),
             bytes,
@@ -204,27 +225,112 @@ impl FeatureStore {
         })
     }
 
-    /// Deletes every complete version older than `keep` (and its keys).
-    fn delete_older_than(&mut self, keep: FeatureVersion) -> Result<Vec<u64>> {
-        let old: Vec<u64> = self
+    /// The version live before the live one, if Redis recorded it.
+    pub fn previous(&mut self) -> Result<Option<u64>> {
+        let value: Option<String> = self
             .conn
-            .zrangebyscore(VERSIONS, "-inf", format!("({}", keep.0))
-            .with_context(|| self.context("listing versions"))?;
-        for version in &old {
-            let pattern = format!("{}*", FeatureVersion(*version).prefix());
-            let keys = self.scan(&pattern)?;
-            for chunk in keys.chunks(1000) {
-                let _: () = redis::cmd("UNLINK")
-                    .arg(chunk)
-                    .query(&mut self.conn)
-                    .with_context(|| self.context("deleting an old version"))?;
-            }
-            let _: () = self
+            .get(PREVIOUS)
+            .with_context(|| self.context("reading rsn:previous"))?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+
+    /// The highest version Redis knows: live, complete, or held by the edge.
+    pub fn newest_version(&mut self) -> Result<Option<u64>> {
+        let mut newest = self.current()?.map(|v| v.0);
+        for set in [VERSIONS, crate::erasure::MIRRORED] {
+            let top: Vec<u64> = self
                 .conn
-                .zrem(VERSIONS, version.to_string())
-                .with_context(|| self.context("forgetting an old version"))?;
+                .zrevrange(set, 0, 0)
+                .with_context(|| self.context("reading the newest version"))?;
+            newest = newest.max(top.first().copied());
         }
-        Ok(old)
+        Ok(newest)
+    }
+
+    /// The version to write when none is asked for: the unix time `now`, or one above the
+    /// newest version Redis knows when that is higher (a host whose clock is behind).
+    pub fn next_version(&mut self, now: i64) -> Result<FeatureVersion> {
+        let newest = self.newest_version()?.unwrap_or(0);
+        Ok(FeatureVersion((now.max(1) as u64).max(newest + 1)))
+    }
+
+    /// Deletes every complete version but `live`, `previous` and those the edge still holds
+    /// (the mirror deletes those there first, [`FeatureStore::drop_version`]).
+    fn prune(
+        &mut self,
+        live: FeatureVersion,
+        previous: Option<FeatureVersion>,
+    ) -> Result<Vec<u64>> {
+        let complete: Vec<u64> = self
+            .conn
+            .zrange(VERSIONS, 0, -1)
+            .with_context(|| self.context("listing versions"))?;
+        let at_edge = self.mirrored_versions()?;
+        let mut deleted = Vec::new();
+        for version in complete {
+            if version == live.0
+                || Some(version) == previous.map(|v| v.0)
+                || at_edge.contains(&version)
+            {
+                continue;
+            }
+            self.drop_version(FeatureVersion(version))?;
+            deleted.push(version);
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes one version's keys (SCAN, UNLINK) and forgets it.
+    pub fn drop_version(&mut self, version: FeatureVersion) -> Result<()> {
+        let keys = self.version_keys(version)?;
+        for chunk in keys.chunks(1000) {
+            let _: () = redis::cmd("UNLINK")
+                .arg(chunk)
+                .query(&mut self.conn)
+                .with_context(|| self.context("deleting an old version"))?;
+        }
+        let _: () = self
+            .conn
+            .zrem(VERSIONS, version.0.to_string())
+            .with_context(|| self.context("forgetting an old version"))?;
+        Ok(())
+    }
+
+    /// Every key of a version, its meta first.
+    pub fn version_keys(&mut self, version: FeatureVersion) -> Result<Vec<String>> {
+        let meta = version.meta_key();
+        let mut keys = self.scan(&format!("{}*", version.prefix()))?;
+        keys.retain(|k| *k != meta);
+        keys.sort();
+        keys.insert(0, meta);
+        Ok(keys)
+    }
+
+    /// The meta of `version`, if Redis holds it.
+    pub fn meta(&mut self, version: FeatureVersion) -> Result<Option<FeatureSetMeta>> {
+        let text: Option<String> = self
+            .conn
+            .get(version.meta_key())
+            .with_context(|| self.context("reading a meta key"))?;
+        text.map(|t| {
+            serde_json::from_str(&t)
+                .with_context(|| format!("{} is not a feature-set meta", version.meta_key()))
+        })
+        .transpose()
+    }
+
+    /// The live feature version and the model its meta names.
+    pub fn live_state(&mut self) -> Result<Option<(FeatureVersion, String)>> {
+        let Some(version) = self.current()? else {
+            return Ok(None);
+        };
+        let meta = self.meta(version)?.with_context(|| {
+            format!("rsn:current names version {version}, whose meta is missing in Redis")
+        })?;
+        let model = meta
+            .model_version
+            .with_context(|| format!("the meta of the live version {version} names no model"))?;
+        Ok(Some((version, model)))
     }
 
     /// Every key and value of a complete version, in batches of `batch` (SCAN, then MGET).
@@ -284,35 +390,41 @@ impl FeatureStore {
         keys.with_context(|| format!("Redis at {url}: scanning {pattern}"))
     }
 
-    /// Writes a model's keys (manifest, base64 chunks) and makes it the live model in one
-    /// transaction with its change record; the edge verifies the checksum when it switches.
-    pub fn publish_model(&mut self, version: &str, pairs: Vec<(String, String)>) -> Result<()> {
+    /// Writes a model's keys (manifest, base64 chunks) unless Redis holds them already, and
+    /// records it in [`MODELS`]; it goes live with the first version whose meta names it.
+    /// Returns whether it was written now.
+    pub fn stage_model(&mut self, version: &str, pairs: Vec<(String, String)>) -> Result<bool> {
+        let manifest = keys::model_manifest_key(version);
+        let present: bool = self
+            .conn
+            .exists(&manifest)
+            .with_context(|| self.context("looking for the model"))?;
+        if present {
+            return Ok(false);
+        }
         let mut pipe = redis::pipe();
-        for (key, value) in &pairs {
+        // The manifest last: its presence means the chunks are in.
+        let (manifests, chunks): (Vec<_>, Vec<_>) = pairs.iter().partition(|(k, _)| *k == manifest);
+        for (key, value) in chunks.into_iter().chain(manifests) {
             pipe.set(key, value).ignore();
         }
+        pipe.zadd(
+            MODELS,
+            version,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )
+        .ignore();
         pipe.exec(&mut self.conn)
             .with_context(|| self.context("writing the model"))?;
-        redis::pipe()
-            .atomic()
-            .set(keys::CURRENT_MODEL, version)
-            .ignore()
-            .xadd(CHANGES, "*", &[("model", version)])
-            .ignore()
-            .exec(&mut self.conn)
-            .with_context(|| self.context("switching rsn:model:current"))
+        Ok(true)
     }
 
-    /// The live model's version and its keys and values (manifest, chunks), if Redis has one.
-    pub fn current_model(&mut self) -> Result<Option<StoredModel>> {
-        let version: Option<String> = self
-            .conn
-            .get(keys::CURRENT_MODEL)
-            .with_context(|| self.context("reading the model pointer"))?;
-        let Some(version) = version else {
-            return Ok(None);
-        };
+    /// A model's keys and values (manifest, chunks), if Redis has it.
+    pub fn model(&mut self, version: &str) -> Result<Option<StoredModel>> {
         let mut model_keys = self.scan(&format!("rsn:model:{version}:*"))?;
+        if !model_keys.contains(&keys::model_manifest_key(version)) {
+            return Ok(None);
+        }
         model_keys.sort();
         let values: Vec<Option<String>> = self
             .conn
@@ -323,7 +435,10 @@ impl FeatureStore {
             .zip(values)
             .filter_map(|(k, v)| v.map(|v| (k, v)))
             .collect();
-        Ok(Some(StoredModel { version, pairs }))
+        Ok(Some(StoredModel {
+            version: version.to_string(),
+            pairs,
+        }))
     }
 
     /// Joins `group` on the change stream (created at its start, so no publication is missed).

@@ -2,7 +2,10 @@
 //! every file checked against the SHA-256 in its manifest.
 //!
 //! This crate is the room of the model registry: the layout of `model/<version>/`, the
-//! `CURRENT` pointer, and (next) listing, promotion and rollback.
+//! `CURRENT` pointer, and ([`catalog`]) listing, the promotion gate, rollback and the audit
+//! trail.
+
+pub mod catalog;
 
 use std::fs;
 use std::path::{Path, PathBuf};

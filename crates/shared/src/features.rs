@@ -157,6 +157,9 @@ pub struct FeatureSetMeta {
     pub tracks: usize,
     /// The model whose embeddings `track_audio_features` carries, if any.
     pub model_version: Option<String>,
+    /// Bytes of the version's user and track keys and values (absent in older metas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// A stored value: the payload plus the schema version it was written with.

@@ -71,7 +71,10 @@ pub fn evaluate_run(
         .data
         .clone()
         .unwrap_or_else(|| loaded.info.data.clone());
-    let (dataset, _) = resonance_data::load(&data_dir, options.policy)?;
+    let (mut dataset, _) = resonance_data::load(&data_dir, options.policy)?;
+    if let Some(as_of) = loaded.info.as_of {
+        dataset.events.retain(|e| e.timestamp <= as_of);
+    }
     let sequences = Sequences::build(&dataset, loaded.vocabulary.clone(), loaded.info.policy);
     anyhow::ensure!(
         !sequences.users.is_empty(),
@@ -129,6 +132,7 @@ pub fn evaluate_run(
             "ties": "count against the target",
         },
         "data": data_dir,
+        "as_of": loaded.info.as_of,
         "users": sequences.users.len(),
         "dropped_short_users": sequences.dropped_short_users,
         "dropped_unknown_track_events": sequences.dropped_unknown_tracks,
@@ -157,4 +161,51 @@ fn vocabulary_tracks<'a>(
             })
         })
         .collect()
+}
+
+/// The gate's figure for an exported model: the hybrid scorer the edge serves (with graphs),
+/// NDCG@10 over the full catalogue, on the test split of `data_dir` up to `as_of` (the
+/// candidate's split, so two models are compared on the same held-out interactions). Users
+/// whose test track is outside this model's vocabulary drop out; the count says how many
+/// were scored.
+pub fn hybrid_ndcg_on(
+    model: &resonance_sasrec::SasRec,
+    vocabulary: crate::sequences::Vocabulary,
+    policy: crate::sequences::SequencePolicy,
+    data_dir: &Path,
+    as_of: Option<i64>,
+    seed: u64,
+) -> Result<(f64, usize)> {
+    let (mut dataset, _) = resonance_data::load(data_dir, BadRowPolicy::Stop)?;
+    if let Some(as_of) = as_of {
+        dataset.events.retain(|e| e.timestamp <= as_of);
+    }
+    let sequences = Sequences::build(&dataset, vocabulary, policy);
+    anyhow::ensure!(
+        !sequences.users.is_empty(),
+        "{}: no user with 3 interactions to evaluate",
+        data_dir.display()
+    );
+    let counts = sequences.train_counts();
+    let rows = vocabulary_tracks(&sequences, &dataset.catalogue, data_dir)?;
+    let graphs = offline_graphs(sequences.users.iter().map(|u| u.test().0.to_vec()), &rows);
+    let mut hybrid = Hybrid {
+        model: SasRecScorer::new(model.clone()),
+        heuristic: Heuristic::new(&rows, &counts).with_graphs(graphs),
+        weights: Default::default(),
+    };
+    let metrics = evaluate::evaluate(
+        &mut hybrid,
+        &sequences.users,
+        sequences.vocabulary.num_items(),
+        Split::Test,
+        seed,
+        256,
+        |_| {},
+    )?;
+    let full = serde_json::to_value(metrics)?;
+    let ndcg = full["full_catalogue"]["ndcg_at_10"]
+        .as_f64()
+        .ok_or_else(|| anyhow::anyhow!("the evaluation has no full-catalogue NDCG@10"))?;
+    Ok((ndcg, sequences.users.len()))
 }

@@ -7,8 +7,8 @@
 //! item_embeddings.f32   the item-embedding table, little-endian f32 [num_items + 1, d]
 //! ```
 //!
-//! Written to a temporary folder and renamed; then `model/CURRENT` is switched to the new
-//! version in one rename. A crash at any point leaves the previous model in place and current.
+//! Written to a temporary folder and renamed, so a crash at any point leaves nothing half
+//! written; `model/CURRENT` is the registry's to move (`resonance_registry::catalog`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::run::{LoadedRun, WEIGHTS_FILE};
-use resonance_data::atomic::{publish_dir, switch_pointer, write_file};
+use resonance_data::atomic::{publish_dir, write_file};
 
 pub use resonance_registry::{CURRENT_POINTER, EMBEDDINGS_FILE, MANIFEST_FILE, ONNX_FILE};
 
@@ -45,7 +45,8 @@ pub fn default_version() -> String {
     )
 }
 
-/// Writes `models/<version>/` from a run and its evaluation, then makes it current.
+/// Writes `models/<version>/` from a run and its evaluation (a candidate: making it current
+/// is the registry's, behind its gate: `resonance_registry::catalog`).
 pub fn export(
     run_dir: &Path,
     run: &LoadedRun,
@@ -144,12 +145,11 @@ pub fn export(
             Ok(serde_json::to_writer_pretty(w, &manifest)?)
         })
     })?;
-    switch_pointer(&models.join(CURRENT_POINTER), version)?;
     Ok(out)
 }
 
 /// Exports the run in `run_dir`, which must be evaluated (its `evaluation.json` becomes the
-/// manifest's metrics), as `models/<version>/`, and makes it current.
+/// manifest's metrics), as `models/<version>/`.
 pub fn export_run(run_dir: &Path, models: &Path, version: &str, replace: bool) -> Result<PathBuf> {
     let evaluation_path = run_dir.join(super::run::EVALUATION_FILE);
     let text = fs::read_to_string(&evaluation_path).with_context(|| {
@@ -163,4 +163,34 @@ pub fn export_run(run_dir: &Path, models: &Path, version: &str, replace: bool) -
         .with_context(|| format!("{}: malformed", evaluation_path.display()))?;
     let loaded = super::run::load(run_dir, &burn::tensor::Device::flex())?;
     export(run_dir, &loaded, evaluation, models, version, replace)
+}
+
+/// An exported model read back for scoring: its burn weights (`sasrec.bpk`) with the shape and
+/// vocabulary of its manifest, in inference mode.
+pub fn load_exported(
+    dir: &Path,
+    manifest: &ModelManifest,
+) -> Result<(resonance_sasrec::SasRec, crate::sequences::Vocabulary)> {
+    use burn::module::Module;
+    let h = &manifest.hyperparameters;
+    let config = resonance_sasrec::SasRecConfig {
+        num_items: manifest.num_items,
+        max_len: h.max_len,
+        d_model: h.d_model,
+        heads: h.heads,
+        layers: h.layers,
+        dropout: h.dropout,
+        init_std: h.init_std,
+    };
+    let weights = dir.join(super::run::WEIGHTS_FILE);
+    let model = config
+        .init(&burn::tensor::Device::flex())
+        .try_load_file(&weights)
+        .map_err(|e| {
+            anyhow::anyhow!("{}: does not match its manifest ({e:?})", weights.display())
+        })?;
+    Ok((
+        model.valid(),
+        crate::sequences::Vocabulary::from_rows(manifest.idx_to_track.clone()),
+    ))
 }

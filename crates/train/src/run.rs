@@ -42,6 +42,10 @@ pub const EVALUATION_FILE: &str = "evaluation.json";
 pub struct RunInfo {
     /// The dataset folder trained on.
     pub data: PathBuf,
+    /// Only events up to this instant (unix seconds) were read (`--as-of`); evaluation reads
+    /// the same, so a backfill never sees its own future.
+    #[serde(default)]
+    pub as_of: Option<i64>,
     /// The model's hyperparameters.
     pub model: SasRecConfig,
     /// How it was trained.

@@ -18,8 +18,9 @@ use resonance_shared::keys::FeatureVersion;
 /// `--data`: the dataset a command reads.
 #[derive(Args, Debug, Clone)]
 pub struct DataFlag {
-    /// The dataset folder (catalogue.csv, events.csv).
-    #[arg(long, value_name = "DIR", default_value = "data/synth")]
+    /// The dataset folder (catalogue.csv, events.csv). No default: a job that forgets it must
+    /// not read another world (scripts/demo.sh passes data/synth).
+    #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
 }
 
@@ -33,8 +34,8 @@ impl DataFlag {
 /// `--models`: the models folder `trainer export` writes.
 #[derive(Args, Debug, Clone)]
 pub struct ModelsFlag {
-    /// The models folder written by `trainer export` (`<models>/CURRENT` names the live one).
-    #[arg(long, value_name = "DIR", default_value = "model")]
+    /// The models folder written by `trainer export` (`<models>/CURRENT` names the current one).
+    #[arg(long, value_name = "DIR")]
     pub models: PathBuf,
 }
 
@@ -58,24 +59,39 @@ impl ModelChoiceFlags {
 /// `--redis-url`: the feature store.
 #[derive(Args, Debug, Clone)]
 pub struct RedisFlag {
-    /// The feature store (Redis).
-    #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379/0")]
-    pub redis_url: String,
+    /// The feature store (Redis), e.g. redis://127.0.0.1:6379/0. No default: a job must say
+    /// which store it writes.
+    #[arg(long, env = "REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
 }
 
 impl RedisFlag {
     /// Connects (with a short timeout and a PING), naming the URL on failure.
     pub fn connect(&self) -> Result<FeatureStore> {
-        FeatureStore::connect(&self.redis_url)
+        let url = self
+            .redis_url
+            .as_deref()
+            .context("the feature store is needed: set REDIS_URL (or --redis-url), e.g. redis://127.0.0.1:6379/0")?;
+        FeatureStore::connect(url)
     }
 }
 
 /// `--worker`: a Worker's base URL.
 #[derive(Args, Debug, Clone)]
 pub struct WorkerFlag {
-    /// The Worker's base URL.
-    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8787")]
-    pub worker: String,
+    /// The Worker's base URL, e.g. http://127.0.0.1:8787 for `wrangler dev`. No default: a job
+    /// must say which edge it writes.
+    #[arg(long, env = "RESONANCE_WORKER_URL", value_name = "URL")]
+    pub worker: Option<String>,
+}
+
+impl WorkerFlag {
+    /// The URL, or an error saying how to give it.
+    pub fn require(&self) -> Result<&str> {
+        self.worker
+            .as_deref()
+            .context("the Worker is needed: set RESONANCE_WORKER_URL (or --worker URL)")
+    }
 }
 
 /// `--token`: the Worker's admin token.
@@ -142,7 +158,7 @@ impl SinkFlags {
     pub fn connect(&self) -> Result<(Box<dyn EdgeSink>, Option<u64>)> {
         Ok(match self.sink {
             SinkKind::Worker => {
-                let sink = WorkerSink::new(&self.worker.worker, self.token.require()?)?;
+                let sink = WorkerSink::new(self.worker.require()?, self.token.require()?)?;
                 let live = sink.health()?.features_version;
                 (Box::new(sink), live)
             }
@@ -158,12 +174,18 @@ pub struct SnapshotFlags {
     /// The end of every feature window: RFC 3339 or unix seconds (default: the last event).
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// The feature version to write (default: the current unix time).
+    /// The feature version to write (default: the current unix time; `materialize`: or one
+    /// above the newest version in Redis, when that is higher).
     #[arg(long, value_name = "N")]
     pub feature_version: Option<u64>,
 }
 
 impl SnapshotFlags {
+    /// The instant (unix seconds) every window ends at.
+    pub fn as_of(&self, dataset: &Dataset) -> Result<i64> {
+        views::resolve_as_of(self.as_of.as_deref(), dataset)
+    }
+
     /// The instant (unix seconds) and the version, checked.
     pub fn resolve(&self, dataset: &Dataset, now: i64) -> Result<(i64, FeatureVersion)> {
         Ok((

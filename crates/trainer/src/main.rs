@@ -8,10 +8,12 @@
 //! trainer data stats   --data data/synth          what a dataset holds
 //! trainer train        --data data/synth          SASRec → runs/sasrec/
 //! trainer eval         --run runs/sasrec          HR@10, NDCG@10 vs baselines
-//! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest)
+//! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest), current if the gate passes
+//! trainer models list|show|promote|rollback       the registry: stages, the gate, the audit trail
 //! trainer interest-graph --all-users         interest graphs (LLM or offline) → Redis
 //! trainer materialize                       feature views (+ graphs) → Redis, a new version
-//! trainer mirror --full                     Redis → the edge KV
+//! trainer mirror --full                     Redis → the edge KV (the live state; superseded ones deleted)
+//! trainer status                            what is live in Redis and at the edge; exit 1 when they disagree
 //! trainer publish      --worker URL               features + model → the Worker's KV, made live
 //! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
 //! ```
@@ -42,9 +44,11 @@ enum Command {
     Train(commands::train::TrainArgs),
     Eval(commands::eval::EvalArgs),
     Export(commands::export::ExportArgs),
+    Models(commands::models::ModelsArgs),
     InterestGraph(commands::interest_graph::InterestGraphArgs),
     Materialize(commands::materialize::MaterializeArgs),
     Mirror(commands::mirror::MirrorArgs),
+    Status(commands::status::StatusArgs),
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
     ListenerToken(commands::listener_token::ListenerTokenArgs),
@@ -68,9 +72,11 @@ fn main() -> ExitCode {
         Command::Train(args) => commands::train::run(args),
         Command::Eval(args) => commands::eval::run(args),
         Command::Export(args) => commands::export::run(args),
+        Command::Models(args) => commands::models::run(args),
         Command::InterestGraph(args) => commands::interest_graph::run(args),
         Command::Materialize(args) => commands::materialize::run(args),
         Command::Mirror(args) => commands::mirror::run(args),
+        Command::Status(args) => commands::status::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),
         Command::ListenerToken(args) => commands::listener_token::run(args),
@@ -83,5 +89,16 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// clap checks a command line only when it is built: check every subcommand's here, so a
+    /// clash (two arguments of one name) fails a test rather than a user.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -80,22 +80,23 @@ impl EdgeSink for WorkerSink {
         self.send(reqwest::Method::POST, "/admin/kv/bulk/delete", &keys)
     }
 
-    /// The Worker says which model it serves in `/health`.
-    fn serves_model(&self, version: &str) -> Result<bool> {
-        Ok(self.health()?.model_version.as_deref() == Some(version))
+    /// The Worker says which version it serves in `/health`.
+    fn serves_features(&self, version: u64) -> Result<Option<bool>> {
+        Ok(Some(self.health()?.features_version == Some(version)))
     }
 
-    /// `PUT /admin/model/current`: the Worker verifies the model before switching.
-    fn switch_model(&self, version: &str) -> Result<()> {
+    /// `PUT /admin/model/staged`: the Worker loads and verifies the model, serving nothing.
+    fn stage_model(&self, version: &str) -> Result<()> {
         self.send(
             reqwest::Method::PUT,
-            "/admin/model/current",
+            "/admin/model/staged",
             &serde_json::json!({ "version": version }),
         )
     }
 
-    /// `PUT /admin/features/current`: the Worker checks the version is complete first.
-    fn switch_features(&self, version: u64) -> Result<()> {
+    /// `PUT /admin/features/current`: the Worker checks the version is complete and loads
+    /// the model its meta names (which must be `model`) before it switches.
+    fn switch_features(&self, version: u64, _model: &str) -> Result<()> {
         self.send(
             reqwest::Method::PUT,
             "/admin/features/current",

@@ -1,7 +1,7 @@
 //! `trainer materialize`: compute the feature views and publish them into Redis as a new
 //! version, switched live in one step.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use clap::Args;
@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 use crate::choices::GraphSourceArg;
 use crate::flags::{DataFlag, ModelsFlag, RedisFlag, SnapshotFlags};
-use resonance_featurestore::publication;
+use resonance_featurestore::lock::{self, Lock};
+use resonance_featurestore::{publication, views};
 use resonance_registry::ModelArtifact;
 
 /// Compute the feature views from events and catalogue, and publish them into Redis.
@@ -20,9 +21,12 @@ use resonance_registry::ModelArtifact;
 /// recent history; track audio features with the model's embeddings, and popularity. They
 /// Users carry the interest graphs `trainer interest-graph` stored (--interest-graphs).
 /// They are written under a new version `rsn:v{N}:` in pipelines, then `rsn:current` is switched
-/// to it in one step. A run that fails or is killed midway leaves the live version as it
-/// was; its half-written keys expire after 6 hours. The previous version is kept until the
-/// next switch; older ones are deleted.
+/// to it in one step; the model whose embeddings they carry is written into Redis with its
+/// first version and goes live with it. Versions only increase: N (default: the unix time, or
+/// one above the newest version when the clock is behind) must be above every version Redis
+/// knows. A run that fails or is killed midway leaves the live version as it was; its
+/// half-written keys expire after 6 hours. The previous version is kept; older ones are
+/// deleted, once the edge holds them no longer (`trainer mirror` deletes them there first).
 #[derive(Args)]
 pub struct MaterializeArgs {
     #[command(flatten)]
@@ -51,10 +55,22 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     let began = Instant::now();
     // Connect first: a Redis that is down fails the run before minutes of work.
     let mut store = args.redis.connect()?;
+    // The daily and the weekly job must not publish at once.
+    let _lock = Lock::take(
+        store.url(),
+        lock::MATERIALIZE,
+        Duration::from_secs(6 * 3600),
+        Duration::ZERO,
+    )?;
     let dataset = args.data.load()?;
     let artifact = ModelArtifact::open(&args.models.models, None)?;
     let now = OffsetDateTime::now_utc();
-    let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
+    let as_of = args.snapshot.as_of(&dataset)?;
+    // Versions only increase, whatever this host's clock says.
+    let version = match args.snapshot.feature_version {
+        Some(requested) => views::resolve_version(Some(requested), 0)?,
+        None => store.next_version(now.unix_timestamp())?,
+    };
     let computed = Instant::now();
     let (mut set, graphs) = super::views_with_graphs(
         &dataset,
@@ -70,8 +86,22 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     set.users.retain(|(id, _)| !forgotten.contains(id));
     let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
-    let meta = publication::meta(version, &set, as_of, now, &artifact.manifest.version)?;
     let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
+    let pair_bytes = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let meta = publication::meta(
+        version,
+        &set,
+        pair_bytes,
+        as_of,
+        now,
+        &artifact.manifest.version,
+    )?;
+    // The model its embeddings come from goes into Redis with it (once), for the mirror.
+    let model_pairs = publication::model_pairs(&artifact)
+        .into_iter()
+        .map(|w| (w.key, w.value))
+        .collect();
+    let model_written = store.stage_model(&artifact.manifest.version, model_pairs)?;
     let bar = ProgressBar::new(pairs.len() as u64 + 1).with_style(
         ProgressStyle::with_template("writing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
             .expect("the template is valid"),
@@ -100,6 +130,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
             "deleted": written.deleted,
             "interestGraphs": graphs,
             "modelVersion": artifact.manifest.version,
+            "modelWritten": model_written,
         });
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());

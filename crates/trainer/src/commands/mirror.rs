@@ -11,13 +11,16 @@ use resonance_featurestore::sinks::cloudflare;
 
 use crate::flags::{RedisFlag, SinkFlags, SinkKind};
 
-/// Copy the live feature version from Redis to the edge KV, then make it live there.
+/// Copy the live state from Redis to the edge KV, make it live there, delete what it replaced.
 ///
-/// A full sync: the live model, when Redis holds one (`trainer publish --model-only
-/// --to-redis`), then every key of the version Redis serves (`rsn:current`) in bulk batches,
-/// the version's meta last; each is switched live on the edge once copied. Until
-/// then the edge serves what it served; a run killed midway is completed by running it again
-/// (writes are idempotent). Sinks: the Worker's authenticated bulk endpoint (the admin token
+/// The live state is the feature version Redis serves (`rsn:current`) and the model its meta
+/// names (its track embeddings are that model's). A sync copies the model when the edge does
+/// not hold it, then every key of the version in bulk batches, its meta last, then switches
+/// the edge to the version, which goes live there with its model. Until then the edge serves
+/// what it served; a run killed midway is completed by running it again (writes are
+/// idempotent). The edge keeps the live and the previous state; older ones are deleted
+/// after --grace seconds (the meta first, so they can no longer go live), from the mirror's
+/// own record of what it wrote. Sinks: the Worker's authenticated bulk endpoint (the admin token
 /// from RESONANCE_ADMIN_TOKEN), or the Cloudflare KV REST API (account, namespace and token
 /// from CLOUDFLARE_ACCOUNT_ID, CLOUDFLARE_KV_NAMESPACE_ID, CLOUDFLARE_API_TOKEN). Both are
 /// retried under one policy: jittered backoff on 408, 409, 429 and 5xx, honouring Retry-After.
@@ -44,6 +47,11 @@ pub struct MirrorArgs {
     /// (default: 500 and 10000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
+    /// How long a superseded feature version or model stays at the edge before the mirror
+    /// deletes it, in seconds: at least KV's propagation (about 60 s) + its read cache (60 s)
+    /// + the Worker's caches (60 s) + its pointer check (5 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=7 * 86_400))]
+    pub grace: u64,
     /// Print a JSON summary of a `--full` run on stdout instead of the prose lines.
     #[arg(long, conflicts_with = "follow")]
     pub json: bool,
@@ -77,15 +85,15 @@ pub fn run(args: MirrorArgs) -> Result<()> {
         batch_size,
         log: &log,
         progress: &|n| bar.set_position(n),
+        grace: Duration::from_secs(args.grace),
     };
     if args.follow {
         return mirror.follow(&args.consumer, args.idle_exit.map(Duration::from_secs));
     }
-    let (model, features) = mirror.full()?;
+    let synced = mirror.full()?;
     bar.finish_and_clear();
     if args.json {
-        let summary = serde_json::json!({ "model": model, "features": features });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        println!("{}", serde_json::to_string_pretty(&synced)?);
     }
     Ok(())
 }

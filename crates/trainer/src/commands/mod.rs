@@ -9,10 +9,12 @@ pub mod interest_graph;
 pub mod listener_token;
 pub mod materialize;
 pub mod mirror;
+pub mod models;
 pub mod publish;
 pub mod rerank;
 pub mod snapshot;
 pub mod stats;
+pub mod status;
 pub mod synth;
 pub mod train;
 
@@ -43,7 +45,7 @@ fn views_with_graphs(
         dataset,
         as_of,
         store,
-        &redis.redis_url,
+        redis.redis_url.as_deref(),
     )?;
     Ok((set, attached))
 }

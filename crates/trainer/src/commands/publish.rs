@@ -17,15 +17,15 @@ use crate::flags::{
 use resonance_featurestore::publication;
 use resonance_featurestore::sinks::EdgeSink;
 use resonance_featurestore::sinks::worker::WorkerSink;
-use resonance_registry::ModelArtifact;
 
 /// Publish a model and the feature views of a dataset to a Worker (e.g. `wrangler dev`).
 ///
 /// Computes every stored view as of `--as-of` (user listening stats, audio preferences and
 /// recent history; track audio features with the model's embeddings, and popularity), writes
-/// them under a new feature version with the model's ONNX chunks, then switches the model
-/// pointer (the Worker loads and verifies it first) and the feature pointer. Until the switch,
-/// the Worker keeps serving what it served before; a failure midway changes nothing live.
+/// them under a new feature version with the model's ONNX chunks, then switches the Worker to
+/// the version, which goes live with the model its meta names (the Worker loads and verifies
+/// both first). Until the switch, the Worker keeps serving what it served before; a failure
+/// midway changes nothing live.
 ///
 /// The admin token is read from RESONANCE_ADMIN_TOKEN.
 #[derive(Args)]
@@ -41,15 +41,13 @@ pub struct PublishArgs {
     /// Pairs per bulk request (at most 1000, the Worker's limit).
     #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=MAX_BULK_PAIRS as u64))]
     pub batch_size: u64,
-    /// Publish the model alone; the features then come from Redis (`trainer materialize`,
-    /// then `trainer mirror --full`).
-    #[arg(long)]
+    /// Removed: a model goes live only with the feature version that holds its embeddings.
+    #[arg(long, hide = true)]
     pub model_only: bool,
-    /// With --model-only: publish into the feature store (Redis, `REDIS_URL`) instead of the
-    /// Worker; `trainer mirror` then carries it to the edge with the features.
-    #[arg(long, requires = "model_only")]
+    /// Removed with --model-only.
+    #[arg(long, hide = true)]
     pub to_redis: bool,
-    /// Redis, for --to-redis and --interest-graphs redis.
+    /// Redis, for --interest-graphs redis.
     #[command(flatten)]
     pub redis: RedisFlag,
     /// Where the users' interest graphs come from: built now offline, those
@@ -64,10 +62,15 @@ pub struct PublishArgs {
 /// Writes the model and the views to the Worker, then switches both.
 pub fn run(args: PublishArgs) -> Result<()> {
     let began = Instant::now();
-    let artifact = args.model.open()?;
-    if args.model_only {
-        return publish_model(&args, &artifact, began);
+    if args.model_only || args.to_redis {
+        anyhow::bail!(
+            "--model-only and --to-redis are gone: a model goes live only with a feature version \
+             materialized with its embeddings. Through Redis: `trainer materialize --models DIR` \
+             (it writes the model into Redis too), then `trainer mirror --full`; straight to a \
+             Worker: `trainer publish` without --model-only"
+        );
     }
+    let artifact = args.model.open()?;
     let dataset = args.data.load()?;
     let now = OffsetDateTime::now_utc();
     let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
@@ -91,7 +94,11 @@ pub fn run(args: PublishArgs) -> Result<()> {
         expiration_ttl: None,
     }));
     // The meta key goes last: its presence marks the version complete.
-    let meta = publication::meta(version, &set, as_of, now, &manifest.version)?;
+    let pair_bytes = pairs[model_keys..]
+        .iter()
+        .map(|p| p.key.len() + p.value.len())
+        .sum();
+    let meta = publication::meta(version, &set, pair_bytes, as_of, now, &manifest.version)?;
     pairs.push(KvWrite {
         key: version.meta_key(),
         value: serde_json::to_string(&meta)?,
@@ -100,7 +107,7 @@ pub fn run(args: PublishArgs) -> Result<()> {
     });
     let bytes: usize = pairs.iter().map(|p| p.key.len() + p.value.len()).sum();
 
-    let sink = WorkerSink::new(&args.worker.worker, args.token.require()?)?;
+    let sink = WorkerSink::new(args.worker.require()?, args.token.require()?)?;
     let before = sink.health()?;
     let bar = ProgressBar::new(pairs.len() as u64).with_style(
         ProgressStyle::with_template("publishing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
@@ -111,8 +118,8 @@ pub fn run(args: PublishArgs) -> Result<()> {
         bar.inc(batch.len() as u64);
     }
     bar.finish_and_clear();
-    sink.switch_model(&manifest.version)?;
-    sink.switch_features(version.0)?;
+    sink.stage_model(&manifest.version)?;
+    sink.switch_features(version.0, &manifest.version)?;
     let after = sink.health()?;
     println!(
         "published model {} ({model_keys} keys) and feature version {version} ({} users, {} tracks, as of {}) to {}",
@@ -120,7 +127,7 @@ pub fn run(args: PublishArgs) -> Result<()> {
         set.users.len(),
         set.tracks.len(),
         meta.as_of,
-        args.worker.worker
+        args.worker.require()?
     );
     println!(
         "  {} keys, {:.1} MiB in {:.1} s; the Worker served model {:?} / features {:?}, now {:?} / {:?}",
@@ -131,38 +138,6 @@ pub fn run(args: PublishArgs) -> Result<()> {
         before.features_version,
         after.model_version,
         after.features_version
-    );
-    Ok(())
-}
-
-/// `--model-only`: the model's chunks and manifest, then the switch (the Worker verifies it).
-fn publish_model(args: &PublishArgs, artifact: &ModelArtifact, began: Instant) -> Result<()> {
-    let pairs = publication::model_pairs(artifact);
-    if args.to_redis {
-        let mut store = args.redis.connect()?;
-        let entries = pairs.iter().map(|p| (p.key.clone(), p.value.clone()));
-        store.publish_model(&artifact.manifest.version, entries.collect())?;
-        println!(
-            "published model {} ({} keys) into Redis at {} in {:.1} s; `trainer mirror` takes it to the edge",
-            artifact.manifest.version,
-            pairs.len(),
-            args.redis.redis_url,
-            began.elapsed().as_secs_f64()
-        );
-        return Ok(());
-    }
-    let sink = WorkerSink::new(&args.worker.worker, args.token.require()?)?;
-    sink.health()?;
-    for batch in pairs.chunks(args.batch_size as usize) {
-        sink.write(batch)?;
-    }
-    sink.switch_model(&artifact.manifest.version)?;
-    println!(
-        "published model {} ({} keys) to {} in {:.1} s",
-        artifact.manifest.version,
-        pairs.len(),
-        args.worker.worker,
-        began.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -69,7 +69,7 @@ pub fn run(args: RerankArgs) -> Result<()> {
         std::fs::write(path, body.to_string())
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let url = format!("{}/v1/rerank", args.worker.worker.trim_end_matches('/'));
+    let url = format!("{}/v1/rerank", args.worker.require()?.trim_end_matches('/'));
     let began = Instant::now();
     let response = reqwest::blocking::Client::new()
         .post(&url)

@@ -30,6 +30,10 @@ pub struct TrainArgs {
     /// The dataset folder (catalogue.csv, events.csv).
     #[arg(long, value_name = "DIR")]
     pub data: PathBuf,
+    /// Train only on events up to this instant (RFC 3339 or unix seconds; default: all), so a
+    /// backfill or a replayed day never sees its future; `trainer eval` then reads the same.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
     /// The run folder to write.
     #[arg(long, value_name = "DIR", default_value = "runs/sasrec")]
     pub out: PathBuf,
@@ -99,7 +103,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         BadRowPolicy::Stop
     };
-    let (dataset, _) = data::load(&args.data, policy)?;
+    let (mut dataset, _) = data::load(&args.data, policy)?;
+    let as_of = match &args.as_of {
+        Some(text) => {
+            let as_of = resonance_featurestore::views::resolve_as_of(Some(text), &dataset)?;
+            dataset.events.retain(|e| e.timestamp <= as_of);
+            Some(as_of)
+        }
+        None => None,
+    };
     let vocabulary = Vocabulary::from_catalogue(&dataset);
     let sequence_policy = SequencePolicy {
         include_skips: args.include_skips,
@@ -158,6 +170,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     })?;
     let info = RunInfo {
         data: args.data.clone(),
+        as_of,
         model: config,
         options,
         policy: sequence_policy,

@@ -1,0 +1,338 @@
+//! Seven simulated days of the schedule over one world, end to end (a real redis-server, a
+//! real Worker in `wrangler dev`): a materialize a day with `--as-of` advancing, `trainer
+//! mirror --follow` after it (killed at a failpoint on some days, then run again), a retrain
+//! on day 4 and a rollback on day 6. After every step the Worker serves a state that belongs
+//! together (it answers exactly as the native core does on the version and model it names,
+//! within 1e-4), its KV holds only the live and previous states (listed from wrangler's own
+//! local KV), and `trainer status` agrees with what the test reads.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use futures_executor::block_on;
+use resonance_e2e::fixture::{AS_OF, MODEL, fixture, s, train_small};
+use resonance_e2e::redis::RedisServer;
+use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
+use resonance_e2e::{
+    assert_same_ranking, failed, status_of, succeeded, summary_of, trainer_ok, trainer_path,
+};
+use resonance_edge::rerank::ModelRef;
+use resonance_edge::{MemorySource, Reranker, TractModel};
+use resonance_featurestore::store::FeatureStore;
+use resonance_registry::ModelArtifact;
+use resonance_shared::api::{RerankResponse, parse_rerank_request};
+use resonance_shared::features::{self, UserFeatures};
+use resonance_shared::keys::FeatureVersion;
+use serde_json::{Value, json};
+
+const DAY: i64 = 86_400;
+/// The retrained model of day 4.
+const RETRAINED: &str = "w-2";
+
+fn as_of(day: i64) -> String {
+    let end = resonance_data::events_csv::parse_timestamp(AS_OF).unwrap();
+    (end - (7 - day) * DAY).to_string()
+}
+
+/// Trains a second model on the same world up to day 4 (`--as-of`, another seed) and exports
+/// it as [`RETRAINED`] through the gate (which scores the current model on the new model's
+/// split, since that is another as-of); `<models>/CURRENT` then names it.
+fn retrain(models: &Path) {
+    let f = fixture();
+    let run = tempfile::TempDir::new().unwrap();
+    let run = run.path().join("run");
+    let until = as_of(4);
+    train_small(&f.data, &run, &["--as-of", &until, "--seed", "5"]);
+    trainer_ok(&["eval", "--run", &s(&run)]);
+    // Another seed and fewer days may score below the current model: this test is about the
+    // lifecycle, so the gate lets any drop pass here (a refusal is checked below).
+    let exported = trainer_ok(&[
+        "export",
+        "--run",
+        &s(&run),
+        "--models",
+        &s(models),
+        "--model-version",
+        RETRAINED,
+        "--max-regression",
+        "1",
+    ]);
+    let printed = String::from_utf8_lossy(&exported.stdout);
+    assert!(
+        printed.contains("re-scored on the candidate's split"),
+        "{printed}"
+    );
+
+    // The gate refuses, with both figures, a promotion that asks for more than it gets (a
+    // negative allowance asks for an improvement), and CURRENT stays.
+    let out = Command::new(trainer_path())
+        .args(["models", "promote", MODEL, "--models", &s(models)])
+        .args(["--max-regression=-1", "--reason", "test"])
+        .output()
+        .unwrap();
+    let error = failed(out);
+    assert!(
+        error.contains(&format!("the gate refuses {MODEL}")),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(models.join("CURRENT")).unwrap(),
+        RETRAINED
+    );
+    let listed = summary_of(
+        Command::new(trainer_path())
+            .args(["models", "list", "--json", "--models", &s(models)])
+            .output()
+            .unwrap(),
+    );
+    let current: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["current"] == true)
+        .collect();
+    assert_eq!(current.len(), 1, "{listed}");
+    assert_eq!(current[0]["version"], RETRAINED, "{listed}");
+}
+
+fn materialize(redis: &RedisServer, models: &Path, day: i64) {
+    let f = fixture();
+    succeeded(
+        Command::new(trainer_path())
+            .args(["materialize", "--data", &s(&f.data), "--models", &s(models)])
+            .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
+            .env("REDIS_URL", &redis.url)
+            .output()
+            .unwrap(),
+    );
+}
+
+/// `trainer mirror --follow` until idle, deleting superseded states at once (`--grace 0`);
+/// `abort_at` (`point:n`) kills it there.
+fn follow(redis: &RedisServer, worker: &Wrangler, abort_at: &str) -> Output {
+    Command::new(trainer_path())
+        .args(["mirror", "--follow", "--idle-exit", "1", "--grace", "0"])
+        .args(["--worker", &worker.url, "--batch-size", "100"])
+        .env("REDIS_URL", &redis.url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RESONANCE_ABORT_AT", abort_at)
+        .output()
+        .unwrap()
+}
+
+fn health(worker: &Wrangler) -> Value {
+    reqwest::blocking::get(format!("{}/health", worker.url))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+/// The Worker's answers for two listeners equal the native core's on the feature version
+/// (read from Redis) and the model (read from the models folder) the Worker says it serves.
+fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &Path, step: &str) {
+    let state = health(worker);
+    assert_eq!(state["status"], "ok", "{step}: {state}");
+    let version = FeatureVersion(state["featuresVersion"].as_u64().expect("a version"));
+    let model = state["modelVersion"].as_str().expect("a model").to_string();
+    let mut store = FeatureStore::connect(&redis.url).unwrap();
+    let meta = store
+        .meta(version)
+        .unwrap()
+        .expect("Redis still holds the version");
+    assert_eq!(
+        meta.model_version.as_deref(),
+        Some(model.as_str()),
+        "{step}"
+    );
+    let mut pairs = Vec::new();
+    store
+        .read_version(version, 1000, |batch| {
+            pairs.extend(batch);
+            Ok(())
+        })
+        .unwrap();
+    let source =
+        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .unwrap();
+    let artifact = ModelArtifact::open(models, Some(&model)).unwrap();
+    let scorer = TractModel::from_onnx(&artifact.onnx).unwrap();
+    let users: Vec<(&str, UserFeatures)> = pairs
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&format!("{}user:", version.prefix()))?, v)))
+        .map(|(id, v)| (id, features::decode::<UserFeatures>(v).unwrap()))
+        .filter(|(_, u)| u.history.tracks.len() >= 5)
+        .take(2)
+        .collect();
+    let tracks: Vec<&str> = pairs
+        .iter()
+        .filter_map(|(k, _)| k.strip_prefix(&format!("{}track:", version.prefix())))
+        .take(40)
+        .collect();
+    for (user, _) in users {
+        let body = json!({"user_id": user, "candidates": tracks}).to_string();
+        let got: RerankResponse = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/rerank", worker.url))
+            .bearer_auth(SERVICE_TOKEN)
+            .body(body.clone())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(got.features_version, Some(version.0), "{step}");
+        assert_eq!(got.model_version.as_deref(), Some(model.as_str()), "{step}");
+        let request = parse_rerank_request(body.as_bytes()).unwrap();
+        let scorer = ModelRef {
+            version: &model,
+            scorer: &scorer,
+        };
+        let expected =
+            block_on(Reranker::new(10, 1e9).rerank(&source, Some(scorer), &request, || 0.0))
+                .unwrap()
+                .response;
+        assert_eq!(got.backend, "tract-cpu", "{step}");
+        assert_same_ranking(user, &got, &expected, 1e-4);
+    }
+}
+
+/// The keys wrangler's local KV holds under `prefix` (`wrangler kv key list --local`).
+fn edge_keys(worker: &Wrangler, prefix: &str) -> Vec<String> {
+    let listed = worker.kv_keys(prefix);
+    let names: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    names
+        .iter()
+        .map(|n| n["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The edge holds the keys of the live and previous states, and nothing else; `trainer
+/// status` says the same, and that Redis and the edge agree.
+fn assert_edge_holds_only(redis: &RedisServer, worker: &Wrangler, step: &str) -> Value {
+    let status = status_of(&redis.url, &worker.url);
+    assert_eq!(status["problems"], json!([]), "{step}: {status}");
+    let recorded = &status["edge"]["recorded"];
+    let state = health(worker);
+    assert_eq!(
+        recorded["live"], state["featuresVersion"],
+        "{step}: {status}"
+    );
+    assert_eq!(
+        recorded["liveModel"], state["modelVersion"],
+        "{step}: {status}"
+    );
+    assert_eq!(
+        status["redis"]["live"]["version"], state["featuresVersion"],
+        "{step}"
+    );
+
+    let kept: BTreeSet<String> = [&recorded["live"], &recorded["previous"]]
+        .into_iter()
+        .filter_map(Value::as_u64)
+        .map(|v| v.to_string())
+        .collect();
+    let versions: BTreeSet<String> = edge_keys(worker, "rsn:v")
+        .iter()
+        .map(|k| k[5..].split(':').next().unwrap().to_string())
+        .collect();
+    assert_eq!(versions, kept, "{step}: feature versions at the edge");
+    let models: BTreeSet<String> = [&recorded["liveModel"], &recorded["previousModel"]]
+        .into_iter()
+        .filter_map(|m| m.as_str().map(String::from))
+        .collect();
+    let held: BTreeSet<String> = edge_keys(worker, "rsn:model:")
+        .iter()
+        .filter(|k| *k != "rsn:model:current")
+        .map(|k| k.split(':').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(held, models, "{step}: models at the edge");
+    status
+}
+
+#[test]
+fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
+    let f = fixture();
+    let redis = RedisServer::start();
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    // This test moves <models>/CURRENT: it works on its own copy of the models folder.
+    let scratch = tempfile::TempDir::new().unwrap();
+    let models = scratch.path().join("model");
+    copy_dir(&f.models, &models);
+
+    // Day by day; on some days the mirror is killed first, at an enumerated failpoint.
+    let kills = [
+        (2, "mirror-batch:2"),
+        (3, "mirror-switched:1"),
+        (5, "collect-batch:1"),
+        (7, "mirror-batch:1"),
+    ];
+    for day in 1..=7 {
+        match day {
+            4 => retrain(&models),
+            // The rollback: the previous model is current again (from the audit trail), and
+            // the next version is materialized with its embeddings.
+            6 => {
+                trainer_ok(&[
+                    "models",
+                    "rollback",
+                    "--models",
+                    &s(&models),
+                    "--reason",
+                    "day 6",
+                ]);
+                assert_eq!(
+                    std::fs::read_to_string(models.join("CURRENT")).unwrap(),
+                    MODEL
+                );
+            }
+            _ => {}
+        }
+        materialize(&redis, &models, day);
+        if let Some((_, point)) = kills.iter().find(|(d, _)| *d == day) {
+            let error = failed(follow(&redis, &worker, point));
+            assert!(error.contains("aborting at"), "day {day}: {error}");
+            // Killed anywhere, the Worker serves one whole state (the old or the new one).
+            assert_serves_a_whole_state(
+                &redis,
+                &worker,
+                &models,
+                &format!("day {day}, killed at {point}"),
+            );
+        }
+        succeeded(follow(&redis, &worker, ""));
+        let step = format!("day {day}");
+        assert_serves_a_whole_state(&redis, &worker, &models, &step);
+        let status = assert_edge_holds_only(&redis, &worker, &step);
+        let expected_model = if (4..6).contains(&day) {
+            RETRAINED
+        } else {
+            MODEL
+        };
+        assert_eq!(health(&worker)["modelVersion"], expected_model, "{step}");
+        if day >= 2 {
+            assert!(
+                status["edge"]["recorded"]["previous"].is_u64(),
+                "{step}: {status}"
+            );
+        }
+    }
+    // Redis let go of what the edge no longer holds: the live and the previous version.
+    assert_eq!(
+        redis.cli(&["ZCARD", "rsn:versions"]),
+        "2",
+        "{}",
+        redis.cli(&["ZRANGE", "rsn:versions", "0", "-1"])
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The README's schedule, run as written: its weekly cron line (train, eval, export through
+//! the gate, materialize, mirror) and then its daily one (materialize, mirror), in a copy of
+//! the layout the lines expect (`data/live`, `model/`, `runs/`), against a real redis-server and
+//! a real Worker, with the environment the README names (REDIS_URL, RESONANCE_WORKER_URL,
+//! RESONANCE_ADMIN_TOKEN). A line that stops working in the README fails here.
+
+use std::path::Path;
+use std::process::Command;
+
+use resonance_e2e::fixture::{fixture, s};
+use resonance_e2e::redis::RedisServer;
+use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler, repo_root};
+use resonance_e2e::{status_of, trainer_path};
+use serde_json::Value;
+
+/// The commands of the README's ```cron block, in order.
+fn cron_lines() -> Vec<String> {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let block = readme
+        .split("```cron")
+        .nth(1)
+        .expect("README.md has a ```cron block")
+        .split("```")
+        .next()
+        .unwrap();
+    block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn run_line(line: &str, srv: &Path, redis: &RedisServer, worker: &Wrangler) {
+    let line = line.replace("cd /srv/resonance", &format!("cd {}", s(srv)));
+    let bin = trainer_path().parent().unwrap().to_path_buf();
+    let out = Command::new("sh")
+        .args(["-c", &line])
+        .env(
+            "PATH",
+            format!("{}:{}", s(&bin), std::env::var("PATH").unwrap_or_default()),
+        )
+        .env("REDIS_URL", &redis.url)
+        .env("RESONANCE_WORKER_URL", &worker.url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{line}\nfailed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn health(worker: &Wrangler) -> Value {
+    reqwest::blocking::get(format!("{}/health", worker.url))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn the_readme_schedule_runs_as_written() {
+    let lines = cron_lines();
+    assert!(lines.len() >= 2, "{lines:?}");
+    let (daily, weekly) = (&lines[0], &lines[1]);
+    assert!(daily.contains("trainer materialize") && weekly.contains("trainer train"));
+
+    let srv = tempfile::TempDir::new().unwrap();
+    let data = srv.path().join("data/live");
+    std::fs::create_dir_all(&data).unwrap();
+    for file in ["catalogue.csv", "events.csv"] {
+        std::fs::copy(fixture().data.join(file), data.join(file)).unwrap();
+    }
+    let redis = RedisServer::start();
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+
+    // The first week: no model yet, so the export is current at once, and goes live.
+    run_line(weekly, srv.path(), &redis, &worker);
+    let model = std::fs::read_to_string(srv.path().join("model/CURRENT")).unwrap();
+    let after_week = health(&worker);
+    assert_eq!(after_week["status"], "ok", "{after_week}");
+    assert_eq!(after_week["modelVersion"], model.trim(), "{after_week}");
+    let week_version = after_week["featuresVersion"].as_u64().unwrap();
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), week_version.to_string());
+
+    // The next day: a new feature version, the same model.
+    run_line(daily, srv.path(), &redis, &worker);
+    let after_day = health(&worker);
+    assert_eq!(after_day["modelVersion"], model.trim(), "{after_day}");
+    assert!(after_day["featuresVersion"].as_u64().unwrap() > week_version);
+    let status = status_of(&redis.url, &worker.url);
+    assert_eq!(status["problems"], serde_json::json!([]), "{status}");
+    assert_eq!(
+        status["edge"]["recorded"]["previous"], week_version,
+        "{status}"
+    );
+}
