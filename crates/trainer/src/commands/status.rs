@@ -93,8 +93,11 @@ fn print(status: &Status) {
         show(edge.recorded.live, &edge.recorded.live_model)
     );
     println!(
-        "      previous: {}",
-        show(edge.recorded.previous, &edge.recorded.previous_model)
+        "      previous: version {}; rollback model {}",
+        edge.recorded
+            .previous
+            .map_or("none".into(), |v| v.to_string()),
+        edge.recorded.previous_model.as_deref().unwrap_or("none")
     );
     println!(
         "          holds versions {:?} ({} keys), models {:?}",
