@@ -221,8 +221,7 @@ impl Mirror<'_> {
             if kept.contains(&version) {
                 continue;
             }
-            if now - self.store.retired_at(&format!("v:{version}"), now)? < grace {
-                collected.waiting += 1;
+            if !self.due(&format!("v:{version}"), now, grace, &mut collected)? {
                 continue;
             }
             let keys = self.store.version_keys(FeatureVersion(version))?;
@@ -238,18 +237,11 @@ impl Mirror<'_> {
             if kept.contains(&model) {
                 continue;
             }
-            if now - self.store.retired_at(&format!("m:{model}"), now)? < grace {
-                collected.waiting += 1;
+            if !self.due(&format!("m:{model}"), now, grace, &mut collected)? {
                 continue;
             }
-            let manifest = keys::model_manifest_key(&model);
-            let chunks = match self.store.model(&model)? {
-                Some(stored) => stored.pairs.into_iter().map(|(k, _)| k).collect(),
-                None => Vec::new(),
-            };
-            let keys: Vec<String> = std::iter::once(manifest.clone())
-                .chain(chunks.into_iter().filter(|k| *k != manifest))
-                .collect();
+            // Key names only (manifest first): the chunks' megabytes are not read to delete them.
+            let keys = self.store.model_keys(&model)?;
             collected.keys += self.delete(&keys)?;
             self.store.forget_edge_model(&model)?;
             collected.models.push(model);
@@ -264,6 +256,16 @@ impl Mirror<'_> {
             ));
         }
         Ok(collected)
+    }
+
+    /// Whether `what` (`v:{N}` / `m:{model}`) has been superseded for the grace period; a
+    /// state still inside it is counted as waiting.
+    fn due(&mut self, what: &str, now: i64, grace: i64, collected: &mut Collected) -> Result<bool> {
+        let due = now - self.store.retired_at(what, now)? >= grace;
+        if !due {
+            collected.waiting += 1;
+        }
+        Ok(due)
     }
 
     /// Deletes `keys` in order, in the sink's batches; returns how many.

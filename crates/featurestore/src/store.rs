@@ -419,17 +419,26 @@ impl FeatureStore {
         Ok(true)
     }
 
+    /// A model's keys, its manifest first (SCAN only: no value is read).
+    pub fn model_keys(&mut self, version: &str) -> Result<Vec<String>> {
+        let manifest = keys::model_manifest_key(version);
+        let mut model_keys = self.scan(&format!("rsn:model:{version}:*"))?;
+        model_keys.retain(|k| *k != manifest);
+        model_keys.sort();
+        model_keys.insert(0, manifest);
+        Ok(model_keys)
+    }
+
     /// A model's keys and values (manifest, chunks), if Redis has it.
     pub fn model(&mut self, version: &str) -> Result<Option<StoredModel>> {
-        let mut model_keys = self.scan(&format!("rsn:model:{version}:*"))?;
-        if !model_keys.contains(&keys::model_manifest_key(version)) {
-            return Ok(None);
-        }
-        model_keys.sort();
+        let model_keys = self.model_keys(version)?;
         let values: Vec<Option<String>> = self
             .conn
             .mget(&model_keys)
             .with_context(|| self.context("reading the model"))?;
+        if values.first().is_none_or(Option::is_none) {
+            return Ok(None);
+        }
         let pairs = model_keys
             .into_iter()
             .zip(values)
