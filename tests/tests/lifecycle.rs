@@ -94,6 +94,13 @@ fn retrain(models: &Path) {
         .collect();
     assert_eq!(current.len(), 1, "{listed}");
     assert_eq!(current[0]["version"], RETRAINED, "{listed}");
+    // Its lineage: the run it came from and the model it was meant to replace.
+    assert_eq!(current[0]["parent"], MODEL, "{listed}");
+    assert_eq!(
+        current[0]["run"],
+        s(&run.canonicalize().unwrap()),
+        "{listed}"
+    );
 }
 
 fn materialize(redis: &RedisServer, models: &Path, day: i64) {
@@ -322,6 +329,49 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         "{}",
         redis.cli(&["ZRANGE", "rsn:versions", "0", "-1"])
     );
+
+    // `models gc` keeps what a state names (the current and live model, the edge's previous
+    // one, which is also the rollback target) and deletes an old version nothing names.
+    let old = models.join("w-0");
+    copy_dir(&models.join(MODEL), &old);
+    let manifest = std::fs::read_to_string(old.join("manifest.json")).unwrap();
+    let renamed = manifest.replacen(
+        &format!("\"version\": \"{MODEL}\""),
+        "\"version\": \"w-0\"",
+        1,
+    );
+    assert_ne!(manifest, renamed);
+    std::fs::write(old.join("manifest.json"), renamed).unwrap();
+    let gc = |dry: &[&str]| {
+        let mut args = vec!["models", "gc", "--keep", "0", "--json", "--reason", "test"];
+        args.extend_from_slice(dry);
+        let models = s(&models);
+        args.extend(["--models", &models, "--redis-url", &redis.url]);
+        summary_of(Command::new(trainer_path()).args(&args).output().unwrap())
+    };
+    let planned = gc(&["--dry-run"]);
+    assert!(old.exists(), "a dry run deletes nothing: {planned}");
+    let done = gc(&[]);
+    assert_eq!(planned["plan"], done["plan"]);
+    let kept: Vec<(&str, bool)> = done["plan"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let why = d["kept_because"].as_array().unwrap();
+            (d["name"].as_str().unwrap(), !why.is_empty())
+        })
+        .collect();
+    assert!(kept.contains(&(MODEL, true)), "{done}");
+    assert!(kept.contains(&(RETRAINED, true)), "{done}");
+    assert!(kept.contains(&("w-0", false)), "{done}");
+    assert!(!old.exists() && models.join(RETRAINED).exists());
+    let audit = std::fs::read_to_string(models.join("audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().last().unwrap().contains("\"action\":\"gc\""),
+        "{audit}"
+    );
+    assert_serves_a_whole_state(&redis, &worker, &models, "after gc");
 }
 
 fn copy_dir(from: &Path, to: &Path) {

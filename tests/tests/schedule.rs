@@ -1,8 +1,10 @@
-//! The README's schedule, run as written: its weekly cron line (train, eval, export through
-//! the gate, materialize, mirror) and then its daily one (materialize, mirror), in a copy of
-//! the layout the lines expect (`data/live`, `model/`, `runs/`), against a real redis-server and
-//! a real Worker, with the environment the README names (REDIS_URL, RESONANCE_WORKER_URL,
-//! RESONANCE_ADMIN_TOKEN). A line that stops working in the README fails here.
+//! The README's schedule, run as written: its `resonance.toml` written where the lines `cd`,
+//! its weekly cron line (`trainer retrain`: train, eval, export through the gate, materialize,
+//! mirror) and then its daily one (`trainer daily`: materialize, mirror), in a copy of the
+//! layout the file names (`data/live`, `model/`, `runs/`), against a real redis-server and a
+//! real Worker, with the environment the README names (REDIS_URL, RESONANCE_WORKER_URL over
+//! the file's worker_url, RESONANCE_ADMIN_TOKEN). A line that stops working in the README
+//! fails here; so does a config file with a mistyped key or an unset secret, before it writes.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,17 +15,24 @@ use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler, repo_root};
 use resonance_e2e::{status_of, trainer_path};
 use serde_json::Value;
 
+/// The text of the README's first fenced block of `kind` that contains `marker`.
+fn readme_block(kind: &str, marker: &str) -> String {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    readme
+        .split(&format!("```{kind}\n"))
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("README.md has no ```{kind} block with {marker:?}"))
+        .lines()
+        .map(str::trim_start)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The commands of the README's ```cron block, in order.
 fn cron_lines() -> Vec<String> {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let block = readme
-        .split("```cron")
-        .nth(1)
-        .expect("README.md has a ```cron block")
-        .split("```")
-        .next()
-        .unwrap();
-    block
+    readme_block("cron", "trainer")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -31,10 +40,25 @@ fn cron_lines() -> Vec<String> {
         .collect()
 }
 
+/// Runs `line` as cron would on the README's host (`srv` standing for /srv/resonance).
 fn run_line(line: &str, srv: &Path, redis: &RedisServer, worker: &Wrangler) {
+    let out = try_line(line, srv, redis, worker);
+    assert!(
+        out.status.success(),
+        "{line}\nfailed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn try_line(
+    line: &str,
+    srv: &Path,
+    redis: &RedisServer,
+    worker: &Wrangler,
+) -> std::process::Output {
     let line = line.replace("cd /srv/resonance", &format!("cd {}", s(srv)));
     let bin = trainer_path().parent().unwrap().to_path_buf();
-    let out = Command::new("sh")
+    Command::new("sh")
         .args(["-c", &line])
         .env(
             "PATH",
@@ -43,13 +67,9 @@ fn run_line(line: &str, srv: &Path, redis: &RedisServer, worker: &Wrangler) {
         .env("REDIS_URL", &redis.url)
         .env("RESONANCE_WORKER_URL", &worker.url)
         .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("RESONANCE_CONFIG")
         .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{line}\nfailed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .unwrap()
 }
 
 fn health(worker: &Wrangler) -> Value {
@@ -64,7 +84,8 @@ fn the_readme_schedule_runs_as_written() {
     let lines = cron_lines();
     assert!(lines.len() >= 2, "{lines:?}");
     let (daily, weekly) = (&lines[0], &lines[1]);
-    assert!(daily.contains("trainer materialize") && weekly.contains("trainer train"));
+    assert!(daily.contains("trainer daily") && weekly.contains("trainer retrain"));
+    let config = readme_block("toml", "resonance.toml");
 
     let srv = tempfile::TempDir::new().unwrap();
     let data = srv.path().join("data/live");
@@ -74,6 +95,31 @@ fn the_readme_schedule_runs_as_written() {
     }
     let redis = RedisServer::start();
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+
+    // A mistyped key, or a secret whose variable is not set, is named before anything is
+    // written.
+    let file = srv.path().join("resonance.toml");
+    for (broken, named) in [
+        (config.replace("grace_seconds", "grace_secs"), "grace_secs"),
+        (
+            config.replace(
+                "admin_token_env = \"RESONANCE_ADMIN_TOKEN\"",
+                "admin_token_env = \"PROD_ADMIN_TOKEN\"",
+            ),
+            "PROD_ADMIN_TOKEN",
+        ),
+    ] {
+        assert_ne!(
+            broken, config,
+            "the README's file has the key this test changes"
+        );
+        std::fs::write(&file, broken).unwrap();
+        let out = try_line(daily, srv.path(), &redis, &worker);
+        let error = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && error.contains(named), "{error}");
+        assert_eq!(redis.cli(&["EXISTS", "rsn:current"]), "0", "{error}");
+    }
+    std::fs::write(&file, &config).unwrap();
 
     // The first week: no model yet, so the export is current at once, and goes live.
     run_line(weekly, srv.path(), &redis, &worker);

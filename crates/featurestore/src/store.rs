@@ -78,6 +78,8 @@ pub struct Published {
     pub previous: Option<u64>,
     /// Versions deleted (neither the new one, the previous one, nor held by the edge).
     pub deleted: Vec<u64>,
+    /// Models deleted from Redis: named by no version it keeps and not held by the edge.
+    pub models_deleted: Vec<String>,
 }
 
 impl FeatureStore {
@@ -217,11 +219,13 @@ impl FeatureStore {
             .with_context(|| self.context("switching rsn:current"))?;
 
         let deleted = self.prune(version, previous)?;
+        let models_deleted = self.prune_models()?;
         Ok(Published {
             keys: written.len(),
             bytes,
             previous: previous.map(|v| v.0),
             deleted,
+            models_deleted,
         })
     }
 
@@ -276,6 +280,44 @@ impl FeatureStore {
             }
             self.drop_version(FeatureVersion(version))?;
             deleted.push(version);
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes every model in [`MODELS`] that no version Redis keeps names and the edge no
+    /// longer holds (the mirror reads a model's keys from here to delete it there).
+    fn prune_models(&mut self) -> Result<Vec<String>> {
+        let held: Vec<String> = self
+            .conn
+            .zrange(MODELS, 0, -1)
+            .with_context(|| self.context("listing models"))?;
+        let mut needed = self.edge_models()?;
+        let versions: Vec<u64> = self
+            .conn
+            .zrange(VERSIONS, 0, -1)
+            .with_context(|| self.context("listing versions"))?;
+        for version in versions {
+            if let Some(model) = self
+                .meta(FeatureVersion(version))?
+                .and_then(|m| m.model_version)
+            {
+                needed.insert(model);
+            }
+        }
+        let mut deleted = Vec::new();
+        for model in held.into_iter().filter(|m| !needed.contains(m)) {
+            // The manifest first: a half-deleted model is never taken for a whole one.
+            for key in self.model_keys(&model)? {
+                let _: () = redis::cmd("UNLINK")
+                    .arg(&key)
+                    .query(&mut self.conn)
+                    .with_context(|| self.context("deleting an old model"))?;
+            }
+            let _: () = self
+                .conn
+                .zrem(MODELS, &model)
+                .with_context(|| self.context("forgetting an old model"))?;
+            deleted.push(model);
         }
         Ok(deleted)
     }

@@ -54,6 +54,10 @@ pub struct ModelSummary {
     pub hybrid_ndcg_at_10: Option<f64>,
     /// NDCG@10 of SASRec alone, full catalogue.
     pub sasrec_ndcg_at_10: Option<f64>,
+    /// The run it was exported from (lineage; absent for models exported before it was kept).
+    pub run: Option<String>,
+    /// The model current when it was exported: the one it was trained to replace.
+    pub parent: Option<String>,
 }
 
 impl ModelSummary {
@@ -73,6 +77,8 @@ impl ModelSummary {
             users: metrics["users"].as_u64(),
             hybrid_ndcg_at_10: ndcg(GATE_SCORER),
             sasrec_ndcg_at_10: ndcg("sasrec"),
+            run: manifest.lineage.as_ref().map(|l| l.run.clone()),
+            parent: manifest.lineage.as_ref().and_then(|l| l.parent.clone()),
         }
     }
 }
@@ -216,7 +222,7 @@ pub struct AuditEntry {
     pub at: String,
     /// Who (`$USER`, else `unknown`).
     pub actor: String,
-    /// `export`, `promote`, `rollback`.
+    /// `export`, `promote`, `rollback`, or `gc` (the version was deleted).
     pub action: String,
     /// The version made current.
     pub version: String,
@@ -272,6 +278,11 @@ pub fn audit(models: &Path) -> Result<Vec<AuditEntry>> {
 pub fn make_current(models: &Path, entry: &AuditEntry) -> Result<()> {
     manifest(models, &entry.version)?;
     switch_pointer(&models.join(CURRENT_POINTER), &entry.version)?;
+    record(models, entry)
+}
+
+/// Appends `entry` to the audit trail.
+pub fn record(models: &Path, entry: &AuditEntry) -> Result<()> {
     let path = models.join(AUDIT_FILE);
     let mut file = fs::OpenOptions::new()
         .create(true)
@@ -299,10 +310,11 @@ pub fn rollback_target(models: &Path, current: &str) -> Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn summary(version: &str, ndcg: f64) -> ModelSummary {
+    /// A summary of `version` with `ndcg` as its hybrid figure (also for `retention`'s tests).
+    pub(crate) fn summary(version: &str, ndcg: f64) -> ModelSummary {
         ModelSummary {
             version: version.into(),
             created_at: "2026-12-01T00:00:00Z".into(),
@@ -316,6 +328,8 @@ mod tests {
             users: Some(200),
             hybrid_ndcg_at_10: Some(ndcg),
             sasrec_ndcg_at_10: None,
+            run: None,
+            parent: None,
         }
     }
 

@@ -3,9 +3,10 @@
 //!
 //! This crate is the room of the model registry: the layout of `model/<version>/`, the
 //! `CURRENT` pointer, and ([`catalog`]) listing, the promotion gate, rollback and the audit
-//! trail.
+//! trail, and ([`retention`]) what `trainer models gc` may delete.
 
 pub mod catalog;
+pub mod retention;
 
 use std::fs;
 use std::path::{Path, PathBuf};

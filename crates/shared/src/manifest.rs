@@ -39,6 +39,20 @@ pub struct ModelManifest {
     pub onnx: OnnxSignature,
     /// The item-embedding table's file and shape.
     pub embeddings: EmbeddingTable,
+    /// Where it came from: its run and the model current when it was exported (absent in
+    /// manifests written before lineage was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<Lineage>,
+}
+
+/// A model's origin, for the registry: which run trained it and which model it was meant to
+/// replace (current when it was exported, so the one the gate compared it with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lineage {
+    /// The run folder it was exported from, as given to `trainer export`.
+    pub run: String,
+    /// The model `CURRENT` named at export, if any.
+    pub parent: Option<String>,
 }
 
 /// The model's and the training run's settings, recorded for reproducibility.

@@ -19,8 +19,8 @@ use anyhow::{Context, Result};
 use resonance_sasrec::onnx;
 use resonance_shared::keys::validate_model_version;
 use resonance_shared::manifest::{
-    EmbeddingTable, FileDigest, Hyperparameters, MANIFEST_SCHEMA, ModelManifest, OnnxSignature,
-    TensorSignature,
+    EmbeddingTable, FileDigest, Hyperparameters, Lineage, MANIFEST_SCHEMA, ModelManifest,
+    OnnxSignature, TensorSignature,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -54,6 +54,7 @@ pub fn export(
     models: &Path,
     version: &str,
     replace: bool,
+    parent: Option<&str>,
 ) -> Result<PathBuf> {
     validate_model_version(version)
         .map_err(|e| anyhow::anyhow!("--model-version: {}", e.message))?;
@@ -137,6 +138,15 @@ pub fn export(
                 rows: run.vocabulary.num_items() + 1,
                 dim: d_model,
             },
+            lineage: Some(Lineage {
+                // Absolute, so `models gc` finds the run whatever folder it runs from.
+                run: run_dir
+                    .canonicalize()
+                    .unwrap_or_else(|_| run_dir.to_path_buf())
+                    .display()
+                    .to_string(),
+                parent: parent.map(String::from),
+            }),
         };
         manifest
             .validate()
@@ -150,7 +160,13 @@ pub fn export(
 
 /// Exports the run in `run_dir`, which must be evaluated (its `evaluation.json` becomes the
 /// manifest's metrics), as `models/<version>/`.
-pub fn export_run(run_dir: &Path, models: &Path, version: &str, replace: bool) -> Result<PathBuf> {
+pub fn export_run(
+    run_dir: &Path,
+    models: &Path,
+    version: &str,
+    replace: bool,
+    parent: Option<&str>,
+) -> Result<PathBuf> {
     let evaluation_path = run_dir.join(super::run::EVALUATION_FILE);
     let text = fs::read_to_string(&evaluation_path).with_context(|| {
         format!(
@@ -162,7 +178,9 @@ pub fn export_run(run_dir: &Path, models: &Path, version: &str, replace: bool) -
     let evaluation: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{}: malformed", evaluation_path.display()))?;
     let loaded = super::run::load(run_dir, &burn::tensor::Device::flex())?;
-    export(run_dir, &loaded, evaluation, models, version, replace)
+    export(
+        run_dir, &loaded, evaluation, models, version, replace, parent,
+    )
 }
 
 /// An exported model read back for scoring: its burn weights (`sasrec.bpk`) with the shape and

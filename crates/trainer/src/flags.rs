@@ -68,10 +68,14 @@ pub struct RedisFlag {
 impl RedisFlag {
     /// Connects (with a short timeout and a PING), naming the URL on failure.
     pub fn connect(&self) -> Result<FeatureStore> {
-        let url = self
-            .redis_url
-            .as_deref()
-            .context("the feature store is needed: set REDIS_URL (or --redis-url), e.g. redis://127.0.0.1:6379/0")?;
+        let url = self.redis_url.as_deref().with_context(|| {
+            crate::config::missing_secret(
+                "redis_url",
+                "the feature store",
+                "REDIS_URL (e.g. redis://127.0.0.1:6379/0)",
+                "--redis-url",
+            )
+        })?;
         FeatureStore::connect(url)
     }
 }
@@ -105,9 +109,14 @@ pub struct AdminTokenFlag {
 impl AdminTokenFlag {
     /// The token, or an error saying how to give it.
     pub fn require(&self) -> Result<&str> {
-        self.token
-            .as_deref()
-            .context("the Worker's admin token is needed: set RESONANCE_ADMIN_TOKEN (or --token)")
+        self.token.as_deref().with_context(|| {
+            crate::config::missing_secret(
+                "token",
+                "the Worker's admin token",
+                "RESONANCE_ADMIN_TOKEN",
+                "--token",
+            )
+        })
     }
 }
 
@@ -122,10 +131,14 @@ pub struct ServiceTokenFlag {
 impl ServiceTokenFlag {
     /// The token, or an error saying how to give it.
     pub fn require(&self) -> Result<&str> {
-        self.service_token.as_deref().context(
-            "the Worker's service token is needed: set RESONANCE_SERVICE_TOKEN (or --service-token); \
-             scripts/worker.sh keeps the local one in .dev.vars",
-        )
+        self.service_token.as_deref().with_context(|| {
+            crate::config::missing_secret(
+                "service_token",
+                "the Worker's service token",
+                "RESONANCE_SERVICE_TOKEN (scripts/worker.sh keeps the local one in .dev.vars)",
+                "--service-token",
+            )
+        })
     }
 }
 
@@ -141,6 +154,18 @@ pub struct SinkFlags {
     /// `--sink worker`: the admin token.
     #[command(flatten)]
     pub token: AdminTokenFlag,
+}
+
+/// How the mirror writes the edge: the sink, and how long superseded states stay there.
+#[derive(Args, Debug, Clone)]
+pub struct EdgeFlags {
+    #[command(flatten)]
+    pub sink: SinkFlags,
+    /// How long a superseded feature version or model stays at the edge before the mirror
+    /// deletes it, in seconds: at least KV's propagation (about 60 s) + its read cache (60 s)
+    /// + the Worker's caches (60 s) + its pointer check (5 s).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=7 * 86_400))]
+    pub grace: u64,
 }
 
 /// The edge KV's writers.

@@ -13,6 +13,8 @@
 //! trainer interest-graph --all-users         interest graphs (LLM or offline) → Redis
 //! trainer materialize                       feature views (+ graphs) → Redis, a new version
 //! trainer mirror --full                     Redis → the edge KV (the live state; superseded ones deleted)
+//! trainer daily                           the daily job: materialize && mirror --full
+//! trainer retrain      --data …             the weekly job: train, eval, export (gate), materialize, mirror
 //! trainer status                            what is live in Redis and at the edge; exit 1 when they disagree
 //! trainer publish      --worker URL               features + model → the Worker's KV, made live
 //! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
@@ -26,12 +28,18 @@ use clap::{Parser, Subcommand};
 
 mod choices;
 mod commands;
+mod config;
 mod flags;
 
 /// Resonance trainer: build the data, the model and the features behind the edge reranker.
 #[derive(Parser)]
 #[command(version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// The deployment's config file (default: ./resonance.toml when there is one): data,
+    /// models and runs folders, Redis, the edge sink and the names of the variables holding
+    /// its secrets. Flags and their environment variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "RESONANCE_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -48,6 +56,8 @@ enum Command {
     InterestGraph(commands::interest_graph::InterestGraphArgs),
     Materialize(commands::materialize::MaterializeArgs),
     Mirror(commands::mirror::MirrorArgs),
+    Daily(commands::daily::DailyArgs),
+    Retrain(commands::retrain::RetrainArgs),
     Status(commands::status::StatusArgs),
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
@@ -64,7 +74,14 @@ enum DataCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match parse(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Data(DataCommand::Synth(args)) => commands::synth::run(args),
         Command::Data(DataCommand::Import(args)) => commands::import::run(args),
@@ -76,6 +93,8 @@ fn main() -> ExitCode {
         Command::InterestGraph(args) => commands::interest_graph::run(args),
         Command::Materialize(args) => commands::materialize::run(args),
         Command::Mirror(args) => commands::mirror::run(args),
+        Command::Daily(args) => commands::daily::run(args),
+        Command::Retrain(args) => commands::retrain::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),
@@ -92,6 +111,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Parses `args` with the config file's values as the flags' defaults (clap prints help,
+/// versions and flag errors itself and exits).
+fn parse(args: &[std::ffi::OsString]) -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let (config, _) = config::Config::discover(args)?;
+    config.remember_secrets();
+    let matches = config.apply(Cli::command()).get_matches_from(args);
+    Ok(Cli::from_arg_matches(&matches)?)
+}
+
 #[cfg(test)]
 mod tests {
     /// clap checks a command line only when it is built: check every subcommand's here, so a
@@ -100,5 +129,52 @@ mod tests {
     fn every_subcommand_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// A config file fills the flags it names, a flag overrides it, and a path fills only the
+    /// commands that require one.
+    #[test]
+    fn the_config_fills_flags_and_flags_win() {
+        use clap::{CommandFactory, FromArgMatches};
+        let config = crate::config::Config::parse(
+            "data = \"live\"\nmodels = \"model\"\n[redis]\nurl = \"redis://10.0.0.1/0\"\n\
+             [edge]\nsink = \"cloudflare\"\ngrace_seconds = 30\nadmin_token_env = \"PROD_ADMIN\"\n",
+            std::path::Path::new("/srv/r"),
+        )
+        .unwrap();
+        let command = config.apply(super::Cli::command());
+        command.clone().debug_assert();
+        let parse = |args: &[&str]| {
+            let matches = command.clone().try_get_matches_from(args).unwrap();
+            super::Cli::from_arg_matches(&matches).unwrap().command
+        };
+        let super::Command::Daily(daily) = parse(&["trainer", "daily"]) else {
+            panic!("not daily")
+        };
+        assert_eq!(
+            daily.materialize.data.data,
+            std::path::Path::new("/srv/r/live")
+        );
+        assert_eq!(
+            daily.materialize.models.models,
+            std::path::Path::new("/srv/r/model")
+        );
+        assert_eq!(
+            daily.materialize.redis.redis_url.as_deref(),
+            Some("redis://10.0.0.1/0")
+        );
+        assert_eq!(daily.edge.sink.sink, crate::flags::SinkKind::Cloudflare);
+        assert_eq!(daily.edge.grace, 30);
+        let super::Command::Daily(daily) =
+            parse(&["trainer", "daily", "--data", "other", "--grace", "5"])
+        else {
+            panic!("not daily")
+        };
+        assert_eq!(daily.materialize.data.data, std::path::Path::new("other"));
+        assert_eq!(daily.edge.grace, 5);
+        let super::Command::Eval(eval) = parse(&["trainer", "eval"]) else {
+            panic!("not eval")
+        };
+        assert_eq!(eval.data, None, "eval reads the run's own data");
     }
 }

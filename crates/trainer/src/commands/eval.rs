@@ -9,6 +9,9 @@ use resonance_data::read::BadRowPolicy;
 use resonance_train::evaluate::ProtocolMetrics;
 use resonance_train::evaluation::{self, EvalOptions, EvalProgress, SplitSize};
 
+/// The seed of the sampled negatives unless `--seed` says (the gate's re-scoring uses it too).
+pub const SAMPLING_SEED: u64 = 2018;
+
 /// Evaluate a trained run on the held-out test interactions (each user's last), with HR@10 and
 /// NDCG@10 under two protocols: the SASRec paper's (the target against 100 sampled tracks the
 /// user never played) and the full catalogue (every track not already in the history).
@@ -26,7 +29,7 @@ pub struct EvalArgs {
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// Seed of the sampled negatives.
-    #[arg(long, default_value_t = 2018)]
+    #[arg(long, default_value_t = SAMPLING_SEED)]
     pub seed: u64,
     /// Skip and count malformed rows instead of stopping at the first one.
     #[arg(long)]

@@ -1,7 +1,7 @@
 //! `trainer export`: publish a trained, evaluated run as `model/<version>/`, and make it
 //! current when it passes the gate.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args;
@@ -41,11 +41,31 @@ pub struct ExportArgs {
 
 /// Exports the run, then promotes it through the gate.
 pub fn run(args: ExportArgs) -> Result<()> {
-    let version = args.model_version.unwrap_or_else(default_version);
-    let out = export::export_run(&args.run, &args.models, &version, args.force)?;
+    export_and_promote(
+        &args.run,
+        &args.models,
+        args.model_version,
+        args.force,
+        &args.gate,
+    )
+    .map(|_| ())
+}
+
+/// Exports `run` into `models` (its lineage: the run and the model current now), then makes
+/// it current through the gate; a refusal is an error with both figures. Returns the version.
+pub fn export_and_promote(
+    run: &Path,
+    models: &Path,
+    version: Option<String>,
+    replace: bool,
+    gate: &GateFlags,
+) -> Result<String> {
+    let version = version.unwrap_or_else(default_version);
+    let parent = catalog::current(models)?;
+    let out = export::export_run(run, models, &version, replace, parent.as_deref())?;
     println!("exported {}", out.display());
     let mut entry = catalog::AuditEntry::now("export", &version, None);
-    entry.reason = args.gate.reason.clone();
-    promote_checked(&args.models, entry, &args.gate, false)?;
-    Ok(())
+    entry.reason = gate.reason.clone();
+    promote_checked(models, entry, gate, false)?;
+    Ok(version)
 }

@@ -43,15 +43,27 @@ pub struct MaterializeArgs {
     #[arg(long, value_enum, value_name = "SOURCE", default_value = "redis")]
     pub interest_graphs: GraphSourceArg,
     /// Keys per pipelined round trip (1–10000).
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub batch_size: u64,
     /// Print a JSON summary on stdout instead of the prose lines.
     #[arg(long)]
     pub json: bool,
 }
 
+/// Keys per pipelined round trip when a job does not say (`trainer retrain`).
+pub const DEFAULT_BATCH_SIZE: u64 = 1000;
+
 /// Computes the views with their graphs and publishes them as a new live version.
 pub fn run(args: MaterializeArgs) -> Result<()> {
+    let summary = publish(&args)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
+    Ok(())
+}
+
+/// Does the work of `run`, printing the prose lines unless `--json`; returns the summary.
+pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     let began = Instant::now();
     // Connect first: a Redis that is down fails the run before minutes of work.
     let mut store = args.redis.connect()?;
@@ -115,8 +127,7 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     )?;
     bar.finish_and_clear();
     let seconds = began.elapsed().as_secs_f64();
-    if args.json {
-        let summary = serde_json::json!({
+    let summary = serde_json::json!({
             "version": version.0,
             "asOf": meta.as_of,
             "users": set.users.len(),
@@ -128,12 +139,13 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
             "seconds": seconds,
             "previous": written.previous,
             "deleted": written.deleted,
+            "modelsDeleted": written.models_deleted,
             "interestGraphs": graphs,
             "modelVersion": artifact.manifest.version,
             "modelWritten": model_written,
-        });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+    });
+    if args.json {
+        return Ok(summary);
     }
     println!("{}", graphs.describe(args.interest_graphs.into()));
     if skipped > 0 {
@@ -157,5 +169,11 @@ pub fn run(args: MaterializeArgs) -> Result<()> {
     if !written.deleted.is_empty() {
         println!("deleted older versions: {:?}", written.deleted);
     }
-    Ok(())
+    if !written.models_deleted.is_empty() {
+        println!(
+            "deleted older models from Redis: {:?}",
+            written.models_deleted
+        );
+    }
+    Ok(summary)
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use resonance_featurestore::mirror::Mirror;
+use resonance_featurestore::mirror::{Mirror, Synced};
 use resonance_featurestore::sinks::cloudflare;
 
-use crate::flags::{RedisFlag, SinkFlags, SinkKind};
+use crate::flags::{EdgeFlags, RedisFlag, SinkKind};
 
 /// Copy the live state from Redis to the edge KV, make it live there, delete what it replaced.
 ///
@@ -42,16 +42,11 @@ pub struct MirrorArgs {
     #[command(flatten)]
     pub redis: RedisFlag,
     #[command(flatten)]
-    pub sink: SinkFlags,
+    pub edge: EdgeFlags,
     /// Pairs per bulk request: at most 1000 for the Worker, 10000 for Cloudflare
     /// (default: 500 and 10000).
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// How long a superseded feature version or model stays at the edge before the mirror
-    /// deletes it, in seconds: at least KV's propagation (about 60 s) + its read cache (60 s)
-    /// + the Worker's caches (60 s) + its pointer check (5 s).
-    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(0..=7 * 86_400))]
-    pub grace: u64,
     /// Print a JSON summary of a `--full` run on stdout instead of the prose lines.
     #[arg(long, conflicts_with = "follow")]
     pub json: bool,
@@ -64,8 +59,39 @@ pub fn run(args: MirrorArgs) -> Result<()> {
             "say --full (copy the live version once) or --follow (keep mirroring new versions)"
         );
     }
-    let (sink, _) = args.sink.connect()?;
-    let batch_size = args.batch_size.unwrap_or(match args.sink.sink {
+    if args.follow {
+        return with_mirror(&args.redis, &args.edge, args.batch_size, false, |mirror| {
+            mirror.follow(&args.consumer, args.idle_exit.map(Duration::from_secs))
+        });
+    }
+    let synced = sync(&args.redis, &args.edge, args.batch_size, args.json)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&synced)?);
+    }
+    Ok(())
+}
+
+/// One `--full` sync: the live state in Redis copied to the edge and made live there, then
+/// the clean-up. `quiet` keeps stdout for a JSON summary.
+pub fn sync(
+    redis: &RedisFlag,
+    edge: &EdgeFlags,
+    batch_size: Option<usize>,
+    quiet: bool,
+) -> Result<Synced> {
+    with_mirror(redis, edge, batch_size, quiet, |mirror| mirror.full())
+}
+
+/// Connects the sink and the store and hands `work` a mirror that reports on the terminal.
+fn with_mirror<T>(
+    redis: &RedisFlag,
+    edge: &EdgeFlags,
+    batch_size: Option<usize>,
+    quiet: bool,
+    work: impl FnOnce(&mut Mirror) -> Result<T>,
+) -> Result<T> {
+    let (sink, _) = edge.sink.connect()?;
+    let batch_size = batch_size.unwrap_or(match edge.sink.sink {
         SinkKind::Worker => 500,
         SinkKind::Cloudflare => cloudflare::MAX_BULK_PAIRS,
     });
@@ -73,27 +99,20 @@ pub fn run(args: MirrorArgs) -> Result<()> {
         ProgressStyle::with_template("mirroring {pos} keys  {per_sec}  {elapsed}")
             .expect("the template is valid"),
     );
-    let quiet = args.json;
     let log = |line: &str| {
         if !quiet {
             bar.suspend(|| println!("{line}"));
         }
     };
     let mut mirror = Mirror {
-        store: &mut args.redis.connect()?,
+        store: &mut redis.connect()?,
         sink: sink.as_ref(),
         batch_size,
         log: &log,
         progress: &|n| bar.set_position(n),
-        grace: Duration::from_secs(args.grace),
+        grace: Duration::from_secs(edge.grace),
     };
-    if args.follow {
-        return mirror.follow(&args.consumer, args.idle_exit.map(Duration::from_secs));
-    }
-    let synced = mirror.full()?;
+    let outcome = work(&mut mirror);
     bar.finish_and_clear();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&synced)?);
-    }
-    Ok(())
+    outcome
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand: flag definitions (with the `--help` text) and a thin `run`
 //! over the library crates.
 
+pub mod daily;
 pub mod eval;
 pub mod export;
 pub mod forget;
@@ -12,6 +13,7 @@ pub mod mirror;
 pub mod models;
 pub mod publish;
 pub mod rerank;
+pub mod retrain;
 pub mod snapshot;
 pub mod stats;
 pub mod status;

@@ -1,11 +1,16 @@
 //! `trainer models`: the registry over a models folder (`resonance_registry::catalog`):
 //! list, show, promote through the gate, roll back, each move in the audit trail.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use resonance_registry::catalog::{self, AuditEntry, ModelSummary};
+use resonance_registry::retention;
+use resonance_shared::keys::FeatureVersion;
+
+use crate::flags::RedisFlag;
 
 /// Inspect the exported models, and move `CURRENT` between them (with a gate and an audit trail).
 ///
@@ -30,6 +35,8 @@ pub enum ModelsCommand {
     Promote(PromoteArgs),
     /// Make the version current before the current one current again (from the audit trail).
     Rollback(RollbackArgs),
+    /// Delete the versions and run folders nothing needs any more (see `gc --help`).
+    Gc(GcArgs),
 }
 
 /// `--models`.
@@ -101,8 +108,42 @@ pub struct RollbackArgs {
     pub dry_run: bool,
 }
 
+/// Delete exported versions and run folders that nothing needs.
+///
+/// Kept: the current version, the one `rollback` would return to, the newest --keep, and
+/// every model a state still names (Redis's live and previous versions, and the models the
+/// edge holds, from the mirror's record), since re-materializing one needs its embeddings
+/// from disk. With --runs, a run folder is kept while a kept version came from it or it is
+/// one of the newest --keep runs. Each deleted version is recorded in the audit trail.
+#[derive(Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub dir: ModelsDir,
+    /// The runs folder to collect too (the parent of `trainer train --out`, e.g. runs).
+    #[arg(long, value_name = "DIR")]
+    pub runs: Option<PathBuf>,
+    /// Versions (and runs) kept besides those a state needs, newest first.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub keep: usize,
+    #[command(flatten)]
+    pub redis: RedisFlag,
+    /// Decide without Redis (only the folder's own record: current and the rollback target).
+    #[arg(long)]
+    pub offline: bool,
+    /// Why (recorded in the audit trail).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Say what would be deleted, delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
 pub fn run(args: ModelsArgs) -> Result<()> {
     match args.command {
+        ModelsCommand::Gc(a) => gc(a)?,
         ModelsCommand::List(a) => {
             let models = catalog::list(&a.dir.models)?;
             if a.json {
@@ -128,6 +169,11 @@ pub fn run(args: ModelsArgs) -> Result<()> {
             } else {
                 println!("{}", line(&summary));
                 println!("  data {:?}, {:?} users", summary.data, summary.users);
+                println!(
+                    "  run {}, parent {}",
+                    summary.run.as_deref().unwrap_or("unknown"),
+                    summary.parent.as_deref().unwrap_or("none")
+                );
                 for e in history {
                     println!(
                         "  {} {} by {}: {} (from {}){}",
@@ -262,7 +308,7 @@ fn run_gate(
         policy,
         &data,
         candidate.as_of,
-        2018,
+        super::eval::SAMPLING_SEED,
     )?;
     Ok(catalog::decide(
         candidate_ndcg,
@@ -319,5 +365,71 @@ pub fn promote_checked(
         entry.version,
         current.as_deref().unwrap_or("none")
     );
+    Ok(())
+}
+
+/// The models Redis and the edge still name, each with why.
+fn needed_by_states(redis: &RedisFlag) -> Result<BTreeMap<String, String>> {
+    let mut store = redis.connect()?;
+    let mut needed = BTreeMap::new();
+    let mut add = |model: Option<String>, why: String| {
+        if let Some(model) = model {
+            needed.entry(model).or_insert(why);
+        }
+    };
+    if let Some((version, model)) = store.live_state()? {
+        add(Some(model), format!("live in Redis (version {version})"));
+    }
+    if let Some(previous) = store.previous()? {
+        let model = store
+            .meta(FeatureVersion(previous))?
+            .and_then(|m| m.model_version);
+        add(model, format!("previous in Redis (version {previous})"));
+    }
+    let edge = store.edge_state()?;
+    add(edge.live_model, "live at the edge".into());
+    add(edge.previous_model, "previous at the edge".into());
+    for model in store.edge_models()? {
+        add(Some(model), "held at the edge".into());
+    }
+    Ok(needed)
+}
+
+fn gc(args: GcArgs) -> Result<()> {
+    let protected = if args.offline {
+        BTreeMap::new()
+    } else {
+        needed_by_states(&args.redis)
+            .context("gc asks Redis which models its states need (--offline decides without)")?
+    };
+    let plan = retention::plan(
+        &args.dir.models,
+        args.runs.as_deref(),
+        resonance_train::run::RUN_FILE,
+        args.keep,
+        &protected,
+    )?;
+    if !args.dry_run {
+        retention::apply(&args.dir.models, &plan, args.reason.as_deref())?;
+    }
+    if args.json {
+        let shown = serde_json::json!({ "dryRun": args.dry_run, "plan": plan });
+        println!("{}", serde_json::to_string_pretty(&shown)?);
+        return Ok(());
+    }
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    for (kind, decisions) in [("model", &plan.models), ("run", &plan.runs)] {
+        for d in decisions {
+            if d.kept() {
+                println!("kept {kind} {}: {}", d.name, d.kept_because.join(", "));
+            } else {
+                println!("{verb} {kind} {}", d.name);
+            }
+        }
+    }
     Ok(())
 }

@@ -34,9 +34,9 @@ pub struct TrainArgs {
     /// backfill or a replayed day never sees its future; `trainer eval` then reads the same.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// The run folder to write.
-    #[arg(long, value_name = "DIR", default_value = "runs/sasrec")]
-    pub out: PathBuf,
+    /// The run folder to write (default: runs/sasrec; `trainer retrain`: runs/<model version>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Replace `--out` if it already holds a run.
     #[arg(long)]
     pub force: bool,
@@ -88,6 +88,15 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/sasrec"));
+    train_into(&args, &out)
+}
+
+/// Trains with `args` and writes the run into `out`.
+pub fn train_into(args: &TrainArgs, out: &std::path::Path) -> Result<()> {
     anyhow::ensure!(args.epochs >= 1, "--epochs must be at least 1");
     anyhow::ensure!(
         (1..=65_536).contains(&args.batch_size),
@@ -185,7 +194,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             .context("formatting the time")?,
     };
     run::save(
-        &args.out,
+        out,
         args.force,
         FinishedRun {
             info: &info,
@@ -196,10 +205,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     )?;
     println!(
         "wrote {} (best epoch {} of {}); next: trainer eval --run {}",
-        args.out.display(),
+        out.display(),
         outcome.best_epoch,
         outcome.epochs.len(),
-        args.out.display()
+        out.display()
     );
     Ok(())
 }
