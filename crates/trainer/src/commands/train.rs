@@ -34,7 +34,7 @@ pub struct TrainArgs {
     /// backfill or a replayed day never sees its future; `trainer eval` then reads the same.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
-    /// The run folder to write (default: runs/sasrec; `trainer retrain`: runs/<model version>).
+    /// The run folder to write (default: runs/sasrec; `trainer retrain`: <runs>/<model version>).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Replace `--out` if it already holds a run.
