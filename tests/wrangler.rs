@@ -180,6 +180,14 @@ impl Wrangler {
         Ok(worker)
     }
 
+    /// The Worker's `/health` answer, as JSON (whatever its status).
+    pub fn health(&self) -> serde_json::Value {
+        reqwest::blocking::get(format!("{}/health", self.url))
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
     /// Waits until `/health` answers; `Err` (the log) when wrangler exits first.
     fn wait_healthy(&mut self) -> Result<(), String> {
         let client = reqwest::blocking::Client::new();

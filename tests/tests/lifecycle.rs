@@ -128,17 +128,10 @@ fn follow(redis: &RedisServer, worker: &Wrangler, abort_at: &str) -> Output {
         .unwrap()
 }
 
-fn health(worker: &Wrangler) -> Value {
-    reqwest::blocking::get(format!("{}/health", worker.url))
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 /// The Worker's answers for two listeners equal the native core's on the feature version
 /// (read from Redis) and the model (read from the models folder) the Worker says it serves.
 fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &Path, step: &str) {
-    let state = health(worker);
+    let state = worker.health();
     assert_eq!(state["status"], "ok", "{step}: {state}");
     let version = FeatureVersion(state["featuresVersion"].as_u64().expect("a version"));
     let model = state["modelVersion"].as_str().expect("a model").to_string();
@@ -218,7 +211,7 @@ fn assert_edge_holds_only(redis: &RedisServer, worker: &Wrangler, step: &str) ->
     let status = status_of(&redis.url, &worker.url);
     assert_eq!(status["problems"], json!([]), "{step}: {status}");
     let recorded = &status["edge"]["recorded"];
-    let state = health(worker);
+    let state = worker.health();
     assert_eq!(
         recorded["live"], state["featuresVersion"],
         "{step}: {status}"
@@ -314,7 +307,7 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         } else {
             MODEL
         };
-        assert_eq!(health(&worker)["modelVersion"], expected_model, "{step}");
+        assert_eq!(worker.health()["modelVersion"], expected_model, "{step}");
         if day >= 2 {
             assert!(
                 status["edge"]["recorded"]["previous"].is_u64(),

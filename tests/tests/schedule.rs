@@ -13,7 +13,6 @@ use resonance_e2e::fixture::{fixture, s};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, Wrangler, repo_root};
 use resonance_e2e::{status_of, trainer_path};
-use serde_json::Value;
 
 /// The text of the README's first fenced block of `kind` that contains `marker`.
 fn readme_block(kind: &str, marker: &str) -> String {
@@ -72,13 +71,6 @@ fn try_line(
         .unwrap()
 }
 
-fn health(worker: &Wrangler) -> Value {
-    reqwest::blocking::get(format!("{}/health", worker.url))
-        .unwrap()
-        .json()
-        .unwrap()
-}
-
 #[test]
 fn the_readme_schedule_runs_as_written() {
     let lines = cron_lines();
@@ -124,7 +116,7 @@ fn the_readme_schedule_runs_as_written() {
     // The first week: no model yet, so the export is current at once, and goes live.
     run_line(weekly, srv.path(), &redis, &worker);
     let model = std::fs::read_to_string(srv.path().join("model/CURRENT")).unwrap();
-    let after_week = health(&worker);
+    let after_week = worker.health();
     assert_eq!(after_week["status"], "ok", "{after_week}");
     assert_eq!(after_week["modelVersion"], model.trim(), "{after_week}");
     let week_version = after_week["featuresVersion"].as_u64().unwrap();
@@ -132,7 +124,7 @@ fn the_readme_schedule_runs_as_written() {
 
     // The next day: a new feature version, the same model.
     run_line(daily, srv.path(), &redis, &worker);
-    let after_day = health(&worker);
+    let after_day = worker.health();
     assert_eq!(after_day["modelVersion"], model.trim(), "{after_day}");
     assert!(after_day["featuresVersion"].as_u64().unwrap() > week_version);
     let status = status_of(&redis.url, &worker.url);
