@@ -202,6 +202,20 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
     let redis = RedisServer::start();
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
     publish(&worker); // the model, and feature version 7 through the old path
+    // Publishing straight to a Worker cannot go back either: the Worker's version is the floor.
+    let f = fixture();
+    let again = failed(
+        Command::new(trainer_path())
+            .args(["publish", "--data", &s(&f.data), "--models", &s(&f.models)])
+            .args(["--worker", &worker.url, "--feature-version", "7"])
+            .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        again.contains("--feature-version 7 is not newer than 7"),
+        "{again}"
+    );
     interest_graphs(&redis.url);
     ok(materialize(&redis.url, 30));
     let printed = ok(mirror(&redis.url, &worker));

@@ -13,7 +13,6 @@ use resonance_featurestore::sinks::worker::WorkerSink;
 use resonance_featurestore::store::FeatureStore;
 use resonance_featurestore::views;
 use resonance_registry::ModelArtifact;
-use resonance_shared::keys::FeatureVersion;
 
 /// `--data`: the dataset a command reads.
 #[derive(Args, Debug, Clone)]
@@ -209,13 +208,5 @@ impl SnapshotFlags {
     /// The instant (unix seconds) every window ends at.
     pub fn as_of(&self, dataset: &Dataset) -> Result<i64> {
         views::resolve_as_of(self.as_of.as_deref(), dataset)
-    }
-
-    /// The instant (unix seconds) and the version, checked.
-    pub fn resolve(&self, dataset: &Dataset, now: i64) -> Result<(i64, FeatureVersion)> {
-        Ok((
-            views::resolve_as_of(self.as_of.as_deref(), dataset)?,
-            views::resolve_version(self.feature_version, now)?,
-        ))
     }
 }

@@ -14,9 +14,10 @@ use crate::choices::GraphSourceArg;
 use crate::flags::{
     AdminTokenFlag, DataFlag, ModelChoiceFlags, RedisFlag, SnapshotFlags, WorkerFlag,
 };
-use resonance_featurestore::publication;
 use resonance_featurestore::sinks::EdgeSink;
 use resonance_featurestore::sinks::worker::WorkerSink;
+use resonance_featurestore::{publication, views};
+use resonance_shared::keys::FeatureVersion;
 
 /// Publish a model and the feature views of a dataset to a Worker (e.g. `wrangler dev`).
 ///
@@ -70,10 +71,30 @@ pub fn run(args: PublishArgs) -> Result<()> {
              Worker: `trainer publish` without --model-only"
         );
     }
+    // Ask the Worker first: it is the only record of what it serves (there is no Redis here).
+    let sink = WorkerSink::new(args.worker.require()?, args.token.require()?)?;
+    let before = sink.health()?;
     let artifact = args.model.open()?;
     let dataset = args.data.load()?;
     let now = OffsetDateTime::now_utc();
-    let (as_of, version) = args.snapshot.resolve(&dataset, now.unix_timestamp())?;
+    let as_of = args.snapshot.as_of(&dataset)?;
+    // Versions only increase, whatever this host's clock says (DESIGN §4, versioning).
+    let live = before.features_version;
+    let version = match args.snapshot.feature_version {
+        Some(requested) => {
+            let version = views::resolve_version(Some(requested), 0)?;
+            if let Some(live) = live.filter(|live| version.0 <= *live) {
+                anyhow::bail!(
+                    "--feature-version {version} is not newer than {live}, the version the Worker \
+                     serves: versions only increase (omit it for the next one)"
+                );
+            }
+            version
+        }
+        None => FeatureVersion(
+            (now.unix_timestamp().max(1) as u64).max(live.map_or(0, |live| live + 1)),
+        ),
+    };
     let manifest = &artifact.manifest;
     let (set, graphs) = super::views_with_graphs(
         &dataset,
@@ -107,8 +128,6 @@ pub fn run(args: PublishArgs) -> Result<()> {
     });
     let bytes: usize = pairs.iter().map(|p| p.key.len() + p.value.len()).sum();
 
-    let sink = WorkerSink::new(args.worker.require()?, args.token.require()?)?;
-    let before = sink.health()?;
     let bar = ProgressBar::new(pairs.len() as u64).with_style(
         ProgressStyle::with_template("publishing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
             .expect("the template is valid"),
