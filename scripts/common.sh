@@ -22,6 +22,34 @@ need_cargo() {
   }
 }
 
+# The shared target folder keeps every build it ever made: each clone's path gives the
+# workspace's own crates new hashes, and each test binary links burn and tract (~400 MB), so
+# it grows by gigabytes a run until the linker dies of a full disk (a Bus error). Keep the three
+# newest builds of each binary, rlib and incremental folder of the workspace's own crates (a few
+# clones and feature sets stay warm); cargo rebuilds whatever it misses.
+prune_build_cache() {
+  local dir kept
+  for dir in "$CARGO_TARGET_DIR"/{debug,release}/deps "$CARGO_TARGET_DIR"/{debug,release}/incremental; do
+    [ -d "$dir" ] || continue
+    # Newest first; per name (without "-<hash>" and extension), the files of the first three
+    # hashes stay and the rest go, with a binary's ".d".
+    find "$dir" -maxdepth 1 -mindepth 1 \( -type d -o -type f -executable ! -name '*.so' \
+        -o -name 'libresonance_*' -o -name 'resonance_*' \) -printf '%T@ %f\n' |
+      sort -rn | awk '{
+        base = $2; sub(/\.[a-z]+$/, "", base)
+        hash = base; sub(/^.*-/, "", hash)
+        stem = base; sub(/-[^-]*$/, "", stem)
+        if (!((stem, hash) in seen)) { seen[stem, hash] = 1; if (++hashes[stem] > 3) gone[stem, hash] = 1 }
+        if ((stem, hash) in gone) print $2
+      }' |
+      while read -r name; do rm -rf "${dir:?}/$name" "${dir:?}/$name.d"; done
+  done
+  kept=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print int($4 / 1048576) }')
+  if [ "$kept" -lt 8 ]; then
+    echo "warning: only ${kept} GiB free where the builds live ($CARGO_TARGET_DIR); a link may fail" >&2
+  fi
+}
+
 # rustup target add, only when the target is missing.
 need_rust_target() {
   rustup target list --installed 2>/dev/null | grep -qx "$1" || rustup target add "$1"

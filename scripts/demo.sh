@@ -13,6 +13,7 @@ cd "$REPO_ROOT"
 DATA_DIR="${DATA_DIR:-data/synth}"
 
 need_cargo
+prune_build_cache
 build_trainer
 
 step "generating the synthetic music world into $DATA_DIR"

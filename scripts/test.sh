@@ -12,6 +12,7 @@ source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 
 need_cargo
+prune_build_cache
 step "checking formatting"
 cargo fmt --all --check
 
