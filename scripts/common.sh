@@ -25,21 +25,23 @@ need_cargo() {
 # The shared target folder keeps every build it ever made: each clone's path gives the
 # workspace's own crates new hashes, and each test binary links burn and tract (~400 MB), so
 # it grows by gigabytes a run until the linker dies of a full disk (a Bus error). Keep the three
-# newest builds of each binary, rlib and incremental folder of the workspace's own crates (a few
-# clones and feature sets stay warm); cargo rebuilds whatever it misses.
+# newest builds (one, when the disk is short) of each binary, rlib and incremental folder of the
+# workspace's own crates (a few clones and feature sets stay warm); cargo rebuilds what it misses.
 prune_build_cache() {
-  local dir kept
+  local dir kept keep=3
+  # Short of room (under 40 GiB free), keep only the newest: the next build needs ~15 GiB.
+  [ "$(df -Pk "$CARGO_TARGET_DIR" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')" -ge 40 ] 2>/dev/null || keep=1
   for dir in "$CARGO_TARGET_DIR"/{debug,release}/deps "$CARGO_TARGET_DIR"/{debug,release}/incremental; do
     [ -d "$dir" ] || continue
-    # Newest first; per name (without "-<hash>" and extension), the files of the first three
+    # Newest first; per name (without "-<hash>" and extension), the files of the first `keep`
     # hashes stay and the rest go, with a binary's ".d".
     find "$dir" -maxdepth 1 -mindepth 1 \( -type d -o -type f -executable ! -name '*.so' \
         -o -name 'libresonance_*' -o -name 'resonance_*' \) -printf '%T@ %f\n' |
-      sort -rn | awk '{
+      sort -rn | awk -v keep="$keep" '{
         base = $2; sub(/\.[a-z]+$/, "", base)
         hash = base; sub(/^.*-/, "", hash)
         stem = base; sub(/-[^-]*$/, "", stem)
-        if (!((stem, hash) in seen)) { seen[stem, hash] = 1; if (++hashes[stem] > 3) gone[stem, hash] = 1 }
+        if (!((stem, hash) in seen)) { seen[stem, hash] = 1; if (++hashes[stem] > keep) gone[stem, hash] = 1 }
         if ((stem, hash) in gone) print $2
       }' |
       while read -r name; do rm -rf "${dir:?}/$name" "${dir:?}/$name.d"; done
