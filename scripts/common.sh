@@ -27,11 +27,12 @@ need_cargo() {
 # it grows by gigabytes a run until the linker dies of a full disk (a Bus error). Keep the three
 # newest builds (one, when the disk is short) of each binary, rlib and incremental folder of the
 # workspace's own crates (a few clones and feature sets stay warm); cargo rebuilds what it misses.
+free_gib() { df -Pk "$1" | awk 'NR == 2 { print int($4 / 1048576) }'; }
 prune_build_cache() {
-  local dir kept keep=3
+  local dir free keep=3
   # Short of room (under 40 GiB free), keep only the newest: the next build needs ~15 GiB.
-  [ "$(df -Pk "$CARGO_TARGET_DIR" 2>/dev/null | awk 'NR == 2 { print int($4 / 1048576) }')" -ge 40 ] 2>/dev/null || keep=1
-  for dir in "$CARGO_TARGET_DIR"/{debug,release}/deps "$CARGO_TARGET_DIR"/{debug,release}/incremental; do
+  [ "$(free_gib "$CARGO_TARGET_DIR")" -ge 40 ] || keep=1
+  for dir in "$CARGO_TARGET_DIR"/{,wasm32-unknown-unknown/}{debug,release}/{deps,incremental}; do
     [ -d "$dir" ] || continue
     # Newest first; per name (without "-<hash>" and extension), the files of the first `keep`
     # hashes stay and the rest go, with a binary's ".d".
@@ -46,9 +47,9 @@ prune_build_cache() {
       }' |
       while read -r name; do rm -rf "${dir:?}/$name" "${dir:?}/$name.d"; done
   done
-  kept=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print int($4 / 1048576) }')
-  if [ "$kept" -lt 8 ]; then
-    echo "warning: only ${kept} GiB free where the builds live ($CARGO_TARGET_DIR); a link may fail" >&2
+  free=$(free_gib "$CARGO_TARGET_DIR")
+  if [ "$free" -lt 8 ]; then
+    echo "warning: only ${free} GiB free where the builds live ($CARGO_TARGET_DIR); a link may fail" >&2
   fi
 }
 
