@@ -229,7 +229,10 @@ fn build_concurrently(
 ) -> Result<()> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let (sender, receiver) = mpsc::channel::<Outcome>();
+    // A rendezvous channel: a worker waits until its answer is taken before it asks for the
+    // next, so an answer the provider was paid for waits on at most one store per worker and a
+    // killed run loses at most one answer per worker, however slow the store is.
+    let (sender, receiver) = mpsc::sync_channel::<Outcome>(0);
     std::thread::scope(|scope| {
         for _ in 0..options.concurrency.max(1).min(jobs.len()) {
             let sender = sender.clone();
