@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the lifecycle costs at the edge, by view, on the 8,000-listener world: keys and bytes
 # written by the first mirror, by each daily one after it (one more day of events: --as-of a
-# day later), by a retrain (the model's chunks and a version with its embeddings), keys
+# day later), by a retrain (the model's chunks and embeddings, and a version naming it), keys
 # deleted by each clean-up, and the keys the edge holds at the end (five daily cycles and one
 # retrain), listed from wrangler's own local KV. The grace period is 0, so each mirror
 # deletes what it superseded at once.
@@ -36,10 +36,12 @@ cycle() { # cycle NAME DAYS_BEFORE_END
   read -r uk ub <<< "$(bytes_of "rsn:v$v:user:*")"
   read -r tk tb <<< "$(bytes_of "rsn:v$v:track:*")"
   "$TRAINER" mirror --full --grace 0 --batch-size 1000 --json > "$STATE/s.json"
+  mv="$(node -p "require('$STATE/s.json').model.version")"
+  read -r ek eb <<< "$(bytes_of "rsn:model:$mv:embedding:*")"
   node -e "
     const s = require('$STATE/s.json'); const m = s.model;
     console.log('$1'.padEnd(12), 'version', $v, '| writes: users $uk ($((ub / 1024)) KiB), tracks $tk ($((tb / 1024)) KiB), meta 1,',
-      'model', m.outcome === 'copied' ? m.keys : 0, '| total', (s.features ? s.features.keys : 0) + (m.outcome === 'copied' ? m.keys : 0),
+      'model', m.outcome === 'copied' ? m.keys + ' (of which $ek embeddings, $((eb / 1024)) KiB)' : 0, '| total', (s.features ? s.features.keys : 0) + (m.outcome === 'copied' ? m.keys : 0),
       '| deleted', s.collected.keys, 'keys (versions', JSON.stringify(s.collected.versions), 'models', JSON.stringify(s.collected.models) + ')')"
 }
 

@@ -100,7 +100,7 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     );
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "10");
 
-    // One entity's views in one round trip, schema-versioned, with the track's embedding.
+    // One entity's views in one round trip, schema-versioned.
     // (A listener with plays: one who only skipped has an empty history.)
     let keys = redis.cli(&["--scan", "--pattern", "rsn:v10:user:*"]);
     let (key, user) = keys
@@ -126,8 +126,20 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     let stored: InterestGraph = serde_json::from_value(record["graph"].clone()).unwrap();
     assert_eq!(graph, &stored);
     let track = format!("rsn:v10:track:{}", user.history.tracks[0]);
+    let id = &user.history.tracks[0];
     let track: features::TrackFeatures = features::decode(&redis.cli(&["GET", &track])).unwrap();
-    assert_eq!(track.audio.embedding.len(), 32, "the model's d");
+    // Layout 2: the value says the model has an embedding, which lives in the model's namespace.
+    assert!(track.audio.embedded && track.audio.embedding.is_empty());
+    let meta: features::FeatureSetMeta =
+        serde_json::from_str(&redis.cli(&["GET", "rsn:v10:meta"])).unwrap();
+    assert_eq!(meta.layout, 2);
+    let model = meta.model_version.expect("the meta names its model");
+    let embedding = redis.cli(&["GET", &format!("rsn:model:{model}:embedding:{id}")]);
+    assert_eq!(
+        features::decode_embedding(&embedding, 32).unwrap().len(),
+        32,
+        "the model's d"
+    );
     // Persistent once live (the staging TTL is gone).
     assert_eq!(redis.cli(&["TTL", key]), "-1");
 

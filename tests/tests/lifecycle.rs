@@ -152,10 +152,22 @@ fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &
             Ok(())
         })
         .unwrap();
-    let source =
-        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .unwrap();
     let artifact = ModelArtifact::open(models, Some(&model)).unwrap();
+    // Layout 2 keeps the embeddings with the model: Redis's copy of it, as the mirror read it.
+    let model_pairs = store
+        .model(&model)
+        .unwrap()
+        .expect("Redis holds the model")
+        .pairs;
+    let source = MemorySource::from_kv(
+        version,
+        Some((&model, artifact.manifest.embeddings.dim)),
+        pairs
+            .iter()
+            .chain(&model_pairs)
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .unwrap();
     let scorer = TractModel::from_onnx(&artifact.onnx).unwrap();
     let users: Vec<(&str, UserFeatures)> = pairs
         .iter()

@@ -35,10 +35,15 @@ fn native() -> Native {
     // `trainer publish` gives every user an offline interest graph by default.
     graphs::attach_offline(&mut set, &dataset, as_of, DEFAULT_SINCE_DAYS);
     let version = FeatureVersion(FEATURES);
-    let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
-    let source =
-        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .unwrap();
+    // Layout 1 (embeddings inside): the native side needs no model keys, and the Worker's
+    // layout-2 reads must give the same answers.
+    let pairs: Vec<(String, String)> = set.stored_pairs(version, 1).collect();
+    let source = MemorySource::from_kv(
+        version,
+        None,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .unwrap();
     let model = TractModel::from_onnx(&artifact.onnx).unwrap();
     Native { source, model, set }
 }
@@ -68,10 +73,13 @@ fn assert_uses_interest_graph(
         .users
         .iter_mut()
         .for_each(|(_, u)| u.interest_graph = None);
-    let pairs: Vec<(String, String)> = without.stored_pairs(version).collect();
-    let source =
-        MemorySource::from_kv(version, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .unwrap();
+    let pairs: Vec<(String, String)> = without.stored_pairs(version, 1).collect();
+    let source = MemorySource::from_kv(
+        version,
+        None,
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .unwrap();
     let request = parse_rerank_request(body.as_bytes()).unwrap();
     let model = ModelRef {
         version: MODEL,

@@ -45,6 +45,7 @@ fn rerank(c: &mut Criterion) {
                 tempo: 120.0,
                 acousticness: 0.3,
                 embedding: table[i * 128..(i + 1) * 128].to_vec(),
+                embedded: true,
             },
             popularity: Some(TrackPopularity {
                 plays_7d: i as u32 % 40,

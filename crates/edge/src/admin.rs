@@ -5,7 +5,7 @@
 
 use base64::Engine;
 use resonance_shared::api::{ApiError, KvWrite};
-use resonance_shared::features::{FeatureSetMeta, TrackFeatures, UserFeatures};
+use resonance_shared::features::{self, FeatureSetMeta, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, KeyKind};
 use resonance_shared::validate::FieldError;
 
@@ -198,6 +198,9 @@ fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), Fie
         }
         KeyKind::ModelManifest { version } => {
             publication::parse_manifest(version, text).map_err(|e| value_error(e.to_string()))?;
+        }
+        KeyKind::ModelEmbedding { .. } => {
+            features::parse_embedding(text).map_err(|e| value_error(e.to_string()))?;
         }
         KeyKind::ModelChunk { .. } => unreachable!("handled above"),
     }

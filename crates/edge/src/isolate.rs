@@ -14,6 +14,7 @@ use std::rc::Rc;
 
 use futures_util::future::join_all;
 use resonance_shared::api::{HealthResponse, RerankRequest, RerankResponse};
+use resonance_shared::features;
 use resonance_shared::keys::{self, FeatureVersion, KeyKind};
 use resonance_shared::validate::FieldError;
 
@@ -79,7 +80,9 @@ impl Live {
             KeyKind::FeatureMeta { version } if Some(version) == self.version => {
                 Some(format!("is the meta of the live feature version {version}"))
             }
-            KeyKind::ModelManifest { version } | KeyKind::ModelChunk { version, .. }
+            KeyKind::ModelManifest { version }
+            | KeyKind::ModelChunk { version, .. }
+            | KeyKind::ModelEmbedding { version, .. }
                 if self.model.as_ref().is_some_and(|m| m.version == version) =>
             {
                 Some(format!("belongs to the live model {version}"))
@@ -232,7 +235,7 @@ impl Isolate {
             version: &m.version,
             scorer: &m.model,
         });
-        let source = self.source(kv, live.version, now);
+        let source = self.source(kv, &live, now);
         let outcome = self
             .reranker
             .rerank(&source, model_ref, request, clock)
@@ -255,7 +258,7 @@ impl Isolate {
             .model
             .as_ref()
             .map_or(usize::MAX, |m| m.model.max_len());
-        let source = self.source(kv, live.version, now);
+        let source = self.source(kv, &live, now);
         let gathered = gather(&source, &request.user_id, &candidates, max_len).await?;
         Ok(FeatureSnapshot::from_gathered(
             version,
@@ -294,6 +297,7 @@ impl Isolate {
             model_error: error,
             // The Worker adds its access configuration's problems.
             access_problems: Vec::new(),
+            layouts: (features::OLDEST_SCHEMA..=features::SCHEMA_VERSION).collect(),
         }
     }
 
@@ -404,16 +408,13 @@ impl Isolate {
         Ok(model)
     }
 
-    fn source<'a, K: Kv>(
-        &'a self,
-        kv: &'a K,
-        version: Option<FeatureVersion>,
-        now: f64,
-    ) -> KvSource<'a, K> {
+    fn source<'a, K: Kv>(&'a self, kv: &'a K, live: &'a Live, now: f64) -> KvSource<'a, K> {
+        let (version, model) = (live.version, live.model.as_deref());
         KvSource {
             kv,
             caches: &self.caches,
             version,
+            model: model.map(|m| (m.version.as_str(), m.model.d_model())),
             now,
         }
     }
@@ -472,5 +473,6 @@ pub async fn load_model<K: Kv>(kv: &K, version: &str) -> Result<LoadedModel, Pub
         model,
         onnx,
         sha256: published.onnx_sha256,
+        embeddings: published.embeddings,
     })
 }

@@ -1,16 +1,20 @@
 //! Features from the edge KV: one value per entity, read through the isolate's caches, with
 //! cache misses fetched by KV's bulk get ([`BULK_GET_KEYS`] keys a call), all calls concurrent.
+//!
+//! Track values of layout 2 leave their embedding in the model's namespace; the misses' embeddings
+//! are then read in a second round of bulk gets, from the model the state names (never another),
+//! and the track is cached whole.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use resonance_shared::features::{TrackFeatures, UserFeatures};
-use resonance_shared::keys::{Entity, FeatureVersion};
+use resonance_shared::features::{self, TrackFeatures, UserFeatures};
+use resonance_shared::keys::{self, Entity, FeatureVersion};
 
 use crate::cache::TtlCache;
-use crate::kv::{BULK_GET_KEYS, Kv};
+use crate::kv::{BULK_GET_KEYS, Kv, KvError};
 use crate::source::{FeatureSource, SourceError, TrackLookup, decode_track, decode_value};
 
 /// KV's edge cache for reads, in seconds (60 is Cloudflare's minimum).
@@ -48,6 +52,9 @@ pub struct KvSource<'a, K: Kv> {
     pub caches: &'a FeatureCaches,
     /// The version read; `None` reads nothing (no version is live).
     pub version: Option<FeatureVersion>,
+    /// The model of the state (version, d), whose namespace holds the embeddings of layout 2;
+    /// `None` while it cannot be served (tracks are then read without their embeddings).
+    pub model: Option<(&'a str, usize)>,
     /// Milliseconds, for the caches.
     pub now: f64,
 }
@@ -104,29 +111,17 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                 }
             }
         }
-        let batches = join_all(misses.chunks(BULK_GET_KEYS).map(|batch| async move {
-            let result = self
-                .kv
-                .get_text_bulk(batch, Some(KV_CACHE_TTL_SECONDS))
-                .await;
-            (batch, result)
-        }))
-        .await;
-        let mut cache = self.caches.tracks.borrow_mut();
+        let batches = self.bulk_get(&misses).await;
+        let mut decoded: Vec<(&str, Result<Option<TrackFeatures>, SourceError>)> = Vec::new();
         for (batch, result) in batches {
             match result {
                 Ok(mut values) => {
                     for key in batch {
                         let lookup = match values.remove(*key).flatten() {
-                            Some(text) => decode_track(key, &text).map(|t| Some(Arc::new(t))),
+                            Some(text) => decode_track(key, &text).map(Some),
                             None => Ok(None),
                         };
-                        // A miss is cached too: a key not yet visible (KV is eventually
-                        // consistent) is asked for again after the TTL, never filled in.
-                        if let Ok(track) = &lookup {
-                            cache.insert(key.to_string(), track.clone(), self.now);
-                        }
-                        found.insert(key, lookup);
+                        decoded.push((key, lookup));
                     }
                 }
                 Err(e) => {
@@ -136,9 +131,106 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                 }
             }
         }
+        let unread = self.fill_embeddings(version, &mut decoded).await;
+        let mut cache = self.caches.tracks.borrow_mut();
+        for (key, lookup) in decoded {
+            let lookup = lookup.map(|t| t.map(Arc::new));
+            // A miss is cached too: a key not yet visible (KV is eventually consistent) is
+            // asked for again after the TTL, never filled in. A track whose embedding could not
+            // be asked for (no model, KV failed) is not cached: the next request asks again.
+            if let Ok(track) = &lookup
+                && !unread.contains(key)
+            {
+                cache.insert(key.to_string(), track.clone(), self.now);
+            }
+            found.insert(key, lookup);
+        }
         // `get`, not `remove`: an id asked for twice gets its answer twice.
         keys.iter()
             .map(|key| found.get(key.as_str()).cloned().unwrap_or(Ok(None)))
             .collect()
+    }
+}
+
+/// One bulk get's keys and what KV answered for them.
+type BulkAnswer<'k> = (
+    &'k [&'k str],
+    Result<HashMap<String, Option<String>>, KvError>,
+);
+
+impl<K: Kv> KvSource<'_, K> {
+    /// Reads `keys` with KV's bulk get, [`BULK_GET_KEYS`] a call, the calls concurrent.
+    async fn bulk_get<'k>(&self, keys: &'k [&'k str]) -> Vec<BulkAnswer<'k>> {
+        join_all(keys.chunks(BULK_GET_KEYS).map(|batch| async move {
+            let result = self
+                .kv
+                .get_text_bulk(batch, Some(KV_CACHE_TTL_SECONDS))
+                .await;
+            (batch, result)
+        }))
+        .await
+    }
+
+    /// Reads the embeddings of the decoded tracks that keep theirs in the model's namespace
+    /// (layout 2) and puts them in. A key that is absent leaves the track without one (the
+    /// rerank flags it); returns the keys whose embedding could not be asked for at all.
+    async fn fill_embeddings<'k>(
+        &self,
+        version: FeatureVersion,
+        decoded: &mut [(&'k str, Result<Option<TrackFeatures>, SourceError>)],
+    ) -> HashSet<&'k str> {
+        let wanting = |(_, lookup): &(&str, Result<Option<TrackFeatures>, SourceError>)| matches!(lookup, Ok(Some(t)) if t.audio.embedded && t.audio.embedding.is_empty());
+        let Some((model, dim)) = self.model else {
+            return decoded.iter().filter(|d| wanting(d)).map(|d| d.0).collect();
+        };
+        let prefix = version.prefix();
+        let wanted: Vec<(usize, String)> = decoded
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| wanting(d))
+            .filter_map(|(i, (key, _))| {
+                let id = key.strip_prefix(&prefix)?.strip_prefix("track:")?;
+                Some((i, keys::model_embedding_key(model, id)))
+            })
+            .collect();
+        let names: Vec<&str> = wanted.iter().map(|(_, k)| k.as_str()).collect();
+        let batches = self.bulk_get(&names).await;
+        let mut texts: HashMap<&str, Option<String>> = HashMap::new();
+        let mut unread = HashSet::new();
+        for (batch, result) in batches {
+            match result {
+                Ok(mut values) => {
+                    for key in batch {
+                        texts.insert(key, values.remove(*key).flatten());
+                    }
+                }
+                Err(_) => unread.extend(batch.iter().copied()),
+            }
+        }
+        let mut failed = HashSet::new();
+        for (i, key) in &wanted {
+            let entry = &mut decoded[*i];
+            if unread.contains(key.as_str()) {
+                failed.insert(entry.0);
+                continue;
+            }
+            let Some(Some(text)) = texts.get(key.as_str()) else {
+                continue;
+            };
+            match features::decode_embedding(text, dim) {
+                Ok(row) => {
+                    if let Ok(Some(track)) = &mut entry.1 {
+                        track.audio.embedding = row;
+                    }
+                }
+                Err(e) => {
+                    entry.1 = Err(SourceError::Incompatible {
+                        key: key.clone(),
+                        message: e.to_string(),
+                    })
+                }
+            }
+        }
+        failed
     }
 }

@@ -4,6 +4,8 @@
 //! ```text
 //! rsn:current ─► N ─► rsn:v{N}:meta ─► model_version m ─► rsn:model:{m}:manifest + chunks
 //!                                                         (loaded, checksum, L and d checked)
+//!                          └─► layout: 1 (embeddings in the track values) or 2 (embeddings
+//!                              at rsn:model:{m}:embedding:{id}: m must have been published with them)
 //! ```
 //!
 //! The pointer is the only thing that moves: a model goes live with the first feature version
@@ -16,7 +18,7 @@
 
 use std::rc::Rc;
 
-use resonance_shared::features::FeatureSetMeta;
+use resonance_shared::features::{FeatureSetMeta, OLDEST_SCHEMA, SCHEMA_VERSION};
 use resonance_shared::keys::FeatureVersion;
 
 use crate::error::EdgeError;
@@ -34,6 +36,9 @@ pub struct LoadedModel {
     pub onnx: Vec<u8>,
     /// SHA-256 of `onnx`, hex.
     pub sha256: String,
+    /// Its embedding keys at the edge (`PublishedModel::embeddings`); `None`: published
+    /// without them, so it serves only versions of layout 1.
+    pub embeddings: Option<usize>,
 }
 
 /// What an isolate serves: a feature version and its model.
@@ -118,6 +123,26 @@ pub enum StateError {
         /// The version.
         version: u64,
     },
+    /// The version's values are of a layout this reader does not know.
+    #[error(
+        "feature version {version} is of layout {layout}; this Worker reads layouts {OLDEST_SCHEMA} to {SCHEMA_VERSION}: deploy the Worker of the trainer that wrote it"
+    )]
+    Layout {
+        /// The version.
+        version: u64,
+        /// The layout its meta names.
+        layout: u32,
+    },
+    /// A version of layout 2 names a model published without its embeddings.
+    #[error(
+        "feature version {version} keeps its embeddings with model {model}, which was published without them (no `embeddings` in rsn:model:{model}:manifest): run `trainer materialize` and `trainer mirror` again"
+    )]
+    NoEmbeddings {
+        /// The version.
+        version: u64,
+        /// The model its meta names.
+        model: String,
+    },
     /// The model the meta names does not load.
     #[error("feature version {version} needs model {model}: {error}")]
     Model {
@@ -150,9 +175,10 @@ impl From<StateError> for EdgeError {
                 error: PublicationError::NotPublished { .. },
                 ..
             } => EdgeError::ModelNotFound(e.to_string()),
-            StateError::BadMeta { .. } | StateError::Model { .. } => {
-                EdgeError::ModelInvalid(e.to_string())
-            }
+            StateError::BadMeta { .. }
+            | StateError::Model { .. }
+            | StateError::Layout { .. }
+            | StateError::NoEmbeddings { .. } => EdgeError::ModelInvalid(e.to_string()),
             StateError::Kv { .. } => EdgeError::KvUnavailable(e.to_string()),
         }
     }
@@ -187,10 +213,18 @@ pub async fn resolve<K: Kv>(
             message: format!("it describes version {}", meta.version),
         });
     }
+    if !(OLDEST_SCHEMA..=SCHEMA_VERSION).contains(&meta.layout) {
+        return Err(StateError::Layout {
+            version: version.0,
+            layout: meta.layout,
+        });
+    }
     let model = meta
         .model_version
         .ok_or(StateError::NoModel { version: version.0 })?;
-    let model = match loaded(&model) {
+    // A copy loaded before its embeddings were published cannot serve layout 2: load it again.
+    let usable = |m: &Rc<LoadedModel>| meta.layout < 2 || m.embeddings.is_some();
+    let model = match loaded(&model).filter(usable) {
         Some(model) => model,
         None => Rc::new(
             crate::isolate::load_model(kv, &model)
@@ -202,6 +236,12 @@ pub async fn resolve<K: Kv>(
                 })?,
         ),
     };
+    if meta.layout >= 2 && model.embeddings.is_none() {
+        return Err(StateError::NoEmbeddings {
+            version: version.0,
+            model: model.version.clone(),
+        });
+    }
     Ok(ServingState {
         version,
         model: Some(model),

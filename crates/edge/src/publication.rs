@@ -141,6 +141,7 @@ mod tests {
             onnx_sha256: sha256_hex(onnx),
             chunks: onnx.len().div_ceil(MODEL_CHUNK_BYTES),
             metrics: serde_json::Value::Null,
+            embeddings: None,
         }
     }
 

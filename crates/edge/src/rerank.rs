@@ -265,9 +265,15 @@ pub async fn gather<S: FeatureSource>(
         }
     }
     let mut tracks = HashMap::new();
+    let mut embeddings_missing = 0usize;
     for (id, lookup) in &known {
         match lookup {
             Ok(Some(track)) => {
+                // Its model has an embedding the read did not bring (a key not yet visible,
+                // or gone): the heuristic scores it alone, and the answer says so.
+                if max_len > 0 && track.audio.embedded && track.audio.embedding.is_empty() {
+                    embeddings_missing += 1;
+                }
                 tracks.insert(id.to_string(), track.clone());
             }
             Ok(None) => {}
@@ -284,7 +290,7 @@ pub async fn gather<S: FeatureSource>(
         user,
         tracks,
         history,
-        failures,
+        failures: failures + embeddings_missing,
     })
 }
 

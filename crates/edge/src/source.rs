@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use resonance_shared::features::{self, TrackFeatures, UserFeatures};
-use resonance_shared::keys::{Entity, FeatureVersion};
+use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
 
 /// Why features could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -74,17 +74,36 @@ pub struct MemorySource {
 }
 
 impl MemorySource {
-    /// Builds the store from KV pairs of one version (what the mirror writes), decoding and
-    /// checking every value. Keys of other versions and non-entity keys are ignored.
+    /// Builds the store from KV pairs of one version (what the mirror writes) and of its
+    /// model `(version, d)` (the embeddings of layout 2), decoding and checking every value.
+    /// Keys of other versions or models and the rest are ignored; a track whose model has an
+    /// embedding the pairs lack is kept without it, as the edge reads it.
     pub fn from_kv<'a>(
         version: FeatureVersion,
+        model: Option<(&str, usize)>,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, SourceError> {
         let mut source = MemorySource {
             version: Some(version),
             ..Default::default()
         };
+        let mut embeddings: HashMap<&str, Vec<f32>> = HashMap::new();
+        let mut tracks = Vec::new();
         for (key, value) in pairs {
+            if let (Some((m, dim)), Ok(KeyKind::ModelEmbedding { version, track })) =
+                (model, keys::parse_key(key))
+            {
+                if version == m {
+                    let row = features::decode_embedding(value, dim).map_err(|e| {
+                        SourceError::Incompatible {
+                            key: key.to_string(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                    embeddings.insert(track, row);
+                }
+                continue;
+            }
             let Ok((entity, id)) = version.parse_entity_key(key) else {
                 continue;
             };
@@ -93,11 +112,17 @@ impl MemorySource {
                     let user = decode_value(key, value)?;
                     source.users.insert(id.to_string(), Arc::new(user));
                 }
-                Entity::Track => {
-                    let track = decode_track(key, value)?;
-                    source.tracks.insert(id.to_string(), Arc::new(track));
-                }
+                Entity::Track => tracks.push((id, decode_track(key, value)?)),
             }
+        }
+        for (id, mut track) in tracks {
+            if track.audio.embedded
+                && track.audio.embedding.is_empty()
+                && let Some(row) = embeddings.remove(id)
+            {
+                track.audio.embedding = row;
+            }
+            source.tracks.insert(id.to_string(), Arc::new(track));
         }
         Ok(source)
     }

@@ -1,7 +1,8 @@
 //! The Worker's isolate state, natively on the in-memory KV: pointer TTLs, a model that goes
 //! live only with the feature version whose meta names it, verified and complete-only
 //! switches, a KV that fails in part or in whole, and what real KV does but local workerd
-//! never does (a pointer visible before the keys it names, the meta included).
+//! never does (a pointer visible before the keys it names, the meta included), and the two
+//! layouts of stored values (embeddings in the track values, or once per model).
 
 use futures_executor::block_on;
 use resonance_edge::EdgeError;
@@ -11,7 +12,8 @@ use resonance_edge::publication::{self, sha256_hex};
 use resonance_sasrec::onnx;
 use resonance_shared::api::{RerankRequest, RerankResponse, parse_rerank_request};
 use resonance_shared::features::{
-    FeatureSetMeta, TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory, encode,
+    self, FeatureSetMeta, TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory,
+    encode,
 };
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 use resonance_shared::manifest::{PUBLISHED_MODEL_SCHEMA, PublishedModel};
@@ -31,8 +33,20 @@ fn model(seed: u64) -> (Vec<u8>, Vec<Vec<f32>>) {
     (onnx::export(&model, "test"), rows)
 }
 
-/// Writes model `version` (chunks and manifest) into `kv`.
+/// Writes model `version` (chunks and manifest, no embeddings: layout 1 only) into `kv`.
 fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
+    publish_model_with(kv, version, onnx, None);
+}
+
+/// Writes model `version` with `rows` as its embeddings (layout 2), manifest last.
+fn publish_model_with(kv: &MemoryKv, version: &str, onnx: &[u8], rows: Option<&[Vec<f32>]>) {
+    let embeddings = rows.map(|rows| {
+        for (i, row) in rows.iter().enumerate().skip(1) {
+            let key = keys::model_embedding_key(version, &format!("t{i}"));
+            kv.set(&key, features::encode_embedding(row).as_bytes());
+        }
+        rows.len() - 1
+    });
     let chunks: Vec<&[u8]> = publication::split(onnx).collect();
     for (i, chunk) in chunks.iter().enumerate() {
         kv.set(&keys::model_chunk_key(version, i), chunk);
@@ -48,6 +62,7 @@ fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
         onnx_sha256: sha256_hex(onnx),
         chunks: chunks.len(),
         metrics: serde_json::Value::Null,
+        embeddings,
     };
     kv.set(
         &keys::model_manifest_key(version),
@@ -56,8 +71,13 @@ fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
 }
 
 /// Writes feature version `version` (user `u` with history t1..t8, tracks t1..t20 with
-/// `rows` as embeddings, the meta naming `model` last).
+/// `rows` as embeddings, the meta naming `model` last), of layout 1.
 fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str) {
+    publish_features_as(kv, version, rows, model, 1);
+}
+
+/// [`publish_features`] of `layout`: in 2 the track values leave their embedding to the model.
+fn publish_features_as(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str, layout: u32) {
     let v = FeatureVersion(version);
     for (i, row) in rows.iter().enumerate().take(TRACKS + 1).skip(1) {
         let track = TrackFeatures {
@@ -69,13 +89,14 @@ fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str)
                 danceability: 0.5,
                 tempo: 120.0,
                 acousticness: 0.2,
-                embedding: row.clone(),
+                embedding: if layout >= 2 { vec![] } else { row.clone() },
+                embedded: layout >= 2,
             },
             popularity: None,
         };
         kv.set(
             &v.entity_key(Entity::Track, &format!("t{i}")),
-            encode(&track).as_bytes(),
+            features::encode_as(&track, layout).as_bytes(),
         );
     }
     let user = UserFeatures {
@@ -94,6 +115,7 @@ fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str)
         tracks: TRACKS,
         model_version: Some(model.into()),
         bytes: None,
+        layout,
     };
     kv.set(&v.meta_key(), serde_json::to_vec(&meta).unwrap().as_slice());
 }
@@ -413,4 +435,76 @@ fn a_pointer_seen_before_its_keys_degrades_and_is_never_filled_from_another_vers
     kv.hidden.borrow_mut().clear();
     let later = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 200_000.0)).unwrap();
     assert!(later.degraded.unknown_tracks.is_empty());
+}
+
+#[test]
+fn layout_two_reads_each_embedding_from_its_model_and_scores_as_layout_one() {
+    let (kv, _) = live_kv();
+    let isolate = Isolate::default();
+    let inline = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+
+    // Version 2: the same model and rows, its embeddings once in the model's namespace (model
+    // a is republished with them, as `materialize` does; the isolate must not keep the copy
+    // it loaded without them).
+    let (onnx, rows) = model(1);
+    publish_model_with(&kv, "a", &onnx, Some(&rows));
+    publish_features_as(&kv, 2, &rows, "a", 2);
+    assert!(
+        !kv.peek(&FeatureVersion(2).entity_key(Entity::Track, "t9"))
+            .unwrap()
+            .contains("embedding\"")
+    );
+    block_on(isolate.switch_features(&kv, 2, 10_000.0)).unwrap();
+    let split = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_001.0)).unwrap();
+    assert_eq!(split.features_version, Some(2));
+    assert!(!split.degraded.features_partial);
+    assert_same(&split, &inline);
+    let health = block_on(isolate.health(&kv, &SETTINGS, 10_002.0));
+    assert_eq!((health.status.as_str(), health.layouts), ("ok", vec![1, 2]));
+
+    // A reader that does not see one embedding yet scores that track by the heuristic
+    // alone, flagged; it is never taken from another model or version.
+    let cold = Isolate::default();
+    kv.hidden
+        .borrow_mut()
+        .insert(keys::model_embedding_key("a", "t9"));
+    let partial = block_on(cold.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    assert!(partial.degraded.features_partial);
+    for track in &partial.ranked {
+        assert_eq!(
+            track.transformer.is_none(),
+            track.track_id == "t9",
+            "{track:?}"
+        );
+    }
+}
+
+#[test]
+fn a_layout_the_reader_does_not_know_or_a_model_without_embeddings_is_refused() {
+    let (kv, _) = live_kv();
+    let isolate = Isolate::default();
+    block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    let (_, rows) = model(1);
+    // Model a was published without embeddings: no version of layout 2 goes live with it.
+    publish_features_as(&kv, 2, &rows, "a", 2);
+    let refused = block_on(isolate.switch_features(&kv, 2, 0.0)).unwrap_err();
+    assert!(
+        refused.to_string().contains("published without them"),
+        "{refused}"
+    );
+    assert_eq!(kv.peek(keys::CURRENT_FEATURES).as_deref(), Some("1"));
+    // A layout from a newer trainer: refused, naming it, and the previous state serves on.
+    publish_features_as(&kv, 3, &rows, "a", 1);
+    let meta = kv.peek(&FeatureVersion(3).meta_key()).unwrap();
+    let newer = meta.replace("\"layout\":1", "\"layout\":3");
+    kv.set(&FeatureVersion(3).meta_key(), newer.as_bytes());
+    point(&kv, 3);
+    let kept = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_000.0)).unwrap();
+    assert_eq!(kept.features_version, Some(1));
+    let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
+    let error = health.model_error.unwrap();
+    assert!(
+        error.contains("layout 3") && error.contains("reads layouts 1 to 2"),
+        "{error}"
+    );
 }

@@ -46,6 +46,7 @@ fn store(rows: &[Vec<f32>]) -> MemorySource {
                 tempo: 120.0,
                 acousticness: 0.2,
                 embedding: rows[i].clone(),
+                embedded: true,
             },
             popularity: Some(TrackPopularity {
                 plays_7d: i as u32,

@@ -26,6 +26,8 @@ use crate::store::FeatureStore;
 pub const EDGE: &str = "rsn:edge";
 /// Models written to the edge.
 pub const EDGE_MODELS: &str = "rsn:edge:models";
+/// The models of [`EDGE_MODELS`] whose embeddings (layout 2) the mirror wrote to the edge too.
+pub const EDGE_EMBEDDED: &str = "rsn:edge:embedded";
 /// When each superseded version or model was first seen superseded.
 pub const RETIRED: &str = "rsn:edge:retired";
 
@@ -131,6 +133,22 @@ impl FeatureStore {
             .context(context)
     }
 
+    /// Records that the mirror wrote `model`'s embeddings to the edge.
+    pub fn record_edge_embeddings(&mut self, model: &str) -> Result<()> {
+        let context = self.ledger_context("recording rsn:edge:embedded");
+        self.connection()
+            .sadd::<_, _, ()>(EDGE_EMBEDDED, model)
+            .context(context)
+    }
+
+    /// Whether the mirror wrote `model`'s embeddings to the edge.
+    pub fn edge_has_embeddings(&mut self, model: &str) -> Result<bool> {
+        let context = self.ledger_context("reading rsn:edge:embedded");
+        self.connection()
+            .sismember(EDGE_EMBEDDED, model)
+            .context(context)
+    }
+
     /// The models the mirror wrote to the edge and has not deleted there.
     pub fn edge_models(&mut self) -> Result<BTreeSet<String>> {
         let context = self.ledger_context("reading rsn:edge:models");
@@ -169,6 +187,8 @@ impl FeatureStore {
         redis::pipe()
             .atomic()
             .zrem(EDGE_MODELS, model)
+            .ignore()
+            .srem(EDGE_EMBEDDED, model)
             .ignore()
             .hdel(RETIRED, format!("m:{model}"))
             .ignore()

@@ -25,7 +25,7 @@ use resonance_shared::keys::{self, FeatureVersion, KeyKind};
 use serde::Serialize;
 
 use crate::sinks::EdgeSink;
-use crate::store::{CHANGES, Change, FeatureStore, StoredModel};
+use crate::store::{CHANGES, Change, FeatureStore, LiveState, StoredModel};
 
 /// Seconds since the epoch.
 fn unix_now() -> i64 {
@@ -135,12 +135,27 @@ impl Mirror<'_> {
             Duration::from_secs(3600),
             Duration::from_secs(600),
         )?;
-        let Some((version, model)) = self.store.live_state()? else {
+        let Some(LiveState {
+            version,
+            model,
+            layout,
+        }) = self.store.live_state()?
+        else {
             bail!(
                 "Redis has no live feature version (rsn:current): run `trainer materialize` first"
             );
         };
-        let model_outcome = self.model(&model)?;
+        // An edge whose Worker predates the layout would serve it as errors: refuse before
+        // writing anything, so the upgrade order (Worker first, then data) is kept.
+        if self.sink.reads_layout(layout)? == Some(false) {
+            bail!(
+                "feature version {version} is of layout {layout}, which the Worker at {} does not \
+                 read (its /health lists no such layout): deploy the new Worker first (`wrangler \
+                 deploy`), or materialize with `--layout 1` until it is",
+                self.sink.target()
+            );
+        }
+        let model_outcome = self.model(&model, layout)?;
         let edge = self.store.edge_state()?;
         let serving =
             edge.live == Some(version.0) && self.sink.serves_features(version.0)?.unwrap_or(true);
@@ -161,12 +176,17 @@ impl Mirror<'_> {
         })
     }
 
-    /// Copies model `version` from Redis unless the edge holds it (the mirror's record), and
-    /// has the sink verify it. Chunks go as base64, as they are stored; the manifest last.
-    pub fn model(&mut self, version: &str) -> Result<MirroredModel> {
+    /// Copies model `version` from Redis unless the edge holds it (the mirror's record, with
+    /// its embeddings when `layout` needs them), and has the sink verify it. Chunks go as
+    /// base64, as they are stored, a few a request; embeddings as text, a full batch a
+    /// request; the manifest last.
+    pub fn model(&mut self, version: &str, layout: u32) -> Result<MirroredModel> {
         let target = self.sink.target();
+        let needs_embeddings = layout >= 2;
         // The record says the edge holds it; a sink that can check (the Worker) confirms.
-        if self.store.edge_models()?.contains(version) && self.sink.stage_model(version).is_ok() {
+        let held = self.store.edge_models()?.contains(version)
+            && (!needs_embeddings || self.store.edge_has_embeddings(version)?);
+        if held && self.sink.stage_model(version).is_ok() {
             return Ok(MirroredModel::AtTheEdge {
                 version: version.to_string(),
             });
@@ -178,31 +198,51 @@ impl Mirror<'_> {
             );
         };
         let manifest = keys::model_manifest_key(version);
-        let (manifests, chunks): (Vec<_>, Vec<_>) =
-            pairs.into_iter().partition(|(k, _)| *k == manifest);
-        let writes: Vec<KvWrite> = chunks
-            .into_iter()
-            .chain(manifests)
-            .map(|(key, value)| KvWrite {
-                base64: matches!(keys::parse_key(&key), Ok(KeyKind::ModelChunk { .. })),
-                key,
-                value,
+        let mut chunks = Vec::new();
+        let mut embeddings = Vec::new();
+        let mut manifests = Vec::new();
+        for (key, value) in pairs {
+            let write = |base64| KvWrite {
+                base64,
+                key: key.clone(),
+                value: value.clone(),
                 expiration_ttl: None,
-            })
-            .collect();
+            };
+            match keys::parse_key(&key) {
+                Ok(KeyKind::ModelChunk { .. }) => chunks.push(write(true)),
+                Ok(KeyKind::ModelEmbedding { .. }) => embeddings.push(write(false)),
+                _ if key == manifest => manifests.push(write(false)),
+                _ => {}
+            }
+        }
+        if needs_embeddings && embeddings.is_empty() {
+            bail!(
+                "the live feature version keeps its embeddings with model {version}, but Redis \
+                 holds none of them (rsn:model:{version}:embedding:*): run `trainer materialize` again"
+            );
+        }
+        let keys = chunks.len() + embeddings.len() + manifests.len();
         // Recorded before the first write, so a killed run's keys are collected too.
         self.store.record_edge_model(version, unix_now())?;
-        for batch in writes.chunks(MODEL_CHUNKS_PER_WRITE) {
+        for batch in chunks.chunks(MODEL_CHUNKS_PER_WRITE) {
             self.sink.write(batch)?;
+        }
+        for batch in embeddings.chunks(self.batch_size) {
+            self.sink.write(batch)?;
+        }
+        self.sink.write(&manifests)?;
+        if !embeddings.is_empty() {
+            self.store.record_edge_embeddings(version)?;
         }
         self.sink.stage_model(version)?;
         (self.log)(&format!(
-            "mirrored model {version} to {target} ({} keys); it goes live with the feature version that names it",
-            writes.len()
+            "mirrored model {version} to {target} ({keys} keys: {} chunks, {} embeddings); it goes live with the feature version that names it",
+            chunks.len(),
+            embeddings.len()
         ));
         Ok(MirroredModel::Copied {
             version: version.to_string(),
-            keys: writes.len(),
+            keys,
         })
     }
 

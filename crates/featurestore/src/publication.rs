@@ -1,12 +1,13 @@
-//! What a publication writes besides the views: the model as KV pairs (base64 chunks and the
-//! edge manifest) and the meta that marks a feature version complete.
+//! What a publication writes besides the views: the model as KV pairs (base64 chunks, one
+//! embedding per track of its vocabulary, and the edge manifest) and the meta that marks a
+//! feature version complete.
 
 use anyhow::Result;
 use base64::Engine;
 use resonance_edge::publication::{self, sha256_hex};
 use resonance_registry::ModelArtifact;
 use resonance_shared::api::KvWrite;
-use resonance_shared::features::FeatureSetMeta;
+use resonance_shared::features::{self, FeatureSetMeta};
 use resonance_shared::keys::{self, FeatureVersion};
 use resonance_shared::manifest::PublishedModel;
 use time::OffsetDateTime;
@@ -14,7 +15,8 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::views::FeatureSet;
 
-/// The model's chunks (base64) and its edge manifest, manifest last.
+/// The model's chunks (base64), its embeddings (`features::encode_embedding`, layout 2) and its
+/// edge manifest, manifest last: its presence means the rest is in.
 pub fn model_pairs(artifact: &ModelArtifact) -> Vec<KvWrite> {
     let version = &artifact.manifest.version;
     let mut pairs: Vec<KvWrite> = publication::split(&artifact.onnx)
@@ -26,6 +28,17 @@ pub fn model_pairs(artifact: &ModelArtifact) -> Vec<KvWrite> {
             expiration_ttl: None,
         })
         .collect();
+    let dim = artifact.manifest.embeddings.dim;
+    let rows = artifact.embeddings.chunks_exact(dim);
+    // Row 0 is padding; row i is idx_to_track[i].
+    for (track, row) in artifact.manifest.idx_to_track.iter().zip(rows).skip(1) {
+        pairs.push(KvWrite {
+            key: keys::model_embedding_key(version, track),
+            value: features::encode_embedding(row),
+            base64: false,
+            expiration_ttl: None,
+        });
+    }
     let published = PublishedModel::describe(
         &artifact.manifest,
         artifact.onnx.len(),
@@ -40,12 +53,12 @@ pub fn model_pairs(artifact: &ModelArtifact) -> Vec<KvWrite> {
     pairs
 }
 
-/// The meta of version `version` of `set` (whose pairs take `bytes`), computed as of `as_of`
-/// (unix seconds) with the embeddings of `model`, created `now`.
+/// The meta of version `version` of `set` (whose pairs of `layout` take `bytes`), computed as
+/// of `as_of` (unix seconds) with the embeddings of `model`, created `now`.
 pub fn meta(
     version: FeatureVersion,
     set: &FeatureSet,
-    bytes: usize,
+    (layout, bytes): (u32, usize),
     as_of: i64,
     now: OffsetDateTime,
     model: &str,
@@ -58,5 +71,6 @@ pub fn meta(
         tracks: set.tracks.len(),
         model_version: Some(model.to_string()),
         bytes: Some(bytes as u64),
+        layout,
     })
 }

@@ -33,6 +33,12 @@ pub trait EdgeSink {
         Ok(None)
     }
 
+    /// Whether the edge's readers read values of `layout`, when the sink can tell (`None`: it
+    /// cannot, and the operator is trusted to have deployed the Worker first).
+    fn reads_layout(&self, _layout: u32) -> Result<Option<bool>> {
+        Ok(None)
+    }
+
     /// Verifies model `version` once its keys are written, serving nothing yet (the Worker
     /// loads it and checks its checksum; plain KV cannot, so the reader checks it).
     fn stage_model(&self, _version: &str) -> Result<()> {

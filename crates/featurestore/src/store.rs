@@ -28,6 +28,7 @@ use redis::streams::{StreamReadOptions, StreamReadReply};
 use redis::{Commands, Connection};
 use resonance_shared::features::FeatureSetMeta;
 use resonance_shared::keys::{self, FeatureVersion};
+use resonance_shared::manifest::PublishedModel;
 
 /// The sorted set of complete versions.
 pub const VERSIONS: &str = "rsn:versions";
@@ -49,6 +50,17 @@ pub struct StoredModel {
     pub version: String,
     /// Its KV pairs (`rsn:model:{v}:manifest`, `rsn:model:{v}:chunk:{i}`).
     pub pairs: Vec<(String, String)>,
+}
+
+/// The state Redis serves: the live version, the model its meta names, and its layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveState {
+    /// `rsn:current`.
+    pub version: FeatureVersion,
+    /// The model whose embeddings it uses.
+    pub model: String,
+    /// The schema of its values (`FeatureSetMeta::layout`).
+    pub layout: u32,
 }
 
 /// What a change record announces.
@@ -362,7 +374,7 @@ impl FeatureStore {
     }
 
     /// The live feature version and the model its meta names.
-    pub fn live_state(&mut self) -> Result<Option<(FeatureVersion, String)>> {
+    pub fn live_state(&mut self) -> Result<Option<LiveState>> {
         let Some(version) = self.current()? else {
             return Ok(None);
         };
@@ -372,7 +384,11 @@ impl FeatureStore {
         let model = meta
             .model_version
             .with_context(|| format!("the meta of the live version {version} names no model"))?;
-        Ok(Some((version, model)))
+        Ok(Some(LiveState {
+            version,
+            model,
+            layout: meta.layout,
+        }))
     }
 
     /// Every key and value of a complete version, in batches of `batch` (SCAN, then MGET).
@@ -432,16 +448,20 @@ impl FeatureStore {
         keys.with_context(|| format!("Redis at {url}: scanning {pattern}"))
     }
 
-    /// Writes a model's keys (manifest, base64 chunks) unless Redis holds them already, and
-    /// records it in [`MODELS`]; it goes live with the first version whose meta names it.
-    /// Returns whether it was written now.
+    /// Writes a model's keys (manifest, base64 chunks, embeddings) unless Redis holds them
+    /// already (a manifest without `embeddings`, from before layout 2, is written again with
+    /// them), and records it in [`MODELS`]; it goes live with the first version whose meta
+    /// names it. Returns whether it was written now.
     pub fn stage_model(&mut self, version: &str, pairs: Vec<(String, String)>) -> Result<bool> {
         let manifest = keys::model_manifest_key(version);
-        let present: bool = self
+        let present: Option<String> = self
             .conn
-            .exists(&manifest)
+            .get(&manifest)
             .with_context(|| self.context("looking for the model"))?;
-        if present {
+        let complete = present
+            .and_then(|text| serde_json::from_str::<PublishedModel>(&text).ok())
+            .is_some_and(|m| m.embeddings.is_some());
+        if complete {
             return Ok(false);
         }
         let mut pipe = redis::pipe();

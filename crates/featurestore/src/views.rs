@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use resonance_shared::events::EventKind;
 use resonance_shared::features::{
     MeanSpread, TrackAudioFeatures, TrackFeatures, TrackPopularity, UserAudioPreferences,
-    UserFeatures, UserListeningStats, UserRecentHistory, encode,
+    UserFeatures, UserListeningStats, UserRecentHistory, encode_as,
 };
 
 use resonance_shared::keys::{Entity, FeatureVersion};
@@ -204,6 +204,7 @@ pub fn compute(data: &Dataset, as_of: i64, model: Option<&ModelEmbeddings<'_>>) 
                     danceability: a.danceability,
                     tempo: a.tempo,
                     acousticness: a.acousticness,
+                    embedded: !embedding.is_empty(),
                     embedding,
                 },
                 popularity,
@@ -218,19 +219,29 @@ pub fn compute(data: &Dataset, as_of: i64, model: Option<&ModelEmbeddings<'_>>) 
 }
 
 impl FeatureSet {
-    /// Every entity as a stored pair: its key in `version` and its schema-versioned value.
+    /// Every entity as a stored pair: its key in `version` and its value in `layout` (a
+    /// schema, `features::OLDEST_SCHEMA..=SCHEMA_VERSION`): in 2 a track's value leaves its
+    /// embedding to the model's namespace (`publication::model_pairs`); in 1, for Workers of
+    /// the older layout, it carries it.
     pub fn stored_pairs(
         &self,
         version: FeatureVersion,
+        layout: u32,
     ) -> impl Iterator<Item = (String, String)> + '_ {
-        let users = self
-            .users
-            .iter()
-            .map(move |(id, user)| (version.entity_key(Entity::User, id), encode(user)));
-        let tracks = self
-            .tracks
-            .iter()
-            .map(move |(id, track)| (version.entity_key(Entity::Track, id), encode(track)));
+        let users = self.users.iter().map(move |(id, user)| {
+            let key = version.entity_key(Entity::User, id);
+            (key, encode_as(user, layout))
+        });
+        let tracks = self.tracks.iter().map(move |(id, track)| {
+            let mut stored = track.clone();
+            if layout >= 2 {
+                stored.audio.embedding.clear();
+            } else {
+                stored.audio.embedded = false;
+            }
+            let key = version.entity_key(Entity::Track, id);
+            (key, encode_as(&stored, layout))
+        });
         users.chain(tracks)
     }
 }

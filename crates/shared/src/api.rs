@@ -142,6 +142,15 @@ pub struct HealthResponse {
     /// `LISTENER_TOKEN_KEYS`, a token shared between roles); empty when all is configured.
     #[serde(default)]
     pub access_problems: Vec<String>,
+    /// The layouts of stored values this Worker reads (`features::OLDEST_SCHEMA` to
+    /// `features::SCHEMA_VERSION`). Absent from Workers older than layouts, which read only 1:
+    /// the mirror moves an edge to a layout only when its Worker lists it.
+    #[serde(default = "layout_one_only")]
+    pub layouts: Vec<u32>,
+}
+
+fn layout_one_only() -> Vec<u32> {
+    vec![crate::features::OLDEST_SCHEMA]
 }
 
 /// An error answer: the HTTP status and the JSON body `{ "error": { code, message, field? } }`.
@@ -336,6 +345,17 @@ mod tests {
 
     fn err(body: &str) -> ApiError {
         parse_rerank_request(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn a_health_answer_without_layouts_is_a_worker_that_reads_layout_one_only() {
+        // The /health of a Worker deployed before layouts existed, field for field.
+        let old: HealthResponse = serde_json::from_str(
+            r#"{"status":"ok","gpuAvailable":false,"modelLoaded":true,"modelVersion":"m1",
+                "featuresVersion":7,"accessProblems":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(old.layouts, [1]);
     }
 
     #[test]

@@ -5,8 +5,14 @@
 //! A user's stored views travel together in [`UserFeatures`] and a track's in
 //! [`TrackFeatures`], so one entity is read in one round trip (a Redis hash, or one KV value).
 //!
-//! Every stored value carries [`SCHEMA_VERSION`]; [`decode`] rejects any other version with a
-//! clear error instead of guessing at a layout it does not know.
+//! Every stored value carries the schema it was written with ([`SCHEMA_VERSION`], or 1 for
+//! Workers of the older layout); [`decode`] reads [`OLDEST_SCHEMA`] to [`SCHEMA_VERSION`] and
+//! rejects any other with a clear error instead of guessing at a layout it does not know.
+//!
+//! The two layouts differ only in where a track's embedding lives: in schema 1 inside the
+//! track's value of every feature version; in schema 2 once per model, under
+//! `rsn:model:{m}:embedding:{id}` ([`encode_embedding`]), with `audio.embedded` saying the
+//! model has one. A version's [`FeatureSetMeta::layout`] is the schema of all its values.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -15,8 +21,12 @@ use crate::catalogue::{AudioFeatures, Mood};
 use crate::interest::InterestGraph;
 use crate::validate::FieldError;
 
-/// The layout version of every stored feature value. Bump it when a view changes shape.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The layout version of the stored feature values this code writes. Bump it when a view
+/// changes shape, and keep reading the one before it for a rollout (`docs/DESIGN.md` §4).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest layout readers still accept: schema 1, embeddings inside the track values.
+pub const OLDEST_SCHEMA: u32 = 1;
 
 /// `user_listening_stats`: the last 7 days of a user's listening.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -76,9 +86,19 @@ pub struct TrackAudioFeatures {
     /// Acousticness, in [0, 1].
     pub acousticness: f32,
     /// The track's item embedding from the model named in [`FeatureSetMeta::model_version`]; empty
-    /// without one.
-    #[serde(default)]
+    /// without one. Stored values of schema 2 leave it empty: readers fill it from the model's
+    /// namespace when [`TrackAudioFeatures::embedded`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embedding: Vec<f32>,
+    /// Whether the version's model has an embedding for this track (schema 2; always false in
+    /// schema 1, whose values carry the embedding itself). Embedded but without one after a
+    /// read means its key was missing: the track is scored by the heuristic alone, flagged.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub embedded: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 impl TrackAudioFeatures {
@@ -160,6 +180,57 @@ pub struct FeatureSetMeta {
     /// Bytes of the version's user and track keys and values (absent in older metas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// The schema of every value of the version (1 in metas written before layouts existed):
+    /// 2 puts the embeddings in the model's namespace, so its model must have been published
+    /// with them (`PublishedModel::embeddings`).
+    #[serde(default = "schema_one")]
+    pub layout: u32,
+}
+
+fn schema_one() -> u32 {
+    OLDEST_SCHEMA
+}
+
+/// A track's embedding as stored in its model's namespace: base64 of little-endian f32s
+/// (684 characters for d = 128, against ~1.3 KB as JSON numbers, and no float parsing).
+pub fn encode_embedding(row: &[f32]) -> String {
+    use base64::Engine;
+    let bytes: Vec<u8> = row.iter().flat_map(|x| x.to_le_bytes()).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Reads [`encode_embedding`]'s text, which must hold `dim` finite floats.
+pub fn decode_embedding(text: &str, dim: usize) -> Result<Vec<f32>, FieldError> {
+    let row = parse_embedding(text)?;
+    if row.len() != dim {
+        return Err(FieldError::new(
+            "embedding",
+            format!("holds {} floats, not {dim} (the model's d)", row.len()),
+        ));
+    }
+    Ok(row)
+}
+
+/// Reads [`encode_embedding`]'s text: a non-empty whole number of finite floats.
+pub fn parse_embedding(text: &str) -> Result<Vec<f32>, FieldError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .map_err(|e| FieldError::new("embedding", format!("is not base64: {e}")))?;
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return Err(FieldError::new(
+            "embedding",
+            format!("holds {} bytes, not a whole number of f32s", bytes.len()),
+        ));
+    }
+    let row: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(i) = row.iter().position(|x| !x.is_finite()) {
+        return Err(FieldError::new(format!("embedding[{i}]"), "is not finite"));
+    }
+    Ok(row)
 }
 
 /// A stored value: the payload plus the schema version it was written with.
@@ -175,7 +246,7 @@ struct Stored<T> {
 pub enum DecodeError {
     /// Written with a schema version this reader does not know.
     #[error(
-        "stored value has schema version {found}, this reader knows only {SCHEMA_VERSION}; upgrade the reader or re-materialize"
+        "stored value has schema version {found}, this reader knows {OLDEST_SCHEMA} to {SCHEMA_VERSION}; upgrade the reader or re-materialize"
     )]
     UnknownSchema {
         /// The version the value carries.
@@ -196,11 +267,14 @@ pub enum DecodeError {
 
 /// Serialises a view or bundle with the current schema version.
 pub fn encode<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(&Stored {
-        schema: SCHEMA_VERSION,
-        value,
-    })
-    .expect("feature values are plain data and always serialise")
+    encode_as(value, SCHEMA_VERSION)
+}
+
+/// Serialises a value under `schema`; the caller shapes it for that schema (schema 1: the
+/// embedding inside, `embedded` false).
+pub fn encode_as<T: Serialize>(value: &T, schema: u32) -> String {
+    serde_json::to_string(&Stored { schema, value })
+        .expect("feature values are plain data and always serialise")
 }
 
 /// Reads a value written by [`encode`], rejecting unknown schema versions first.
@@ -215,7 +289,7 @@ pub fn decode<T: DeserializeOwned>(text: &str) -> Result<T, DecodeError> {
         .and_then(|o| o.remove("schema"))
         .ok_or(DecodeError::MissingSchema)?;
     match schema.as_u64() {
-        Some(v) if v == u64::from(SCHEMA_VERSION) => {}
+        Some(v) if (u64::from(OLDEST_SCHEMA)..=u64::from(SCHEMA_VERSION)).contains(&v) => {}
         Some(found) => {
             return Err(DecodeError::UnknownSchema {
                 found: u32::try_from(found).unwrap_or(u32::MAX),
@@ -266,17 +340,42 @@ mod tests {
             ..Default::default()
         };
         let text = encode(&user);
-        assert!(text.starts_with(r#"{"schema":1,"#), "{text}");
-        assert_eq!(decode::<UserFeatures>(&text), Ok(user));
+        assert!(text.starts_with(r#"{"schema":2,"#), "{text}");
+        assert_eq!(decode::<UserFeatures>(&text), Ok(user.clone()));
+        // The older layout is still read, the same way.
+        let old = encode_as(&user, 1);
+        assert!(old.starts_with(r#"{"schema":1,"#), "{old}");
+        assert_eq!(decode::<UserFeatures>(&old), Ok(user));
+    }
+
+    #[test]
+    fn embeddings_round_trip_as_base64_and_bad_ones_name_the_problem() {
+        let row = [0.5f32, -1.25, 3.0e-7, 42.0];
+        let text = encode_embedding(&row);
+        assert_eq!(text.len(), 24);
+        assert_eq!(decode_embedding(&text, 4).unwrap(), row);
+        let short = decode_embedding(&text, 5).unwrap_err();
+        assert!(short.message.contains("not 5"), "{short}");
+        assert!(decode_embedding("%%", 4).is_err());
+        let nan = encode_embedding(&[1.0, f32::NAN]);
+        assert_eq!(decode_embedding(&nan, 2).unwrap_err().field, "embedding[1]");
+    }
+
+    #[test]
+    fn a_meta_without_a_layout_is_of_the_first() {
+        let meta: FeatureSetMeta = serde_json::from_str(
+            r#"{"version":3,"as_of":"x","created_at":"y","users":1,"tracks":2,"model_version":"m"}"#,
+        )
+        .unwrap();
+        assert_eq!(meta.layout, 1);
     }
 
     #[test]
     fn unknown_or_missing_schema_versions_are_rejected() {
-        let text = r#"{"schema":2,"history":{"tracks":[]}}"#;
-        assert_eq!(
-            decode::<UserFeatures>(text),
-            Err(DecodeError::UnknownSchema { found: 2 })
-        );
+        let text = r#"{"schema":3,"history":{"tracks":[]}}"#;
+        let refused = decode::<UserFeatures>(text).unwrap_err();
+        assert_eq!(refused, DecodeError::UnknownSchema { found: 3 });
+        assert!(refused.to_string().contains("knows 1 to 2"), "{refused}");
         assert_eq!(
             decode::<UserFeatures>(r#"{"history":{"tracks":[]}}"#),
             Err(DecodeError::MissingSchema)

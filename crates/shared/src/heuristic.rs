@@ -198,6 +198,7 @@ mod tests {
                 tempo: 120.0,
                 acousticness: 0.2,
                 embedding: vec![],
+                embedded: false,
             },
             popularity: Some(TrackPopularity {
                 plays_7d,

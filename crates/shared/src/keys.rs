@@ -7,7 +7,12 @@
 //! rsn:model:current               → "20261126-1"   the live model version
 //! rsn:model:{version}:manifest    → manifest.json
 //! rsn:model:{version}:chunk:{i}   → bytes of sasrec.onnx, in order
+//! rsn:model:{version}:embedding:{track_id} → the track's row of the model's embedding table
 //! ```
+//!
+//! Embeddings belong to a model, not to a feature version (layout 2, `features::SCHEMA_VERSION`):
+//! they are written once per model and deleted with it, and a version's track values only say
+//! whether their model has one (`TrackAudioFeatures::embedded`).
 //!
 //! A new feature version is written beside the live one and published by switching
 //! `rsn:current` in one step, so readers never see a half-written version. In Redis each entity
@@ -175,6 +180,11 @@ pub fn model_manifest_key(version: &str) -> String {
     format!("{NAMESPACE}:model:{version}:manifest")
 }
 
+/// The key of one track's embedding in a model version's namespace (layout 2).
+pub fn model_embedding_key(version: &str, track_id: &str) -> String {
+    format!("{NAMESPACE}:model:{version}:embedding:{track_id}")
+}
+
 /// The key of the `index`-th chunk of a model version's ONNX file.
 pub fn model_chunk_key(version: &str, index: usize) -> String {
     format!("{NAMESPACE}:model:{version}:chunk:{index}")
@@ -213,6 +223,13 @@ pub enum KeyKind<'k> {
         /// The chunk's position in the ONNX file, from 0.
         index: usize,
     },
+    /// `rsn:model:{v}:embedding:{track_id}`.
+    ModelEmbedding {
+        /// The model version.
+        version: &'k str,
+        /// The track whose embedding it is.
+        track: &'k str,
+    },
 }
 
 impl KeyKind<'_> {
@@ -237,6 +254,11 @@ pub fn parse_key(key: &str) -> Result<KeyKind<'_>, FieldError> {
         validate_model_version(version).map_err(|e| FieldError::new("key", e.message))?;
         return match what {
             "manifest" => Ok(KeyKind::ModelManifest { version }),
+            _ if what.starts_with("embedding:") => {
+                let track = &what["embedding:".len()..];
+                validate::id("key", track)?;
+                Ok(KeyKind::ModelEmbedding { version, track })
+            }
             _ => {
                 let index = what
                     .strip_prefix("chunk:")
@@ -313,12 +335,20 @@ mod tests {
             parse_key("rsn:model:m-1:manifest"),
             Ok(KeyKind::ModelManifest { version: "m-1" })
         );
+        assert_eq!(
+            parse_key(&model_embedding_key("m-1", "t:42")),
+            Ok(KeyKind::ModelEmbedding {
+                version: "m-1",
+                track: "t:42"
+            })
+        );
         for bad in [
             "other",
             "rsn:v0:user:a",
             "rsn:v1:album:a",
             "rsn:model:../x:manifest",
             "rsn:model:m:chunk:x",
+            "rsn:model:m:embedding:",
         ] {
             assert!(parse_key(bad).is_err(), "{bad}");
         }

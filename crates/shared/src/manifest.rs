@@ -218,6 +218,11 @@ pub struct PublishedModel {
     /// The artifact's held-out metrics, copied from its manifest.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// Embedding keys (`rsn:model:{v}:embedding:{track}`, one per track of its vocabulary)
+    /// written before this manifest; `None` when published without them (before layout 2),
+    /// so no version of layout 2 may go live with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeddings: Option<usize>,
 }
 
 impl PublishedModel {
@@ -234,6 +239,7 @@ impl PublishedModel {
             onnx_sha256,
             chunks: onnx_len.div_ceil(MODEL_CHUNK_BYTES),
             metrics: manifest.metrics.clone(),
+            embeddings: Some(manifest.num_items),
         }
     }
 

@@ -38,6 +38,7 @@ fn track_features() -> impl Strategy<Value = TrackFeatures> {
                         tempo,
                         acousticness,
                         embedding: vec![],
+                        embedded: false,
                     },
                     popularity: pop.map(|(plays, likes, trend)| TrackPopularity {
                         plays_7d: plays / 4,

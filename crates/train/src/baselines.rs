@@ -118,6 +118,7 @@ fn neutral_track(track: Option<&Track>, plays: u32) -> TrackFeatures {
             tempo: audio.map_or(120.0, |a| a.tempo),
             acousticness: audio.map_or(0.5, |a| a.acousticness),
             embedding: vec![],
+            embedded: false,
         },
         // The offline split has no calendar windows: training counts stand in for both.
         popularity: Some(TrackPopularity {

@@ -13,6 +13,7 @@ use resonance_featurestore::sinks::worker::WorkerSink;
 use resonance_featurestore::store::FeatureStore;
 use resonance_featurestore::views;
 use resonance_registry::ModelArtifact;
+use resonance_shared::features;
 
 /// `--data`: the dataset a command reads.
 #[derive(Args, Debug, Clone)]
@@ -191,8 +192,8 @@ impl SinkFlags {
     }
 }
 
-/// `--as-of` and `--feature-version`: which instant the views describe, and under which
-/// version they are written.
+/// `--as-of`, `--feature-version` and `--layout`: which instant the views describe, and under
+/// which version and layout they are written.
 #[derive(Args, Debug, Clone)]
 pub struct SnapshotFlags {
     /// The end of every feature window: RFC 3339 or unix seconds (default: the last event).
@@ -202,6 +203,12 @@ pub struct SnapshotFlags {
     /// above the newest version in Redis, when that is higher).
     #[arg(long, value_name = "N")]
     pub feature_version: Option<u64>,
+    /// The layout of the stored values: 2 keeps each track's embedding once per model
+    /// (`rsn:model:{m}:embedding:{id}`), 1 puts it in every version's track values, for an
+    /// edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag).
+    #[arg(long, value_name = "N", default_value_t = features::SCHEMA_VERSION,
+          value_parser = clap::value_parser!(u32).range(i64::from(features::OLDEST_SCHEMA)..=i64::from(features::SCHEMA_VERSION)))]
+    pub layout: u32,
 }
 
 impl SnapshotFlags {

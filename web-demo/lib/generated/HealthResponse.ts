@@ -37,4 +37,10 @@ modelError?: string | null,
  * What this Worker's access configuration refuses to serve, and why (a missing
  * `LISTENER_TOKEN_KEYS`, a token shared between roles); empty when all is configured.
  */
-accessProblems: Array<string>, };
+accessProblems: Array<string>, 
+/**
+ * The layouts of stored values this Worker reads (`features::OLDEST_SCHEMA` to
+ * `features::SCHEMA_VERSION`). Absent from Workers older than layouts, which read only 1:
+ * the mirror moves an edge to a layout only when its Worker lists it.
+ */
+layouts: Array<number>, };

@@ -35,6 +35,13 @@ tempo: number,
 acousticness: number, 
 /**
  * The track's item embedding from the model named in [`FeatureSetMeta::model_version`]; empty
- * without one.
+ * without one. Stored values of schema 2 leave it empty: readers fill it from the model's
+ * namespace when [`TrackAudioFeatures::embedded`].
  */
-embedding: Array<number>, };
+embedding?: Array<number>, 
+/**
+ * Whether the version's model has an embedding for this track (schema 2; always false in
+ * schema 1, whose values carry the embedding itself). Embedded but without one after a
+ * read means its key was missing: the track is scored by the heuristic alone, flagged.
+ */
+embedded?: boolean, };

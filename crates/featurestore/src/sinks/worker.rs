@@ -85,6 +85,11 @@ impl EdgeSink for WorkerSink {
         Ok(Some(self.health()?.features_version == Some(version)))
     }
 
+    /// `/health`'s `layouts` (absent, so `[1]`, on Workers older than layouts).
+    fn reads_layout(&self, layout: u32) -> Result<Option<bool>> {
+        Ok(Some(self.health()?.layouts.contains(&layout)))
+    }
+
     /// `PUT /admin/model/staged`: the Worker loads and verifies the model, serving nothing.
     fn stage_model(&self, version: &str) -> Result<()> {
         self.send(

@@ -98,12 +98,13 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     set.users.retain(|(id, _)| !forgotten.contains(id));
     let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
-    let pairs: Vec<(String, String)> = set.stored_pairs(version).collect();
+    let layout = args.snapshot.layout;
+    let pairs: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
     let pair_bytes = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
     let meta = publication::meta(
         version,
         &set,
-        pair_bytes,
+        (layout, pair_bytes),
         as_of,
         now,
         &artifact.manifest.version,
@@ -143,6 +144,7 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
             "interestGraphs": graphs,
             "modelVersion": artifact.manifest.version,
             "modelWritten": model_written,
+            "layout": layout,
     });
     if args.json {
         return Ok(summary);

@@ -377,8 +377,12 @@ fn needed_by_states(redis: &RedisFlag) -> Result<BTreeMap<String, String>> {
             needed.entry(model).or_insert(why);
         }
     };
-    if let Some((version, model)) = store.live_state()? {
-        add(Some(model), format!("live in Redis (version {version})"));
+    if let Some(live) = store.live_state()? {
+        let version = live.version;
+        add(
+            Some(live.model),
+            format!("live in Redis (version {version})"),
+        );
     }
     if let Some(previous) = store.previous()? {
         let model = store

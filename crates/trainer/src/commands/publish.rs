@@ -108,18 +108,29 @@ pub fn run(args: PublishArgs) -> Result<()> {
 
     let mut pairs = publication::model_pairs(&artifact);
     let model_keys = pairs.len();
-    pairs.extend(set.stored_pairs(version).map(|(key, value)| KvWrite {
-        key,
-        value,
-        base64: false,
-        expiration_ttl: None,
-    }));
+    let layout = args.snapshot.layout;
+    pairs.extend(
+        set.stored_pairs(version, layout)
+            .map(|(key, value)| KvWrite {
+                key,
+                value,
+                base64: false,
+                expiration_ttl: None,
+            }),
+    );
     // The meta key goes last: its presence marks the version complete.
     let pair_bytes = pairs[model_keys..]
         .iter()
         .map(|p| p.key.len() + p.value.len())
         .sum();
-    let meta = publication::meta(version, &set, pair_bytes, as_of, now, &manifest.version)?;
+    let meta = publication::meta(
+        version,
+        &set,
+        (layout, pair_bytes),
+        as_of,
+        now,
+        &manifest.version,
+    )?;
     pairs.push(KvWrite {
         key: version.meta_key(),
         value: serde_json::to_string(&meta)?,

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use resonance_shared::features;
 use resonance_train::export::default_version;
 
 use super::eval::{self, EvalArgs};
@@ -91,6 +92,7 @@ pub fn run(args: RetrainArgs) -> Result<()> {
         snapshot: SnapshotFlags {
             as_of: args.train.as_of.clone(),
             feature_version: args.feature_version,
+            layout: features::SCHEMA_VERSION,
         },
         redis: args.redis.clone(),
         interest_graphs: args.interest_graphs,
