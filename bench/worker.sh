@@ -1,56 +1,87 @@
 #!/usr/bin/env bash
-# Latency and throughput of the Worker on loopback: one listener with 50 history tracks,
-# 100 candidates, warm isolate. Measured twice: through `wrangler dev` (which puts a Node
-# proxy in front of workerd) and through workerd directly (Miniflare's API, no proxy).
-# Prints wrk's requests/s and latency percentiles, and the sequential round trip and the
-# Worker's own timing_ms.
+# The edge benchmark: the Worker in workerd through Miniflare's API (no `wrangler dev` proxy,
+# which alone caps near 270 req/s), the demo model (d = 128, L = 50), and 1,000 request
+# bodies (bench/bodies.mjs: each a random listener with history and 100 distinct random
+# catalogue tracks), one picked at random per request by bench/bodies.lua.
+#
+# Prints, in order:
+#   - the first rerank on a cold isolate (round trip, and the Worker's own timing_ms);
+#   - after a warm-up (WARMUP seconds under load, so features are in the isolate's cache),
+#     wrk -t2 -c8 -d15s and wrk -t1 -c1 -d10s: requests/s, latency p50 / p90 / p99, and the
+#     CPU workerd used (percent of the machine's cores, and milliseconds per request: what a
+#     Worker is billed).
 #
 # Needs the demo's model and data (scripts/demo.sh). Usage: bench/worker.sh
-#   DURATION=15 CONNECTIONS=4 bench/worker.sh
-#   LISTENER=1 bench/worker.sh     (with a listener token instead of the service token)
+#   WARMUP=60 DURATION=15 bench/worker.sh
+#   WORKER_BUILD=/tmp/old/build/worker bench/worker.sh   (another build: before/after)
+#   PROXY=1 bench/worker.sh   (also through wrangler dev, for comparison)
 source "$(dirname "$0")/../scripts/common.sh"
 cd "$REPO_ROOT"
+WARMUP="${WARMUP:-60}"
 DURATION="${DURATION:-15}"
-CONNECTIONS="${CONNECTIONS:-4}"
 WRANGLER_URL="http://127.0.0.1:${WORKER_PORT:-8787}"
 DIRECT_PORT="${DIRECT_PORT:-8788}"
+DIRECT_URL="http://127.0.0.1:$DIRECT_PORT"
 [ -f model/CURRENT ] && [ -d data/synth ] || { echo "error: run scripts/demo.sh first (it trains and exports the model)" >&2; exit 1; }
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y --no-install-recommends wrk; }
 need_cargo
 build_trainer
 need_node_tools
 
-scripts/worker.sh start
+# wrangler dev writes the KV state (in .wrangler/state) that workerd then reads.
+scripts/worker.sh start >/dev/null
 RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
   "$TRAINER" publish --data data/synth --models model --worker "$WRANGLER_URL" >/dev/null
-body="$(mktemp)"
-RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)" \
-  "$TRAINER" rerank --data data/synth --worker "$WRANGLER_URL" --candidates 100 --show 0 --request-out "$body"
-export BODY_FILE="$body"
-# The service token (as the music service's backend calls); LISTENER=1 measures the browser's
-# path instead: a listener token for the body's listener (verified, rate-limited).
-export RESONANCE_SERVICE_TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
-export TOKEN="$RESONANCE_SERVICE_TOKEN"
-if [ "${LISTENER:-0}" = 1 ]; then
-  export RESONANCE_LISTENER_TOKEN_KEYS="$(sed -n "s/^LISTENER_TOKEN_KEYS='\(.*\)'$/\1/p" .dev.vars)"
-  TOKEN="$("$TRAINER" listener-token --user-id "$(node -p "JSON.parse(require('fs').readFileSync('$body')).user_id")" --seconds 3600)"
-fi
+work="$(mktemp -d)"
+export BODIES_FILE="$work/bodies.jsonl"
+node bench/bodies.mjs data/synth "$BODIES_FILE" 1000 100
+export TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
 
-measure() { # name url
-  step "$1: wrk, $CONNECTIONS connections, ${DURATION}s"
-  node bench/timing.mjs "$2" "$body" 50 >/dev/null # warm
-  wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --latency -s bench/post.lua "$2/v1/rerank" |
-    grep -E 'Requests/sec|Non-2xx|50%|90%|99%|requests in'
-  node bench/timing.mjs "$2" "$body" 300
-  echo "  the same, a new listener each time (the model runs on every request):"
-  VARY_USERS=1 TOKEN="$RESONANCE_SERVICE_TOKEN" node bench/timing.mjs "$2" "$body" 300
+direct=""
+trap '[ -n "$direct" ] && kill "$direct" 2>/dev/null; rm -rf "$work"' EXIT
+start_direct() { # a fresh workerd, so a fresh isolate
+  [ -n "$direct" ] && { kill "$direct"; wait "$direct" 2>/dev/null || true; }
+  PORT="$DIRECT_PORT" node bench/miniflare.mjs > "$work/miniflare.log" 2>&1 &
+  direct=$!
+  for _ in $(seq 1 120); do grep -q '^ready' "$work/miniflare.log" && return; sleep 0.25; done
+  cat "$work/miniflare.log"; exit 1
+}
+# CPU ticks used so far by the process tree under $direct (workerd runs the isolate).
+cpu_ticks() {
+  local pids="$direct" frontier="$direct" total=0 pid
+  while [ -n "$frontier" ]; do
+    frontier="$(for pid in $frontier; do pgrep -P "$pid"; done | tr '\n' ' ')"
+    pids="$pids $frontier"
+  done
+  for pid in $pids; do
+    [ -r "/proc/$pid/stat" ] || continue
+    total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
+  done
+  echo "$total"
+}
+load() { # load NAME THREADS CONNECTIONS SECONDS URL
+  local before after requests
+  step "$1: wrk -t$2 -c$3 -d$4s, a random body of 1,000 per request"
+  before="$(cpu_ticks)"
+  wrk -t"$2" -c"$3" -d"$4s" --latency -s bench/bodies.lua "$5/v1/rerank" > "$work/wrk.txt"
+  after="$(cpu_ticks)"
+  grep -E 'Requests/sec|Non-2xx|Socket errors| 50%| 90%| 99%' "$work/wrk.txt"
+  requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
+  awk -v t=$(( after - before )) -v hz="$(getconf CLK_TCK)" -v s="$4" -v n="$requests" \
+    -v cores="$(nproc)" 'BEGIN { printf "  workerd CPU: %.0f%% of %d cores, %.2f ms per request\n", 100 * t / hz / s / cores, cores, 1000 * t / hz / n }'
 }
 
-measure "through wrangler dev (Node proxy + workerd)" "$WRANGLER_URL"
+start_direct
+step "the first rerank on a cold isolate (workerd just started)"
+first="$(head -1 "$BODIES_FILE")"
+curl -sS -o "$work/first.json" -w '  round trip %{time_total} s\n' -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' --data "$first" "$DIRECT_URL/v1/rerank"
+node -e "const a = require('$work/first.json'); console.log('  timing_ms', a.timing_ms, 'backend', a.backend, 'degraded', JSON.stringify(a.degraded ?? []))"
 
-PORT="$DIRECT_PORT" node bench/miniflare.mjs > .wrangler/miniflare.log 2>&1 &
-direct=$!
-trap 'kill $direct 2>/dev/null; rm -f "$body"' EXIT
-for _ in $(seq 1 60); do grep -q '^ready' .wrangler/miniflare.log && break; sleep 0.5; done
-grep -q '^ready' .wrangler/miniflare.log || { cat .wrangler/miniflare.log; exit 1; }
-measure "through workerd directly (Miniflare, no proxy)" "http://127.0.0.1:$DIRECT_PORT"
+step "warming the isolate's caches: ${WARMUP}s under load"
+wrk -t2 -c8 -d"${WARMUP}s" -s bench/bodies.lua "$DIRECT_URL/v1/rerank" | grep -E 'Requests/sec|Non-2xx'
+load "workerd, 8 connections" 2 8 "$DURATION" "$DIRECT_URL"
+load "workerd, 1 connection" 1 1 10 "$DIRECT_URL"
+if [ "${PROXY:-0}" = 1 ]; then
+  load "through wrangler dev (Node proxy + workerd), 8 connections" 2 8 "$DURATION" "$WRANGLER_URL"
+fi
