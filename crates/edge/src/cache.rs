@@ -9,8 +9,10 @@ use std::num::NonZeroUsize;
 
 use lru::LruCache;
 
-/// An LRU cache of at most a capacity of entries, each valid for a TTL.
+/// An LRU cache of at most a capacity of entries, each valid for a TTL (its own, or the
+/// cache's).
 pub struct TtlCache<K: Hash + Eq, V: Clone> {
+    /// Each value with the instant it expires.
     entries: LruCache<K, (V, f64)>,
     ttl_ms: f64,
 }
@@ -28,7 +30,7 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
     /// The value stored for `key` if it is younger than the TTL at `now_ms`.
     pub fn get(&mut self, key: &K, now_ms: f64) -> Option<V> {
         match self.entries.get(key) {
-            Some((value, stored)) if now_ms - *stored < self.ttl_ms => Some(value.clone()),
+            Some((value, expires)) if now_ms < *expires => Some(value.clone()),
             Some(_) => {
                 self.entries.pop(key);
                 None
@@ -37,9 +39,15 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         }
     }
 
-    /// Stores `value` for `key` as of `now_ms` (evicting the least recently used).
+    /// Stores `value` for `key` as of `now_ms`, for the cache's TTL (evicting the least
+    /// recently used).
     pub fn insert(&mut self, key: K, value: V, now_ms: f64) {
-        self.entries.put(key, (value, now_ms));
+        self.insert_for(key, value, now_ms, self.ttl_ms);
+    }
+
+    /// Stores `value` for `key` as of `now_ms`, for `ttl_ms`.
+    pub fn insert_for(&mut self, key: K, value: V, now_ms: f64, ttl_ms: f64) {
+        self.entries.put(key, (value, now_ms + ttl_ms));
     }
 
     /// Entries held, expired ones included.
@@ -69,6 +77,16 @@ mod tests {
         assert_eq!(cache.get(&"a", 99.0), Some(1));
         assert_eq!(cache.get(&"a", 100.0), None);
         assert!(cache.is_empty(), "an expired entry is dropped when seen");
+    }
+
+    #[test]
+    fn an_entry_can_have_its_own_ttl() {
+        let mut cache = TtlCache::new(4, 100.0);
+        cache.insert_for("long", 1, 0.0, 1000.0);
+        cache.insert("short", 2, 0.0);
+        assert_eq!(cache.get(&"short", 100.0), None);
+        assert_eq!(cache.get(&"long", 999.0), Some(1));
+        assert_eq!(cache.get(&"long", 1000.0), None);
     }
 
     #[test]

@@ -32,6 +32,10 @@ use crate::tract::TractModel;
 
 const FEATURE_CACHE_ENTRIES: usize = 50_000;
 const STATE_CACHE_ENTRIES: usize = 10_000;
+/// How long an encoder state stays: an hour. Its key is the model and the history it encoded,
+/// so it never goes stale; it expired after 600 s before, and every listener of the first
+/// minutes then paid the forward pass again at once.
+const STATE_CACHE_MS: f64 = 3_600_000.0;
 /// KV writes in flight at once during a bulk write.
 const WRITE_CONCURRENCY: usize = 50;
 /// How long decoded features stay in the isolate: as long as KV's own edge cache.
@@ -102,7 +106,7 @@ impl Isolate {
     /// An isolate whose feature values live `ttl_ms`, logging to `log`.
     pub fn new(ttl_ms: f64, log: fn(&str)) -> Self {
         Self {
-            reranker: Reranker::new(STATE_CACHE_ENTRIES, 10.0 * ttl_ms),
+            reranker: Reranker::new(STATE_CACHE_ENTRIES, STATE_CACHE_MS),
             live: RefCell::default(),
             caches: FeatureCaches::new(FEATURE_CACHE_ENTRIES, ttl_ms),
             log,

@@ -20,6 +20,16 @@ use crate::source::{FeatureSource, SourceError, TrackLookup, decode_track, decod
 /// KV's edge cache for reads, in seconds (60 is Cloudflare's minimum).
 pub const KV_CACHE_TTL_SECONDS: u64 = 60;
 
+/// How long an isolate keeps a whole track value: an hour. A version's values never change
+/// (versions only increase, and a new state is a new version, keyed apart), so a track read
+/// whole need not be read again while its version serves; expiring it with the users, every
+/// 60 s and all at once (they were read in the same first seconds), made every isolate
+/// re-read its whole catalogue in a burst, which was the tail of the latency. Misses and
+/// tracks without their embedding (keys not yet visible: KV is eventually consistent) keep
+/// the short TTL, and so do users, whom `trainer forget` deletes at the edge: another isolate
+/// must stop serving them within it.
+pub const WHOLE_TRACK_CACHE_MS: f64 = 3_600_000.0;
+
 /// Decoded values of one isolate, by key (`None`: the key is not stored).
 pub struct FeatureCaches {
     /// Users by key.
@@ -141,7 +151,19 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             if let Ok(track) = &lookup
                 && !unread.contains(key)
             {
-                cache.insert(key.to_string(), track.clone(), self.now);
+                let whole = track
+                    .as_ref()
+                    .is_some_and(|t| !(t.audio.embedded && t.audio.embedding.is_empty()));
+                if whole {
+                    cache.insert_for(
+                        key.to_string(),
+                        track.clone(),
+                        self.now,
+                        WHOLE_TRACK_CACHE_MS,
+                    );
+                } else {
+                    cache.insert(key.to_string(), track.clone(), self.now);
+                }
             }
             found.insert(key, lookup);
         }

@@ -395,7 +395,13 @@ fn a_kv_that_fails_in_part_degrades_and_in_whole_is_unavailable() {
         matches!(down, EdgeError::FeaturesUnavailable(_)),
         "{down:?}"
     );
-    let warm = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 1_000_000.0)).unwrap_err();
+    // A warm isolate past the users' TTL still holds the tracks it read whole: the answer is
+    // the heuristic over them, flagged, not a silent one.
+    let cached = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 1_000_000.0)).unwrap();
+    let flags = &cached.degraded;
+    assert!(flags.features_partial && flags.unknown_user && flags.model_unavailable);
+    // Past the tracks' hour too, nothing is left to answer from.
+    let warm = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 4_000_000.0)).unwrap_err();
     assert!(
         matches!(warm, EdgeError::FeaturesUnavailable(_)),
         "{warm:?}"
@@ -435,6 +441,28 @@ fn a_pointer_seen_before_its_keys_degrades_and_is_never_filled_from_another_vers
     kv.hidden.borrow_mut().clear();
     let later = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 200_000.0)).unwrap();
     assert!(later.degraded.unknown_tracks.is_empty());
+}
+
+#[test]
+fn whole_tracks_stay_cached_while_their_version_serves_but_users_expire() {
+    let (kv, _) = live_kv();
+    let isolate = Isolate::default();
+    let first = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
+    assert!(first.degraded.unknown_tracks.is_empty() && !first.degraded.unknown_user);
+    // Two minutes on, past the users' TTL, the store no longer shows the user or the tracks.
+    let version = FeatureVersion(1);
+    let mut hidden = vec![version.entity_key(Entity::User, "u")];
+    hidden.extend((1..=14).map(|i| version.entity_key(Entity::Track, &format!("t{i}"))));
+    kv.hidden.borrow_mut().extend(hidden);
+    let later = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 120_000.0)).unwrap();
+    assert!(
+        later.degraded.unknown_user,
+        "a user is read again after the short TTL (`trainer forget` must reach every isolate)"
+    );
+    assert!(
+        later.degraded.unknown_tracks.is_empty(),
+        "a version's track values never change: read whole, they are not read again"
+    );
 }
 
 #[test]
