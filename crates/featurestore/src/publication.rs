@@ -53,12 +53,14 @@ pub fn model_pairs(artifact: &ModelArtifact) -> Vec<KvWrite> {
     pairs
 }
 
-/// The meta of version `version` of `set` (whose pairs of `layout` take `bytes`), computed as
-/// of `as_of` (unix seconds) with the embeddings of `model`, created `now`.
+/// The meta of version `version` of `set`, stored as `pairs` (`FeatureSet::stored_pairs` of
+/// `layout`), computed as of `as_of` (unix seconds) with the embeddings of `model`, created
+/// `now`.
 pub fn meta(
     version: FeatureVersion,
     set: &FeatureSet,
-    (layout, bytes): (u32, usize),
+    layout: u32,
+    pairs: &[(String, String)],
     as_of: i64,
     now: OffsetDateTime,
     model: &str,
@@ -70,7 +72,7 @@ pub fn meta(
         users: set.users.len(),
         tracks: set.tracks.len(),
         model_version: Some(model.to_string()),
-        bytes: Some(bytes as u64),
+        bytes: Some(pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() as u64),
         layout,
     })
 }

@@ -100,11 +100,11 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     let compute_seconds = computed.elapsed().as_secs_f64();
     let layout = args.snapshot.layout;
     let pairs: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
-    let pair_bytes = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
     let meta = publication::meta(
         version,
         &set,
-        (layout, pair_bytes),
+        layout,
+        &pairs,
         as_of,
         now,
         &artifact.manifest.version,

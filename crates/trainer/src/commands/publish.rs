@@ -106,31 +106,26 @@ pub fn run(args: PublishArgs) -> Result<()> {
     )?;
     println!("{}", graphs.describe(args.interest_graphs.into()));
 
-    let mut pairs = publication::model_pairs(&artifact);
-    let model_keys = pairs.len();
     let layout = args.snapshot.layout;
-    pairs.extend(
-        set.stored_pairs(version, layout)
-            .map(|(key, value)| KvWrite {
-                key,
-                value,
-                base64: false,
-                expiration_ttl: None,
-            }),
-    );
-    // The meta key goes last: its presence marks the version complete.
-    let pair_bytes = pairs[model_keys..]
-        .iter()
-        .map(|p| p.key.len() + p.value.len())
-        .sum();
+    let stored: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
     let meta = publication::meta(
         version,
         &set,
-        (layout, pair_bytes),
+        layout,
+        &stored,
         as_of,
         now,
         &manifest.version,
     )?;
+    let mut pairs = publication::model_pairs(&artifact);
+    let model_keys = pairs.len();
+    pairs.extend(stored.into_iter().map(|(key, value)| KvWrite {
+        key,
+        value,
+        base64: false,
+        expiration_ttl: None,
+    }));
+    // The meta key goes last: its presence marks the version complete.
     pairs.push(KvWrite {
         key: version.meta_key(),
         value: serde_json::to_string(&meta)?,
