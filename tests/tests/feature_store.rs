@@ -434,7 +434,19 @@ fn the_model_travels_through_redis_with_the_features() {
         redis.cli(&["EXISTS", &format!("rsn:model:{MODEL}:manifest")]),
         "1"
     );
-    assert_eq!(materialized(&redis.url, 91)["modelWritten"], false);
+    // Every listener with a history got their encoder state for the model, and an index entry.
+    let state_keys = redis.cli(&["--scan", "--pattern", &format!("rsn:model:{MODEL}:state:*")]);
+    let states = state_keys.lines().count();
+    assert!(states > 0, "{summary}");
+    assert_eq!(summary["states"]["written"], states, "{summary}");
+    assert_eq!(
+        redis.cli(&["HLEN", &format!("rsn:states:{MODEL}")]),
+        states.to_string()
+    );
+    let again = materialized(&redis.url, 91);
+    assert_eq!(again["modelWritten"], false);
+    // The same events: no history changed, so no state is encoded or written again.
+    assert_eq!(again["states"]["written"], 0, "{again}");
 
     let printed = ok(mirror(&redis.url, &worker));
     assert!(
@@ -467,4 +479,49 @@ fn the_model_travels_through_redis_with_the_features() {
     assert_eq!(answer["backend"], "tract-cpu", "{answer}");
     assert_eq!(answer["model_version"], MODEL, "{answer}");
     assert_eq!(answer["features_version"], 91, "{answer}");
+    // Scored from the state `materialize` stored: no model ran in the Worker.
+    assert_eq!(answer["user_state"], "stored", "{answer}");
+
+    // Without it, the Worker runs the model (wasm tract) on the same history, and agrees
+    // with the state computed offline (native tract) within the stated tolerance.
+    let user_id = key.rsplit(':').next().unwrap();
+    let state_key = format!("rsn:model:{MODEL}:state:{user_id}");
+    let deleted = reqwest::blocking::Client::new()
+        .post(format!("{}/admin/kv/bulk/delete", worker.url))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!([state_key]))
+        .send()
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.text().unwrap());
+    let computed: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{}/v1/rerank", worker.url))
+        .bearer_auth(SERVICE_TOKEN)
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(computed["user_state"], "computed", "{computed}");
+    let scores = |a: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
+        a["ranked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["track_id"].as_str().unwrap().to_string(),
+                    t["score"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (stored, fresh) = (scores(&answer), scores(&computed));
+    assert_eq!(stored.len(), fresh.len());
+    for (track, score) in &stored {
+        assert!(
+            (score - fresh[track]).abs() < 1e-4,
+            "{track}: {score} vs {}",
+            fresh[track]
+        );
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use resonance_e2e::fixture::materialize_command;
+use resonance_e2e::fixture::{MODEL, materialize_command};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
@@ -86,8 +86,18 @@ fn forget_leaves_no_key_of_the_listener_in_redis_or_at_the_edge() {
             "{erased}"
         );
     }
+    // Their encoder state, derived from their plays, goes from the model's namespace too.
+    let state = format!("rsn:model:{MODEL}:state:{GONE}");
+    assert!(edge_keys.contains(&state.as_str()), "{erased}");
+    assert!(
+        redis
+            .cli(&["HEXISTS", &format!("rsn:states:{MODEL}"), GONE])
+            .trim()
+            == "0"
+    );
 
-    // Redis: no key names the listener; the id is on the suppression list.
+    // Redis: no key names the listener (their state included); the id is on the suppression
+    // list.
     let left = redis.cli(&["--scan", "--pattern", &format!("*{GONE}*")]);
     assert!(left.trim().is_empty(), "left in Redis: {left}");
     assert_eq!(redis.cli(&["SISMEMBER", "rsn:forgotten", GONE]).trim(), "1");

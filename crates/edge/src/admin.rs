@@ -202,6 +202,10 @@ fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), Fie
         KeyKind::ModelEmbedding { .. } => {
             features::parse_embedding(text).map_err(|e| value_error(e.to_string()))?;
         }
+        KeyKind::ModelState { .. } => {
+            resonance_shared::state::UserState::parse(text)
+                .map_err(|e| value_error(e.to_string()))?;
+        }
         KeyKind::ModelChunk { .. } => unreachable!("handled above"),
     }
     Ok(())

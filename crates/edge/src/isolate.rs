@@ -26,7 +26,7 @@ pub use crate::live::LoadedModel;
 use crate::live::{self, LiveSlot, ServingState};
 use crate::model::SequenceScorer;
 use crate::publication::{self, PublicationError};
-use crate::rerank::{ModelRef, Reranker, gather};
+use crate::rerank::{ModelRef, Reranker, Wanted, gather};
 use crate::snapshot::FeatureSnapshot;
 use crate::tract::TractModel;
 
@@ -78,7 +78,8 @@ pub struct Live {
 }
 
 impl Live {
-    /// Why `key` belongs to this state (its meta, or a key of its model), if it does.
+    /// Why `key` belongs to this state (its meta, or a key of its model), if it does. A
+    /// listener's state is not protected: `trainer forget` deletes it from the live model.
     pub fn protects(&self, key: &str) -> Option<String> {
         match keys::parse_key(key).ok()? {
             KeyKind::FeatureMeta { version } if Some(version) == self.version => {
@@ -263,7 +264,14 @@ impl Isolate {
             .as_ref()
             .map_or(usize::MAX, |m| m.model.max_len());
         let source = self.source(kv, &live, now);
-        let gathered = gather(&source, &request.user_id, &candidates, max_len).await?;
+        let wanted = Wanted {
+            user_id: &request.user_id,
+            candidates: &candidates,
+            recent: &request.recent_tracks,
+            max_len,
+            state_of: None,
+        };
+        let gathered = gather(&source, &wanted).await?;
         Ok(FeatureSnapshot::from_gathered(
             version,
             &request.user_id,
@@ -419,6 +427,7 @@ impl Isolate {
             caches: &self.caches,
             version,
             model: model.map(|m| (m.version.as_str(), m.model.d_model())),
+            embeddings_apart: model.is_some_and(|m| m.embeddings.is_some()),
             now,
         }
     }

@@ -47,6 +47,8 @@ pub struct MemoryKv {
     pub hidden: RefCell<HashSet<String>>,
     /// Reads made, for tests that count round trips.
     pub reads: RefCell<usize>,
+    /// Every key read, in order, for tests that check what a request reads.
+    pub asked: RefCell<Vec<String>>,
 }
 
 impl MemoryKv {
@@ -80,6 +82,7 @@ impl MemoryKv {
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.asked.borrow_mut().push(key.to_string());
         if *self.fail_all.borrow()
             || self
                 .fail_prefixes

@@ -1,9 +1,10 @@
 //! Features from the edge KV: one value per entity, read through the isolate's caches, with
 //! cache misses fetched by KV's bulk get ([`BULK_GET_KEYS`] keys a call), all calls concurrent.
 //!
-//! Track values of layout 2 leave their embedding in the model's namespace; the misses' embeddings
-//! are then read in a second round of bulk gets, from the model the state names (never another),
-//! and the track is cached whole.
+//! Track values of layout 2 leave their embedding in the model's namespace: the misses'
+//! embeddings are read in the same round of bulk gets as their values, from the model the state
+//! names (never another), and the track is cached whole. A listener's stored encoder state
+//! (`rsn:model:{m}:state:{id}`) is read like a user, and cached as long.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use futures_util::future::join_all;
 use resonance_shared::features::{self, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, FeatureVersion};
+use resonance_shared::state::UserState;
 
 use crate::cache::TtlCache;
 use crate::kv::{BULK_GET_KEYS, Kv, KvError};
@@ -36,6 +38,8 @@ pub struct FeatureCaches {
     pub users: RefCell<TtlCache<String, Option<Arc<UserFeatures>>>>,
     /// Tracks by key.
     pub tracks: RefCell<TtlCache<String, Option<Arc<TrackFeatures>>>>,
+    /// Stored encoder states by key, as long as users (`trainer forget` deletes both).
+    pub states: RefCell<TtlCache<String, Option<Arc<UserState>>>>,
 }
 
 impl FeatureCaches {
@@ -44,6 +48,7 @@ impl FeatureCaches {
         FeatureCaches {
             users: RefCell::new(TtlCache::new(capacity, ttl_ms)),
             tracks: RefCell::new(TtlCache::new(capacity, ttl_ms)),
+            states: RefCell::new(TtlCache::new(capacity, ttl_ms)),
         }
     }
 
@@ -51,6 +56,7 @@ impl FeatureCaches {
     pub fn clear(&self) {
         self.users.borrow_mut().clear();
         self.tracks.borrow_mut().clear();
+        self.states.borrow_mut().clear();
     }
 }
 
@@ -65,6 +71,9 @@ pub struct KvSource<'a, K: Kv> {
     /// The model of the state (version, d), whose namespace holds the embeddings of layout 2;
     /// `None` while it cannot be served (tracks are then read without their embeddings).
     pub model: Option<(&'a str, usize)>,
+    /// Whether that model keeps embeddings in its namespace (published with them), so a
+    /// missed track's embedding is asked for with its value, in the same round trip.
+    pub embeddings_apart: bool,
     /// Milliseconds, for the caches.
     pub now: f64,
 }
@@ -98,6 +107,36 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         Ok(user)
     }
 
+    async fn user_state(
+        &self,
+        (model, dim): (&str, usize),
+        id: &str,
+    ) -> Result<Option<Arc<UserState>>, SourceError> {
+        let key = keys::model_state_key(model, id);
+        if let Some(hit) = self.caches.states.borrow_mut().get(&key, self.now) {
+            return Ok(hit);
+        }
+        let text = self
+            .kv
+            .get_text(&key, Some(KV_CACHE_TTL_SECONDS))
+            .await
+            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let state = match text {
+            Some(text) => Some(Arc::new(UserState::decode(&text, dim).map_err(|e| {
+                SourceError::Incompatible {
+                    key: key.clone(),
+                    message: e.to_string(),
+                }
+            })?)),
+            None => None,
+        };
+        self.caches
+            .states
+            .borrow_mut()
+            .insert(key, state.clone(), self.now);
+        Ok(state)
+    }
+
     async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup> {
         let Some(version) = self.version else {
             return ids.iter().map(|_| Ok(None)).collect();
@@ -106,6 +145,7 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             .iter()
             .map(|id| version.entity_key(Entity::Track, id))
             .collect();
+        let prefix = version.prefix();
         let mut found: HashMap<&str, TrackLookup> = HashMap::new();
         let mut misses: Vec<&str> = Vec::new();
         let mut asked: HashSet<&str> = HashSet::new();
@@ -121,13 +161,30 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                 }
             }
         }
-        let batches = self.bulk_get(&misses).await;
+        // The misses' embeddings ride in the same round as their values.
+        let embedding_keys: Vec<String> = match self.model {
+            Some((model, _)) if self.embeddings_apart => misses
+                .iter()
+                .filter_map(|key| track_id(version, key))
+                .map(|id| keys::model_embedding_key(model, id))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut wanted: Vec<&str> = misses.clone();
+        wanted.extend(embedding_keys.iter().map(String::as_str));
+        let batches = self.bulk_get(&wanted).await;
+        let mut prefetched: HashMap<String, Option<String>> = HashMap::new();
         let mut decoded: Vec<(&str, Result<Option<TrackFeatures>, SourceError>)> = Vec::new();
         for (batch, result) in batches {
             match result {
                 Ok(mut values) => {
                     for key in batch {
-                        let lookup = match values.remove(*key).flatten() {
+                        let text = values.remove(*key).flatten();
+                        if !key.starts_with(&prefix) {
+                            prefetched.insert(key.to_string(), text);
+                            continue;
+                        }
+                        let lookup = match text {
                             Some(text) => decode_track(key, &text).map(Some),
                             None => Ok(None),
                         };
@@ -135,13 +192,15 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                     }
                 }
                 Err(e) => {
-                    for key in batch {
+                    for key in batch.iter().filter(|k| k.starts_with(&prefix)) {
                         found.insert(key, Err(SourceError::Unavailable(e.to_string())));
                     }
                 }
             }
         }
-        let unread = self.fill_embeddings(version, &mut decoded).await;
+        let unread = self
+            .fill_embeddings(version, &mut decoded, prefetched)
+            .await;
         let mut cache = self.caches.tracks.borrow_mut();
         for (key, lookup) in decoded {
             let lookup = lookup.map(|t| t.map(Arc::new));
@@ -193,31 +252,41 @@ impl<K: Kv> KvSource<'_, K> {
         .await
     }
 
-    /// Reads the embeddings of the decoded tracks that keep theirs in the model's namespace
-    /// (layout 2) and puts them in. A key that is absent leaves the track without one (the
-    /// rerank flags it); returns the keys whose embedding could not be asked for at all.
+    /// Puts the embeddings into the decoded tracks that keep theirs in the model's namespace
+    /// (layout 2): from `prefetched` (read with the values), the rest read now. A key that is
+    /// absent leaves the track without one (the rerank flags it); returns the keys whose
+    /// embedding could not be asked for at all.
     async fn fill_embeddings<'k>(
         &self,
         version: FeatureVersion,
         decoded: &mut [(&'k str, Result<Option<TrackFeatures>, SourceError>)],
+        prefetched: HashMap<String, Option<String>>,
     ) -> HashSet<&'k str> {
         let wanting = |(_, lookup): &(&str, Result<Option<TrackFeatures>, SourceError>)| matches!(lookup, Ok(Some(t)) if t.audio.embedded && t.audio.embedding.is_empty());
         let Some((model, dim)) = self.model else {
             return decoded.iter().filter(|d| wanting(d)).map(|d| d.0).collect();
         };
-        let prefix = version.prefix();
         let wanted: Vec<(usize, String)> = decoded
             .iter()
             .enumerate()
             .filter(|(_, d)| wanting(d))
             .filter_map(|(i, (key, _))| {
-                let id = key.strip_prefix(&prefix)?.strip_prefix("track:")?;
+                let id = track_id(version, key)?;
                 Some((i, keys::model_embedding_key(model, id)))
             })
             .collect();
-        let names: Vec<&str> = wanted.iter().map(|(_, k)| k.as_str()).collect();
+        let names: Vec<&str> = wanted
+            .iter()
+            .map(|(_, k)| k.as_str())
+            .filter(|k| !prefetched.contains_key(*k))
+            .collect();
         let batches = self.bulk_get(&names).await;
         let mut texts: HashMap<&str, Option<String>> = HashMap::new();
+        for (_, key) in &wanted {
+            if let Some(text) = prefetched.get(key.as_str()) {
+                texts.insert(key.as_str(), text.clone());
+            }
+        }
         let mut unread = HashSet::new();
         for (batch, result) in batches {
             match result {
@@ -254,5 +323,13 @@ impl<K: Kv> KvSource<'_, K> {
             }
         }
         failed
+    }
+}
+
+/// The track id of `key`, a track key of `version`.
+fn track_id(version: FeatureVersion, key: &str) -> Option<&str> {
+    match version.parse_entity_key(key) {
+        Ok((Entity::Track, id)) => Some(id),
+        _ => None,
     }
 }

@@ -13,6 +13,10 @@
 //!                                          └─► heuristic signals ──────────────────────┴─► rank
 //! ```
 //!
+//! A listener whose encoder state was stored offline for the live model ([`states`], checked
+//! against the history it encoded) is scored with one dot product per candidate, and no history
+//! track is read.
+//!
 //! Unknown users and tracks degrade to the heuristic and are flagged in the answer; only a
 //! store that cannot be read at all is an error ([`EdgeError`], which the Worker maps to 503).
 //!
@@ -35,6 +39,8 @@ pub mod publication;
 pub mod rerank;
 pub mod snapshot;
 pub mod source;
+#[cfg(feature = "tract")]
+pub mod states;
 #[cfg(feature = "tract")]
 pub mod tract;
 

@@ -78,6 +78,20 @@ pub fn check_inputs(
     Ok(())
 }
 
+/// The model inputs for history rows (oldest first, at most `len`): `[len·d]` left-padded
+/// with zeros, and the mask with 1 for each real row.
+pub fn history_inputs(len: usize, d: usize, rows: &[&[f32]]) -> (Vec<f32>, Vec<f32>) {
+    let rows = &rows[rows.len().saturating_sub(len)..];
+    let pad = len - rows.len();
+    let mut input = vec![0.0f32; len * d];
+    let mut mask = vec![0.0f32; len];
+    for (i, row) in rows.iter().enumerate() {
+        input[(pad + i) * d..(pad + i + 1) * d].copy_from_slice(row);
+        mask[pad + i] = 1.0;
+    }
+    (input, mask)
+}
+
 /// Scores candidates against a cached user state: the graph's last MatMul, done here.
 pub fn dot_scores(user_state: &[f32], candidates: &[f32]) -> Vec<f32> {
     candidates

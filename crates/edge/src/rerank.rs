@@ -1,26 +1,30 @@
 //! One rerank, from a validated request to the answer.
 //!
-//! 1. Read the user and the candidates concurrently, then the history tracks not among the
-//!    candidates (two round trips at most; none when the isolate's cache is warm).
-//! 2. Build the model inputs: the last L history embeddings, left-padded, and the embeddings
-//!    of the candidates that have one.
-//! 3. Score them with the model, or, when the same history was encoded a moment ago, with one
-//!    dot product per candidate against the cached encoder state.
+//! 1. Read, in one round trip, the listener's value, their encoder state stored for the
+//!    live model, and the candidates' and recent tracks' values with their embeddings.
+//! 2. When the stored state encoded exactly the session's history (the stored history, and
+//!    no recent track it lacks), score with one dot product per candidate: no model runs and
+//!    no history track is read. Otherwise read the history tracks not yet at hand (a second
+//!    round trip, usually answered by the isolate's cache) and build the model inputs: the
+//!    last L history embeddings, left-padded, and the candidates' embeddings.
+//! 3. Score them with the model, or, when the same history was encoded a moment ago, with
+//!    the encoder state cached then.
 //! 4. Mix with the heuristic (`resonance_shared::ranking`), best first, cut to `limit`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-use futures_util::future::join;
-use resonance_shared::api::{RerankRequest, RerankResponse};
+use futures_util::future::join3;
+use resonance_shared::api::{RerankRequest, RerankResponse, StateSource};
 use resonance_shared::features::{TrackFeatures, UserFeatures};
 use resonance_shared::ranking::{self, CandidateInput, RankSettings};
+use resonance_shared::state::{self, UserState};
 
 use crate::cache::TtlCache;
 use crate::error::EdgeError;
-use crate::model::{ModelOutput, SequenceScorer, dot_scores};
+use crate::model::{ModelOutput, SequenceScorer, dot_scores, history_inputs};
 use crate::source::{FeatureSource, SourceError, TrackLookup};
 
 /// The backend named in answers that had no transformer scores.
@@ -39,8 +43,8 @@ pub struct ModelRef<'a, M> {
 pub struct RerankOutcome {
     /// The answer, as `POST /v1/rerank` returns it.
     pub response: RerankResponse,
-    /// The encoder state came from the cache (the model did not run).
-    pub state_cache_hit: bool,
+    /// Where the encoder state came from (also in the answer).
+    pub state: StateSource,
     /// How many history tracks the model read.
     pub history_used: usize,
 }
@@ -69,12 +73,20 @@ impl Reranker {
         let started = clock();
         let candidate_ids: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
         let max_len = model.as_ref().map_or(0, |m| m.scorer.max_len());
-        let gathered = gather(source, &request.user_id, &candidate_ids, max_len).await?;
+        let wanted = Wanted {
+            user_id: &request.user_id,
+            candidates: &candidate_ids,
+            recent: &request.recent_tracks,
+            max_len,
+            state_of: model.as_ref().map(|m| (m.version, m.scorer.d_model())),
+        };
+        let gathered = gather(source, &wanted).await?;
         let Gathered {
             user,
             tracks,
             history,
             failures,
+            state,
         } = &gathered;
         let history_ids: Vec<&str> = history.iter().map(String::as_str).collect();
         let tracks: HashMap<&str, Arc<TrackFeatures>> = tracks
@@ -84,8 +96,13 @@ impl Reranker {
 
         let scored = match &model {
             Some(model) => {
-                self.transformer_scores(model, &history_ids, &candidate_ids, &tracks, &clock)
-                    .await
+                let inputs = ScoreInputs {
+                    history: &history_ids,
+                    stored: state.as_deref(),
+                    candidates: &candidate_ids,
+                    tracks: &tracks,
+                };
+                self.transformer_scores(model, &inputs, &clock).await
             }
             None => Scored::default(),
         };
@@ -121,11 +138,12 @@ impl Reranker {
             backend: backend.to_string(),
             ranked,
             degraded,
+            user_state: scored.source,
             timing_ms: clock() - started,
         };
         Ok(RerankOutcome {
             response,
-            state_cache_hit: scored.cache_hit,
+            state: scored.source,
             history_used: scored.history_used,
         })
     }
@@ -135,35 +153,47 @@ impl Reranker {
     async fn transformer_scores<'a, M: SequenceScorer>(
         &self,
         model: &ModelRef<'_, M>,
-        history_ids: &[&str],
-        candidate_ids: &[&'a str],
-        tracks: &HashMap<&str, Arc<TrackFeatures>>,
+        inputs: &ScoreInputs<'_, 'a>,
         clock: &impl Fn() -> f64,
     ) -> Scored<'a> {
-        let (len, d) = (model.scorer.max_len(), model.scorer.d_model());
+        let d = model.scorer.d_model();
         let embedding = |id: &str| {
-            tracks
+            inputs
+                .tracks
                 .get(id)
                 .map(|t| t.audio.embedding.as_slice())
                 .filter(|e| e.len() == d)
         };
-        // Tracks without an embedding (newer than the model) are left out of the history.
-        let history: Vec<(&str, &[f32])> = history_ids
+        let scorable: Vec<(&'a str, &[f32])> = inputs
+            .candidates
             .iter()
             .filter_map(|id| embedding(id).map(|e| (*id, e)))
             .collect();
-        let scorable: Vec<(&'a str, &[f32])> = candidate_ids
-            .iter()
-            .filter_map(|id| embedding(id).map(|e| (*id, e)))
-            .collect();
-        if history.is_empty() || scorable.is_empty() {
-            return Scored::default();
-        }
         let candidates: Vec<f32> = scorable
             .iter()
             .flat_map(|(_, e)| e.iter().copied())
             .collect();
-
+        let scored = |scores: Vec<f32>, source, history_used| Scored {
+            scores: scorable.iter().map(|(id, _)| *id).zip(scores).collect(),
+            source,
+            history_used,
+        };
+        if scorable.is_empty() {
+            return Scored::default();
+        }
+        if let Some(stored) = inputs.stored.filter(|s| s.state.len() == d) {
+            let scores = dot_scores(&stored.state, &candidates);
+            return scored(scores, StateSource::Stored, stored.tracks);
+        }
+        // Tracks without an embedding (newer than the model) are left out of the history.
+        let history: Vec<(&str, &[f32])> = inputs
+            .history
+            .iter()
+            .filter_map(|id| embedding(id).map(|e| (*id, e)))
+            .collect();
+        if history.is_empty() {
+            return Scored::default();
+        }
         let mut hasher = DefaultHasher::new();
         model.version.hash(&mut hasher);
         for (id, _) in &history {
@@ -171,31 +201,23 @@ impl Reranker {
         }
         let key = hasher.finish();
         let cached = self.states.borrow_mut().get(&key, clock());
-        let (scores, cache_hit) = match cached {
-            Some(state) => (dot_scores(&state, &candidates), true),
-            None => {
-                let pad = len - history.len();
-                let mut input = vec![0.0f32; len * d];
-                let mut mask = vec![0.0f32; len];
-                for (i, (_, e)) in history.iter().enumerate() {
-                    input[(pad + i) * d..(pad + i + 1) * d].copy_from_slice(e);
-                    mask[pad + i] = 1.0;
-                }
-                match model.scorer.score(&input, &mask, &candidates).await {
-                    Ok(ModelOutput { scores, user_state }) => {
-                        self.states
-                            .borrow_mut()
-                            .insert(key, Arc::new(user_state), clock());
-                        (scores, false)
-                    }
-                    Err(_) => return Scored::default(),
-                }
+        if let Some(state) = cached {
+            return scored(
+                dot_scores(&state, &candidates),
+                StateSource::Cached,
+                history.len(),
+            );
+        }
+        let rows: Vec<&[f32]> = history.iter().map(|(_, e)| *e).collect();
+        let (input, mask) = history_inputs(model.scorer.max_len(), d, &rows);
+        match model.scorer.score(&input, &mask, &candidates).await {
+            Ok(ModelOutput { scores, user_state }) => {
+                self.states
+                    .borrow_mut()
+                    .insert(key, Arc::new(user_state), clock());
+                scored(scores, StateSource::Computed, history.len())
             }
-        };
-        Scored {
-            scores: scorable.iter().map(|(id, _)| *id).zip(scores).collect(),
-            cache_hit,
-            history_used: history.len(),
+            Err(_) => Scored::default(),
         }
     }
 
@@ -205,10 +227,19 @@ impl Reranker {
     }
 }
 
+/// What the transformer scores: the session's history (ids), the listener's stored state
+/// when it encoded exactly that history, the candidates, and every track value at hand.
+struct ScoreInputs<'r, 'a> {
+    history: &'r [&'r str],
+    stored: Option<&'r UserState>,
+    candidates: &'r [&'a str],
+    tracks: &'r HashMap<&'r str, Arc<TrackFeatures>>,
+}
+
 #[derive(Default)]
 struct Scored<'a> {
     scores: HashMap<&'a str, f32>,
-    cache_hit: bool,
+    source: StateSource,
     history_used: usize,
 }
 
@@ -217,24 +248,61 @@ struct Scored<'a> {
 pub struct Gathered {
     /// The user's stored value (`None`: unknown or unreadable).
     pub user: Option<Arc<UserFeatures>>,
-    /// Every candidate and history track the store holds, by id.
+    /// Every candidate, recent and history track the store holds and the rerank read, by id.
     pub tracks: HashMap<String, Arc<TrackFeatures>>,
-    /// The ids of the history the model reads (the last `max_len` stored tracks), oldest first.
+    /// The ids of the session's history the model reads (the last `max_len` of the stored
+    /// history followed by the recent tracks it lacks), oldest first.
     pub history: Vec<String>,
     /// Reads that failed (the answer is then flagged `features_partial`).
     pub failures: usize,
+    /// The listener's stored encoder state, only when it encoded exactly `history`: the
+    /// history tracks were then not read.
+    pub state: Option<Arc<UserState>>,
 }
 
-/// Reads what a rerank of `candidate_ids` for `user_id` needs: the user and the candidates
-/// concurrently, then the last `max_len` history tracks not among the candidates, each once
-/// (a history repeats tracks). A store that answers no read at all is a 503.
+/// What a rerank asks the store for.
+pub struct Wanted<'r> {
+    /// The listener.
+    pub user_id: &'r str,
+    /// The candidates, in request order.
+    pub candidates: &'r [&'r str],
+    /// The request's `recent_tracks`, oldest first.
+    pub recent: &'r [String],
+    /// L, how many history tracks the model reads (0: no model, no history).
+    pub max_len: usize,
+    /// The model `(version, d)` whose stored state to read; `None` reads none (the browser's
+    /// snapshot, which runs the model itself, needs the history tracks).
+    pub state_of: Option<(&'r str, usize)>,
+}
+
+/// Reads what a rerank needs: the user, their stored state and the candidates' and recent
+/// tracks' values concurrently; then, unless the state encoded exactly the session's
+/// history, the history tracks not at hand, each once (a history repeats tracks). A store
+/// that answers no read at all is a 503.
 pub async fn gather<S: FeatureSource>(
     source: &S,
-    user_id: &str,
-    candidate_ids: &[&str],
-    max_len: usize,
+    wanted: &Wanted<'_>,
 ) -> Result<Gathered, EdgeError> {
-    let (user, candidate_lookups) = join(source.user(user_id), source.tracks(candidate_ids)).await;
+    let mut first: Vec<&str> = wanted.candidates.to_vec();
+    let mut asked: HashSet<&str> = first.iter().copied().collect();
+    let recent_read = &wanted.recent[wanted.recent.len().saturating_sub(wanted.max_len)..];
+    for id in recent_read {
+        if asked.insert(id) {
+            first.push(id);
+        }
+    }
+    let state_read = async {
+        match wanted.state_of {
+            Some(model) if wanted.max_len > 0 => source.user_state(model, wanted.user_id).await,
+            _ => Ok(None),
+        }
+    };
+    let (user, lookups, stored_state) = join3(
+        source.user(wanted.user_id),
+        source.tracks(&first),
+        state_read,
+    )
+    .await;
     let mut failures = 0usize;
     let user = match user {
         Ok(user) => user,
@@ -244,19 +312,36 @@ pub async fn gather<S: FeatureSource>(
         }
         Err(e) => return Err(store_error(e)),
     };
-    let history: Vec<String> = user.as_deref().map_or(Vec::new(), |u| {
-        let tracks = &u.history.tracks;
-        tracks[tracks.len().saturating_sub(max_len)..].to_vec()
+    let stored: &[String] = user.as_deref().map_or(&[], |u| {
+        state::history_tail(&u.history.tracks, wanted.max_len)
+    });
+    let recent = if wanted.max_len > 0 {
+        wanted.recent
+    } else {
+        &[]
+    };
+    let (session, added) = state::session_history(stored, recent);
+    let history: Vec<String> = session[session.len().saturating_sub(wanted.max_len)..]
+        .iter()
+        .map(|id| id.to_string())
+        .collect();
+    // A state unreadable or of another history is not used: the model runs instead, so the
+    // answer is the same, only slower.
+    let state = stored_state.ok().flatten().filter(|s| {
+        added == 0 && !stored.is_empty() && s.history == state::history_fingerprint(stored)
     });
     let mut known: HashMap<&str, TrackLookup> = HashMap::new();
-    for (id, lookup) in candidate_ids.iter().zip(candidate_lookups) {
+    for (id, lookup) in first.iter().zip(lookups) {
         known.insert(id, lookup);
     }
-    let mut missing: Vec<&str> = history
-        .iter()
-        .map(String::as_str)
-        .filter(|id| !known.contains_key(id))
-        .collect();
+    let mut missing: Vec<&str> = match state {
+        Some(_) => Vec::new(),
+        None => history
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !known.contains_key(id))
+            .collect(),
+    };
     missing.sort_unstable();
     missing.dedup();
     if !missing.is_empty() {
@@ -271,7 +356,7 @@ pub async fn gather<S: FeatureSource>(
             Ok(Some(track)) => {
                 // Its model has an embedding the read did not bring (a key not yet visible,
                 // or gone): the heuristic scores it alone, and the answer says so.
-                if max_len > 0 && track.audio.embedded && track.audio.embedding.is_empty() {
+                if wanted.max_len > 0 && track.audio.embedded && track.audio.embedding.is_empty() {
                     embeddings_missing += 1;
                 }
                 tracks.insert(id.to_string(), track.clone());
@@ -291,6 +376,7 @@ pub async fn gather<S: FeatureSource>(
         tracks,
         history,
         failures: failures + embeddings_missing,
+        state,
     })
 }
 

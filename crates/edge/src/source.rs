@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use resonance_shared::features::{self, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
+use resonance_shared::state::UserState;
 
 /// Why features could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -36,6 +37,15 @@ pub trait FeatureSource {
     async fn user(&self, id: &str) -> Result<Option<Arc<UserFeatures>>, SourceError>;
     /// One lookup per id, in order; implementations batch and parallelise the reads.
     async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup>;
+    /// The listener's encoder state stored for model `(version, d)`, `None` when there is none.
+    /// A store that keeps no states (the browser's snapshot) has none.
+    async fn user_state(
+        &self,
+        _model: (&str, usize),
+        _id: &str,
+    ) -> Result<Option<Arc<UserState>>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// Decodes a stored bundle, naming its key in the error.

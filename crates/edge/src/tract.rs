@@ -93,6 +93,19 @@ impl SequenceScorer for TractModel {
         mask: &[f32],
         candidates: &[f32],
     ) -> Result<ModelOutput, ModelError> {
+        self.forward(history, mask, candidates)
+    }
+}
+
+impl TractModel {
+    /// [`SequenceScorer::score`], synchronously (tract runs on the calling thread): the
+    /// trainer encodes listeners' states with it.
+    pub fn forward(
+        &self,
+        history: &[f32],
+        mask: &[f32],
+        candidates: &[f32],
+    ) -> Result<ModelOutput, ModelError> {
         let (len, d) = (self.max_len, self.d_model);
         check_inputs(len, d, history, mask, candidates)?;
         let count = candidates.len() / d;

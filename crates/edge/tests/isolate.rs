@@ -6,142 +6,13 @@
 
 use futures_executor::block_on;
 use resonance_edge::EdgeError;
-use resonance_edge::isolate::{Isolate, Settings};
-use resonance_edge::kv::MemoryKv;
-use resonance_edge::publication::{self, sha256_hex};
-use resonance_sasrec::onnx;
-use resonance_shared::api::{RerankRequest, RerankResponse, parse_rerank_request};
-use resonance_shared::features::{
-    self, FeatureSetMeta, TrackAudioFeatures, TrackFeatures, UserFeatures, UserRecentHistory,
-    encode,
-};
+use resonance_edge::isolate::Isolate;
 use resonance_shared::keys::{self, Entity, FeatureVersion};
-use resonance_shared::manifest::{PUBLISHED_MODEL_SCHEMA, PublishedModel};
 
-const LEN: usize = 8;
-const D: usize = 16;
-const TRACKS: usize = 20;
-const SETTINGS: Settings = Settings {
-    pointer_check_ms: 5_000.0,
-};
-
-/// A small SASRec's ONNX graph and item rows; `seed` makes models differ.
 mod common;
-
-fn model(seed: u64) -> (Vec<u8>, Vec<Vec<f32>>) {
-    let (model, rows) = common::small_sasrec(seed, TRACKS, LEN, D);
-    (onnx::export(&model, "test"), rows)
-}
-
-/// Writes model `version` (chunks and manifest, no embeddings: layout 1 only) into `kv`.
-fn publish_model(kv: &MemoryKv, version: &str, onnx: &[u8]) {
-    publish_model_with(kv, version, onnx, None);
-}
-
-/// Writes model `version` with `rows` as its embeddings (layout 2), manifest last.
-fn publish_model_with(kv: &MemoryKv, version: &str, onnx: &[u8], rows: Option<&[Vec<f32>]>) {
-    let embeddings = rows.map(|rows| {
-        for (i, row) in rows.iter().enumerate().skip(1) {
-            let key = keys::model_embedding_key(version, &format!("t{i}"));
-            kv.set(&key, features::encode_embedding(row).as_bytes());
-        }
-        rows.len() - 1
-    });
-    let chunks: Vec<&[u8]> = publication::split(onnx).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
-        kv.set(&keys::model_chunk_key(version, i), chunk);
-    }
-    let published = PublishedModel {
-        schema: PUBLISHED_MODEL_SCHEMA,
-        model: "sasrec".into(),
-        version: version.into(),
-        created_at: "2026-12-01T00:00:00Z".into(),
-        d_model: D,
-        max_len: LEN,
-        onnx_bytes: onnx.len(),
-        onnx_sha256: sha256_hex(onnx),
-        chunks: chunks.len(),
-        metrics: serde_json::Value::Null,
-        embeddings,
-    };
-    kv.set(
-        &keys::model_manifest_key(version),
-        serde_json::to_string(&published).unwrap().as_bytes(),
-    );
-}
-
-/// Writes feature version `version` (user `u` with history t1..t8, tracks t1..t20 with
-/// `rows` as embeddings, the meta naming `model` last), of layout 1.
-fn publish_features(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str) {
-    publish_features_as(kv, version, rows, model, 1);
-}
-
-/// [`publish_features`] of `layout`: in 2 the track values leave their embedding to the model.
-fn publish_features_as(kv: &MemoryKv, version: u64, rows: &[Vec<f32>], model: &str, layout: u32) {
-    let v = FeatureVersion(version);
-    for (i, row) in rows.iter().enumerate().take(TRACKS + 1).skip(1) {
-        let track = TrackFeatures {
-            audio: TrackAudioFeatures {
-                artist: format!("artist {}", i % 4),
-                genre: "rock".into(),
-                energy: 0.5,
-                valence: 0.5,
-                danceability: 0.5,
-                tempo: 120.0,
-                acousticness: 0.2,
-                embedding: if layout >= 2 { vec![] } else { row.clone() },
-                embedded: layout >= 2,
-            },
-            popularity: None,
-        };
-        kv.set(
-            &v.entity_key(Entity::Track, &format!("t{i}")),
-            features::encode_as(&track, layout).as_bytes(),
-        );
-    }
-    let user = UserFeatures {
-        history: UserRecentHistory {
-            tracks: (1..=8).map(|i| format!("t{i}")).collect(),
-            skipped: vec![],
-        },
-        ..Default::default()
-    };
-    kv.set(&v.entity_key(Entity::User, "u"), encode(&user).as_bytes());
-    let meta = FeatureSetMeta {
-        version,
-        as_of: "2026-12-01T00:00:00Z".into(),
-        created_at: "2026-12-01T00:00:00Z".into(),
-        users: 1,
-        tracks: TRACKS,
-        model_version: Some(model.into()),
-        bytes: None,
-        layout,
-    };
-    kv.set(&v.meta_key(), serde_json::to_vec(&meta).unwrap().as_slice());
-}
-
-/// Points `rsn:current` at `features` behind the Worker's back, as the Cloudflare sink does.
-fn point(kv: &MemoryKv, features: u64) {
-    kv.set(keys::CURRENT_FEATURES, features.to_string().as_bytes());
-}
-
-fn request() -> RerankRequest {
-    let body = serde_json::json!({
-        "user_id": "u",
-        "candidates": (9..=14).map(|i| format!("t{i}")).collect::<Vec<_>>(),
-    });
-    parse_rerank_request(body.to_string().as_bytes()).unwrap()
-}
-
-/// A KV serving model `a` with feature version 1.
-fn live_kv() -> (MemoryKv, Vec<u8>) {
-    let kv = MemoryKv::default();
-    let (onnx, rows) = model(1);
-    publish_model(&kv, "a", &onnx);
-    publish_features(&kv, 1, &rows, "a");
-    point(&kv, 1);
-    (kv, onnx)
-}
+#[path = "common/publish.rs"]
+mod publish;
+use publish::*;
 
 #[test]
 fn pointers_are_read_again_only_after_their_ttl() {
@@ -202,20 +73,6 @@ fn a_new_model_goes_live_only_with_the_feature_version_that_names_it() {
     point(&kv, 1);
     let back = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 40_000.0)).unwrap();
     assert_same(&back, &first);
-}
-
-/// The same ranking and scores (an encoder state from the cache differs in the last bits).
-fn assert_same(a: &RerankResponse, b: &RerankResponse) {
-    let ids = |r: &RerankResponse| {
-        r.ranked
-            .iter()
-            .map(|t| t.track_id.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(ids(a), ids(b));
-    for (x, y) in a.ranked.iter().zip(&b.ranked) {
-        assert!((x.score - y.score).abs() < 1e-5, "{x:?} vs {y:?}");
-    }
 }
 
 #[test]

@@ -9,7 +9,7 @@ use resonance_edge::rerank::{HEURISTIC_ONLY, ModelRef};
 use resonance_edge::source::{FeatureSource, SourceError, TrackLookup};
 use resonance_edge::{MemorySource, Reranker, TractModel};
 use resonance_sasrec::{SasRec, onnx};
-use resonance_shared::api::{RerankRequest, parse_rerank_request};
+use resonance_shared::api::{RerankRequest, StateSource, parse_rerank_request};
 use resonance_shared::features::{
     TrackAudioFeatures, TrackFeatures, TrackPopularity, UserFeatures, UserRecentHistory,
 };
@@ -116,7 +116,7 @@ fn the_core_scores_like_burn_and_reuses_the_encoder_state() {
     };
 
     let first = run(&request("u", candidates.clone()));
-    assert!(!first.state_cache_hit);
+    assert_eq!(first.state, StateSource::Computed);
     assert_eq!(first.history_used, LEN, "the last L of 12 history tracks");
     assert_eq!(first.response.backend, "tract-cpu");
     assert_eq!(first.response.model_version.as_deref(), Some("m1"));
@@ -141,14 +141,15 @@ fn the_core_scores_like_burn_and_reuses_the_encoder_state() {
         order, burn_order,
         "weights (1, 0) rank exactly by the model"
     );
-    assert!(
-        model_only.state_cache_hit,
+    assert_eq!(
+        model_only.state,
+        StateSource::Cached,
         "the same history reuses its encoder state"
     );
 
     // Cached and fresh scores agree.
     let again = run(&request("u", candidates.clone()));
-    assert!(again.state_cache_hit);
+    assert_eq!(again.state, StateSource::Cached);
     for (a, b) in first.response.ranked.iter().zip(&again.response.ranked) {
         assert_eq!(a.track_id, b.track_id);
         assert!((a.score - b.score).abs() < 1e-4, "{a:?} vs {b:?}");

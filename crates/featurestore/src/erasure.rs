@@ -3,6 +3,9 @@
 //!
 //! ```text
 //! rsn:v{N}:user:{id}        deleted for every N (found by SCAN, staging versions included)
+//! rsn:model:{m}:state:{id}  deleted for every model m (found by SCAN), with its entries in
+//!                           rsn:states:{m} and rsn:edge:states:{m}; at the edge, for every
+//!                           model the edge or Redis may hold
 //! rsn:interest:user:{id}    deleted, and the id's entry in rsn:interest:failed
 //! rsn:forgotten             set of erased ids: materialize and interest-graph skip them
 //! rsn:mirrored              sorted set of versions the mirror wrote to the edge: the edge
@@ -13,12 +16,13 @@ use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use redis::Commands;
-use resonance_shared::keys::{Entity, FeatureVersion};
+use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
 use resonance_shared::validate;
 use serde::Serialize;
 
 use crate::graphs::{FAILURES, RECORD_PREFIX};
 use crate::sinks::EdgeSink;
+use crate::states;
 use crate::store::FeatureStore;
 
 /// The set of erased listener ids.
@@ -83,6 +87,16 @@ impl FeatureStore {
     /// Deletes every Redis key of `user_id` and adds them to [`FORGOTTEN`]; returns the keys
     /// deleted and the feature versions they belonged to.
     pub fn forget_user(&mut self, user_id: &str) -> Result<(Vec<String>, BTreeSet<u64>)> {
+        let (keys, versions, _) = self.forget_user_everywhere(user_id)?;
+        Ok((keys, versions))
+    }
+
+    /// [`FeatureStore::forget_user`], also returning every model Redis holds or held a state
+    /// of theirs for.
+    fn forget_user_everywhere(
+        &mut self,
+        user_id: &str,
+    ) -> Result<(Vec<String>, BTreeSet<u64>, BTreeSet<String>)> {
         validate::id("user_id", user_id).map_err(|e| anyhow::anyhow!("{e}"))?;
         let url = self.url().to_string();
         let conn = self.connection();
@@ -102,11 +116,35 @@ impl FeatureStore {
                 .map(|v| versions.insert(v.0))
                 .is_some()
         });
+        // Their encoder states, in every model's namespace.
+        let pattern = format!("rsn:model:*:state:{}", glob_escape(user_id));
+        let states: Vec<String> = conn
+            .scan_match::<_, String>(&pattern)
+            .with_context(|| format!("Redis at {url}: scanning for {pattern}"))?
+            .collect::<redis::RedisResult<_>>()
+            .with_context(|| format!("Redis at {url}: scanning for {pattern}"))?;
+        let mut models: BTreeSet<String> = conn
+            .zrange(crate::store::MODELS, 0, -1)
+            .with_context(|| format!("Redis at {url}: listing models"))?;
+        for key in states {
+            if let Ok(KeyKind::ModelState { version, user }) = keys::parse_key(&key)
+                && user == user_id
+            {
+                models.insert(version.to_string());
+                keys.push(key);
+            }
+        }
         keys.push(format!("{RECORD_PREFIX}{user_id}"));
         let mut pipe = redis::pipe();
         pipe.atomic();
         for key in &keys {
             pipe.del(key).ignore();
+        }
+        for model in &models {
+            pipe.hdel(states::index_key(model), user_id)
+                .ignore()
+                .hdel(states::edge_index_key(model), user_id)
+                .ignore();
         }
         pipe.hdel(FAILURES, user_id)
             .ignore()
@@ -114,12 +152,13 @@ impl FeatureStore {
             .ignore();
         pipe.query::<()>(conn)
             .with_context(|| format!("Redis at {url}: deleting {user_id}'s keys"))?;
-        Ok((keys, versions))
+        Ok((keys, versions, models))
     }
 }
 
 /// Erases `user_id` from Redis and from the edge behind `sink`: the edge's keys of every
-/// version it may hold (mirrored, in Redis, or `edge_live`, the version it serves).
+/// version it may hold (mirrored, in Redis, or `edge_live`, the version it serves), and their
+/// state in every model it may hold.
 pub fn forget(
     store: &mut FeatureStore,
     sink: &dyn EdgeSink,
@@ -127,12 +166,15 @@ pub fn forget(
     edge_live: Option<u64>,
 ) -> Result<Erased> {
     let mut versions = store.edge_versions()?;
-    let (redis_keys, found) = store.forget_user(user_id)?;
+    let mut models = store.edge_models()?;
+    let (redis_keys, found, held) = store.forget_user_everywhere(user_id)?;
     versions.extend(found);
     versions.extend(edge_live);
+    models.extend(held);
     let edge_keys: Vec<String> = versions
         .iter()
         .map(|v| FeatureVersion(*v).entity_key(Entity::User, user_id))
+        .chain(models.iter().map(|m| keys::model_state_key(m, user_id)))
         .collect();
     for batch in edge_keys.chunks(sink.max_batch()) {
         sink.delete(batch)?;

@@ -9,6 +9,8 @@
 //!                    last model other than the live one), switchedAt (unix s): the edge's
 //!                    state after the mirror's last switch
 //! rsn:edge:models    sorted set: models written to the edge; score = when (unix s)
+//! rsn:edge:states:{m} hash: the listeners' states of model m written to the edge
+//!                    (`crate::states`)
 //! rsn:edge:retired   hash: "v:{N}" | "m:{model}" → when it was first seen neither live nor
 //!                    previous (unix s): deleted once the grace period has passed
 //! ```
@@ -189,6 +191,8 @@ impl FeatureStore {
             .zrem(EDGE_MODELS, model)
             .ignore()
             .srem(EDGE_EMBEDDED, model)
+            .ignore()
+            .del(crate::states::edge_index_key(model))
             .ignore()
             .hdel(RETIRED, format!("m:{model}"))
             .ignore()

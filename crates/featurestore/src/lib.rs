@@ -13,7 +13,8 @@
 //! - [`store`]: the versioned Redis store, switched atomically;
 //! - [`publication`]: the model's KV pairs and a version's meta;
 //! - [`mirror`]: Redis → the edge KV, once or following the change stream;
-//! - [`sinks`]: the edge KVs the mirror and `publish` write to.
+//! - [`sinks`]: the edge KVs the mirror and `publish` write to;
+//! - [`states`]: listeners' encoder states per model, written when their history changed.
 
 pub mod erasure;
 pub mod graphs;
@@ -22,6 +23,7 @@ pub mod lock;
 pub mod mirror;
 pub mod publication;
 pub mod sinks;
+pub mod states;
 pub mod status;
 pub mod store;
 pub mod views;

@@ -7,6 +7,9 @@
 //! then the edge serves what it served; a run killed midway is completed by running it again
 //! (writes are idempotent).
 //!
+//! The listeners' states of the model (`crate::states`) go before the switch too, only
+//! those the edge lacks.
+//!
 //! Following reads the change stream with a consumer group; each record only wakes the mirror,
 //! which copies whatever is live in Redis then, so records that arrive late, twice or out of
 //! order change nothing. A record is acknowledged only after the edge switched.
@@ -94,6 +97,8 @@ pub enum MirroredModel {
 pub struct Synced {
     /// The model of the live state.
     pub model: MirroredModel,
+    /// The listeners' states of that model copied (layout 2).
+    pub states: crate::states::MirroredStates,
     /// The feature version, copied and switched; `None` when the edge served it already.
     pub features: Option<MirroredVersion>,
     /// What was deleted from the edge afterwards.
@@ -156,6 +161,24 @@ impl Mirror<'_> {
             );
         }
         let model_outcome = self.model(&model, layout)?;
+        // Before the switch, so the version goes live with its listeners' states; each is
+        // checked against the listener's history where it is read, so order cannot mislead.
+        let states = if layout >= 2 {
+            let copied = self
+                .store
+                .mirror_states(&model, self.sink, self.batch_size)?;
+            if copied.written > 0 {
+                (self.log)(&format!(
+                    "mirrored {} listener states of model {model} to {} ({} unchanged)",
+                    copied.written,
+                    self.sink.target(),
+                    copied.unchanged
+                ));
+            }
+            copied
+        } else {
+            Default::default()
+        };
         let edge = self.store.edge_state()?;
         let serving =
             edge.live == Some(version.0) && self.sink.serves_features(version.0)?.unwrap_or(true);
@@ -171,6 +194,7 @@ impl Mirror<'_> {
         let collected = self.collect()?;
         Ok(Synced {
             model: model_outcome,
+            states,
             features,
             collected,
         })

@@ -325,6 +325,10 @@ impl FeatureStore {
                     .query(&mut self.conn)
                     .with_context(|| self.context("deleting an old model"))?;
             }
+            let _: () = redis::cmd("UNLINK")
+                .arg(crate::states::index_key(&model))
+                .query(&mut self.conn)
+                .with_context(|| self.context("deleting an old model's state index"))?;
             let _: () = self
                 .conn
                 .zrem(MODELS, &model)
@@ -491,9 +495,11 @@ impl FeatureStore {
         Ok(model_keys)
     }
 
-    /// A model's keys and values (manifest, chunks), if Redis has it.
+    /// A model's keys and values (manifest, chunks, embeddings; not the listeners' states,
+    /// which `crate::states` copies), if Redis has it.
     pub fn model(&mut self, version: &str) -> Result<Option<StoredModel>> {
-        let model_keys = self.model_keys(version)?;
+        let mut model_keys = self.model_keys(version)?;
+        model_keys.retain(|k| !matches!(keys::parse_key(k), Ok(keys::KeyKind::ModelState { .. })));
         let values: Vec<Option<String>> = self
             .conn
             .mget(&model_keys)

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::context::RequestContext;
 use crate::heuristic::HeuristicScore;
 use crate::mixer::MixWeights;
+pub use crate::state::MAX_RECENT_TRACKS;
 use crate::validate::{self, FieldError};
 
 /// Largest request body accepted, in bytes.
@@ -41,6 +42,28 @@ pub struct RerankRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub weights: Option<MixWeights>,
+    /// The tracks the listener just played, oldest first, at most
+    /// [`MAX_RECENT_TRACKS`]: the model reads them after the stored history (those it already
+    /// ends with are not repeated; `state::session_history`), so the answer is session-fresh.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(as = "Option<Vec<String>>", optional))]
+    pub recent_tracks: Vec<String>,
+}
+
+/// Where a rerank's encoder state came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum StateSource {
+    /// Stored offline for the listener's history (`rsn:model:{m}:state:{id}`): no model ran.
+    Stored,
+    /// Computed for the same history moments ago in this isolate: no model ran.
+    Cached,
+    /// The model ran on the session's history (new listener, recent tracks, or no state).
+    Computed,
+    /// No transformer score (no model, no usable history, or the model failed).
+    #[default]
+    None,
 }
 
 /// One track of the answer.
@@ -94,6 +117,9 @@ pub struct RerankResponse {
     pub ranked: Vec<RankedTrack>,
     /// What the ranking had to do without.
     pub degraded: Degraded,
+    /// Where the encoder state came from: `stored`, `cached`, `computed` or `none`.
+    #[serde(default)]
+    pub user_state: StateSource,
     /// Time spent on the request inside the Worker, in milliseconds.
     pub timing_ms: f64,
 }
@@ -325,6 +351,18 @@ impl RerankRequest {
                 )));
             }
         }
+        if self.recent_tracks.len() > MAX_RECENT_TRACKS {
+            return Err(ApiError::invalid(FieldError::new(
+                "recent_tracks",
+                format!(
+                    "holds {} tracks; the limit is {MAX_RECENT_TRACKS} (the model reads no more)",
+                    self.recent_tracks.len()
+                ),
+            )));
+        }
+        for (i, id) in self.recent_tracks.iter().enumerate() {
+            validate::id(&format!("recent_tracks[{i}]"), id).map_err(ApiError::invalid)?;
+        }
         if self.limit == Some(0) {
             return Err(ApiError::invalid(FieldError::new(
                 "limit",
@@ -368,6 +406,12 @@ mod tests {
         assert_eq!(r.candidates, ["a", "b"]);
         assert_eq!(r.context.hour, Some(8));
         assert_eq!(r.limit, Some(1));
+        assert!(r.recent_tracks.is_empty());
+        let r = parse_rerank_request(
+            br#"{"user_id":"u1","candidates":["a"],"recent_tracks":["b","c"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.recent_tracks, ["b", "c"]);
     }
 
     #[test]
@@ -390,6 +434,16 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("context.hour"));
         let e = err(r#"{"user_id":"u","candidates":["a"],"limit":0}"#);
         assert_eq!(e.field.as_deref(), Some("limit"));
+        let e = err(r#"{"user_id":"u","candidates":["a"],"recent_tracks":["b",""]}"#);
+        assert_eq!(e.field.as_deref(), Some("recent_tracks[1]"));
+        let recent: Vec<String> = (0..=MAX_RECENT_TRACKS)
+            .map(|i| format!("\"t{i}\""))
+            .collect();
+        let e = err(&format!(
+            r#"{{"user_id":"u","candidates":["a"],"recent_tracks":[{}]}}"#,
+            recent.join(",")
+        ));
+        assert_eq!((e.status, e.field.as_deref()), (422, Some("recent_tracks")));
         let e = err(r#"{"user_id":"u","candidates":["a"]} trailing"#);
         assert_eq!(e.status, 400);
     }

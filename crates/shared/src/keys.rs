@@ -8,6 +8,7 @@
 //! rsn:model:{version}:manifest    → manifest.json
 //! rsn:model:{version}:chunk:{i}   → bytes of sasrec.onnx, in order
 //! rsn:model:{version}:embedding:{track_id} → the track's row of the model's embedding table
+//! rsn:model:{version}:state:{user_id}      → the listener's encoder state (`crate::state`)
 //! ```
 //!
 //! Embeddings belong to a model, not to a feature version (layout 2, `features::SCHEMA_VERSION`):
@@ -185,6 +186,11 @@ pub fn model_embedding_key(version: &str, track_id: &str) -> String {
     format!("{NAMESPACE}:model:{version}:embedding:{track_id}")
 }
 
+/// The key of one listener's encoder state in a model version's namespace.
+pub fn model_state_key(version: &str, user_id: &str) -> String {
+    format!("{NAMESPACE}:model:{version}:state:{user_id}")
+}
+
 /// The key of the `index`-th chunk of a model version's ONNX file.
 pub fn model_chunk_key(version: &str, index: usize) -> String {
     format!("{NAMESPACE}:model:{version}:chunk:{index}")
@@ -230,6 +236,13 @@ pub enum KeyKind<'k> {
         /// The track whose embedding it is.
         track: &'k str,
     },
+    /// `rsn:model:{v}:state:{user_id}`.
+    ModelState {
+        /// The model version.
+        version: &'k str,
+        /// The listener whose state it is.
+        user: &'k str,
+    },
 }
 
 impl KeyKind<'_> {
@@ -258,6 +271,11 @@ pub fn parse_key(key: &str) -> Result<KeyKind<'_>, FieldError> {
                 let track = &what["embedding:".len()..];
                 validate::id("key", track)?;
                 Ok(KeyKind::ModelEmbedding { version, track })
+            }
+            _ if what.starts_with("state:") => {
+                let user = &what["state:".len()..];
+                validate::id("key", user)?;
+                Ok(KeyKind::ModelState { version, user })
             }
             _ => {
                 let index = what
@@ -342,6 +360,13 @@ mod tests {
                 track: "t:42"
             })
         );
+        assert_eq!(
+            parse_key(&model_state_key("m-1", "u:7")),
+            Ok(KeyKind::ModelState {
+                version: "m-1",
+                user: "u:7"
+            })
+        );
         for bad in [
             "other",
             "rsn:v0:user:a",
@@ -349,6 +374,7 @@ mod tests {
             "rsn:model:../x:manifest",
             "rsn:model:m:chunk:x",
             "rsn:model:m:embedding:",
+            "rsn:model:m:state:",
         ] {
             assert!(parse_key(bad).is_err(), "{bad}");
         }

@@ -12,6 +12,7 @@
 //! - [`context`]: context-aware features computed on demand at request time;
 //! - [`heuristic`] and [`mixer`]: the heuristic scorer and the hybrid
 //!   `0.7 · transformer + 0.3 · heuristic` mixer;
+//! - [`state`]: a listener's stored encoder state and the history rule readers apply to it;
 //! - [`validate`]: the error type that names the offending field.
 //!
 //! The crate is pure logic: no I/O, no clocks, no randomness, so it builds for
@@ -28,6 +29,7 @@ pub mod keys;
 pub mod manifest;
 pub mod mixer;
 pub mod ranking;
+pub mod state;
 pub mod validate;
 
 pub use validate::FieldError;

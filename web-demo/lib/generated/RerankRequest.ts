@@ -29,4 +29,10 @@ explain?: boolean,
 /**
  * Override the default 0.7 / 0.3 mix for this request.
  */
-weights?: MixWeights | null, };
+weights?: MixWeights | null, 
+/**
+ * The tracks the listener just played, oldest first, at most
+ * [`MAX_RECENT_TRACKS`]: the model reads them after the stored history (those it already
+ * ends with are not repeated; `state::session_history`), so the answer is session-fresh.
+ */
+recent_tracks?: Array<string>, };

@@ -38,7 +38,7 @@ pub fn run(args: ForgetArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&erased)?);
     } else {
         println!(
-            "forgot {}: {} keys deleted from Redis, {} from {} (one per feature version); \
+            "forgot {}: {} keys deleted from Redis, {} from {} (one per feature version, and their state in each model); \
              materialize skips them from now on",
             erased.user_id,
             erased.redis_keys.len(),

@@ -114,7 +114,22 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
         .into_iter()
         .map(|w| (w.key, w.value))
         .collect();
-    let model_written = store.stage_model(&artifact.manifest.version, model_pairs)?;
+    let model_version = &artifact.manifest.version;
+    let model_written = store.stage_model(model_version, model_pairs)?;
+    // Before the switch: the listeners whose history changed get their state for the model.
+    let states = if layout >= 2 {
+        let known = store.state_index(model_version)?;
+        let began = Instant::now();
+        let states = super::encode_states(&artifact, &set, &known)?;
+        store.write_states(model_version, &states, args.batch_size as usize)?;
+        serde_json::json!({
+            "written": states.len(),
+            "alreadyStored": known.len(),
+            "seconds": began.elapsed().as_secs_f64(),
+        })
+    } else {
+        serde_json::Value::Null
+    };
     let bar = ProgressBar::new(pairs.len() as u64 + 1).with_style(
         ProgressStyle::with_template("writing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
             .expect("the template is valid"),
@@ -144,6 +159,7 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
             "interestGraphs": graphs,
             "modelVersion": artifact.manifest.version,
             "modelWritten": model_written,
+            "states": states,
             "layout": layout,
     });
     if args.json {
@@ -164,6 +180,12 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
         dataset.events.len(),
         dataset.events.len() as f64 / compute_seconds.max(1e-9),
     );
+    if let Some(written) = states["written"].as_u64() {
+        println!(
+            "encoded {written} listener states for model {model_version} (histories that changed) in {:.1} s",
+            states["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
     match written.previous {
         Some(previous) => println!("live: {version} (previous {previous} kept)"),
         None => println!("live: {version}"),

@@ -17,7 +17,7 @@ use crate::flags::{
 use resonance_featurestore::sinks::EdgeSink;
 use resonance_featurestore::sinks::worker::WorkerSink;
 use resonance_featurestore::{publication, views};
-use resonance_shared::keys::FeatureVersion;
+use resonance_shared::keys::{self, FeatureVersion};
 
 /// Publish a model and the feature views of a dataset to a Worker (e.g. `wrangler dev`).
 ///
@@ -119,6 +119,16 @@ pub fn run(args: PublishArgs) -> Result<()> {
     )?;
     let mut pairs = publication::model_pairs(&artifact);
     let model_keys = pairs.len();
+    // Every listener's state for the model (the Worker keeps no record of which it holds).
+    if layout >= 2 {
+        let states = super::encode_states(&artifact, &set, &Default::default())?;
+        pairs.extend(states.into_iter().map(|s| KvWrite {
+            key: keys::model_state_key(&manifest.version, &s.user),
+            value: s.value,
+            base64: false,
+            expiration_ttl: None,
+        }));
+    }
     pairs.extend(stored.into_iter().map(|(key, value)| KvWrite {
         key,
         value,
