@@ -179,15 +179,27 @@ fn mirror_to_cloudflare_kv_retries_and_writes_every_key() {
             "{key}"
         );
     }
-    // One write per key: the model's chunks, its manifest, the version's entities, its meta,
-    // then the pointers (the model's, for readers of the older layout; the version's last).
+    // One write per key: the model's chunks and embeddings, its manifest, its listeners'
+    // states, the version's entities, its meta, then the pointers (the model's, for readers of
+    // the older layout; the version's last).
     let model_keys = redis.cli(&["--scan", "--pattern", "rsn:model:*"]);
     let model_keys = model_keys.lines().count();
+    let state_keys = redis.cli(&["--scan", "--pattern", "rsn:model:*:state:*"]);
+    let state_keys = state_keys.lines().count();
+    assert!(state_keys > 100, "{state_keys} listener states in Redis");
     assert_eq!(seen.order.len(), model_keys + keys.lines().count() + 2);
+    let manifest = model_keys - state_keys - 1;
     assert!(
-        seen.order[model_keys - 1].ends_with(":manifest"),
+        seen.order[manifest].ends_with(":manifest"),
         "{:?}",
-        &seen.order[..model_keys]
+        &seen.order[..=manifest]
+    );
+    assert!(
+        seen.order[manifest + 1..model_keys]
+            .iter()
+            .all(|k| k.contains(":state:")),
+        "{:?}",
+        &seen.order[manifest + 1..model_keys]
     );
     let meta = seen.order.iter().position(|k| k == "rsn:v50:meta").unwrap();
     assert_eq!(meta, seen.order.len() - 3);
