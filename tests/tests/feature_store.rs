@@ -468,14 +468,17 @@ fn the_model_travels_through_redis_with_the_features() {
     candidates.sort();
     candidates.dedup();
     let body = json!({"user_id": key.rsplit(':').next().unwrap(), "candidates": candidates});
-    let answer: serde_json::Value = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/rerank", worker.url))
-        .bearer_auth(SERVICE_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let rerank = || -> serde_json::Value {
+        reqwest::blocking::Client::new()
+            .post(format!("{}/v1/rerank", worker.url))
+            .bearer_auth(SERVICE_TOKEN)
+            .json(&body)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let answer = rerank();
     assert_eq!(answer["backend"], "tract-cpu", "{answer}");
     assert_eq!(answer["model_version"], MODEL, "{answer}");
     assert_eq!(answer["features_version"], 91, "{answer}");
@@ -493,14 +496,7 @@ fn the_model_travels_through_redis_with_the_features() {
         .send()
         .unwrap();
     assert!(deleted.status().is_success(), "{}", deleted.text().unwrap());
-    let computed: serde_json::Value = reqwest::blocking::Client::new()
-        .post(format!("{}/v1/rerank", worker.url))
-        .bearer_auth(SERVICE_TOKEN)
-        .json(&body)
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let computed = rerank();
     assert_eq!(computed["user_state"], "computed", "{computed}");
     let scores = |a: &serde_json::Value| -> std::collections::BTreeMap<String, f64> {
         a["ranked"]

@@ -78,6 +78,31 @@ pub struct KvSource<'a, K: Kv> {
     pub now: f64,
 }
 
+impl<K: Kv> KvSource<'_, K> {
+    /// One value by key, from `cache` or else KV (cached either way, `None` included).
+    async fn read_through<T>(
+        &self,
+        cache: &RefCell<TtlCache<String, Option<Arc<T>>>>,
+        key: String,
+        decode: impl FnOnce(&str, &str) -> Result<T, SourceError>,
+    ) -> Result<Option<Arc<T>>, SourceError> {
+        if let Some(hit) = cache.borrow_mut().get(&key, self.now) {
+            return Ok(hit);
+        }
+        let text = self
+            .kv
+            .get_text(&key, Some(KV_CACHE_TTL_SECONDS))
+            .await
+            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
+        let value = match text {
+            Some(text) => Some(Arc::new(decode(&key, &text)?)),
+            None => None,
+        };
+        cache.borrow_mut().insert(key, value.clone(), self.now);
+        Ok(value)
+    }
+}
+
 impl<K: Kv> FeatureSource for KvSource<'_, K> {
     async fn version(&self) -> Result<Option<FeatureVersion>, SourceError> {
         Ok(self.version)
@@ -88,23 +113,8 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             return Ok(None);
         };
         let key = version.entity_key(Entity::User, id);
-        if let Some(hit) = self.caches.users.borrow_mut().get(&key, self.now) {
-            return Ok(hit);
-        }
-        let text = self
-            .kv
-            .get_text(&key, Some(KV_CACHE_TTL_SECONDS))
+        self.read_through(&self.caches.users, key, decode_value)
             .await
-            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
-        let user = match text {
-            Some(text) => Some(Arc::new(decode_value::<UserFeatures>(&key, &text)?)),
-            None => None,
-        };
-        self.caches
-            .users
-            .borrow_mut()
-            .insert(key, user.clone(), self.now);
-        Ok(user)
     }
 
     async fn user_state(
@@ -113,28 +123,13 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         id: &str,
     ) -> Result<Option<Arc<UserState>>, SourceError> {
         let key = keys::model_state_key(model, id);
-        if let Some(hit) = self.caches.states.borrow_mut().get(&key, self.now) {
-            return Ok(hit);
-        }
-        let text = self
-            .kv
-            .get_text(&key, Some(KV_CACHE_TTL_SECONDS))
-            .await
-            .map_err(|e| SourceError::Unavailable(e.to_string()))?;
-        let state = match text {
-            Some(text) => Some(Arc::new(UserState::decode(&text, dim).map_err(|e| {
-                SourceError::Incompatible {
-                    key: key.clone(),
-                    message: e.to_string(),
-                }
-            })?)),
-            None => None,
-        };
-        self.caches
-            .states
-            .borrow_mut()
-            .insert(key, state.clone(), self.now);
-        Ok(state)
+        self.read_through(&self.caches.states, key, |key, text| {
+            UserState::decode(text, dim).map_err(|e| SourceError::Incompatible {
+                key: key.to_string(),
+                message: e.to_string(),
+            })
+        })
+        .await
     }
 
     async fn tracks(&self, ids: &[&str]) -> Vec<TrackLookup> {

@@ -57,21 +57,7 @@ fn request_with(user: &str, recent: &[&str]) -> RerankRequest {
 }
 
 fn close(a: &RerankResponse, b: &RerankResponse) {
-    let ids = |r: &RerankResponse| {
-        r.ranked
-            .iter()
-            .map(|t| t.track_id.clone())
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(ids(a), ids(b));
-    for (x, y) in a.ranked.iter().zip(&b.ranked) {
-        assert!(
-            (x.score - y.score).abs() < STATE_TOLERANCE,
-            "{x:?} vs {y:?}"
-        );
-        let (tx, ty) = (x.transformer.unwrap(), y.transformer.unwrap());
-        assert!((tx - ty).abs() < STATE_TOLERANCE, "{x:?} vs {y:?}");
-    }
+    assert_within(a, b, STATE_TOLERANCE);
 }
 
 fn rerank(kv: &MemoryKv, request: &RerankRequest) -> RerankResponse {

@@ -146,6 +146,11 @@ pub fn live_kv() -> (MemoryKv, Vec<u8>) {
 
 /// The same ranking and scores (an encoder state from the cache differs in the last bits).
 pub fn assert_same(a: &RerankResponse, b: &RerankResponse) {
+    assert_within(a, b, 1e-5);
+}
+
+/// The same ranking, and scores and transformer scores within `tolerance`.
+pub fn assert_within(a: &RerankResponse, b: &RerankResponse, tolerance: f32) {
     let ids = |r: &RerankResponse| {
         r.ranked
             .iter()
@@ -154,6 +159,14 @@ pub fn assert_same(a: &RerankResponse, b: &RerankResponse) {
     };
     assert_eq!(ids(a), ids(b));
     for (x, y) in a.ranked.iter().zip(&b.ranked) {
-        assert!((x.score - y.score).abs() < 1e-5, "{x:?} vs {y:?}");
+        assert!((x.score - y.score).abs() < tolerance, "{x:?} vs {y:?}");
+        assert_eq!(
+            x.transformer.is_some(),
+            y.transformer.is_some(),
+            "{x:?} vs {y:?}"
+        );
+        if let (Some(tx), Some(ty)) = (x.transformer, y.transformer) {
+            assert!((tx - ty).abs() < tolerance, "{x:?} vs {y:?}");
+        }
     }
 }
