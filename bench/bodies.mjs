@@ -1,7 +1,8 @@
 // Writes the benchmark's request bodies, one JSON body a line: each a random listener of the
 // world with history (a play or like) and `CANDIDATES` distinct random catalogue tracks, the
 // service's view of "a listener and a few hundred candidates". Seeded, so before and after
-// measure the same bodies.
+// measure the same bodies. DISTINCT=1: each body another listener (COUNT at most the
+// listeners with history), for runs over listeners an isolate has never seen.
 //
 // Usage: node bench/bodies.mjs DATA_DIR OUT [COUNT=1000] [CANDIDATES=100] [SEED=16]
 import { readFileSync, writeFileSync } from "node:fs";
@@ -31,11 +32,16 @@ for (const line of rows("events.csv")) {
 const users = [...listeners].sort();
 const want = Number(candidates);
 if (want > tracks.length) throw new Error(`${want} candidates, but the catalogue has ${tracks.length} tracks`);
+const distinct = process.env.DISTINCT === "1";
+if (distinct && Number(count) > users.length) throw new Error(`${count} distinct listeners, but ${users.length} have history`);
+// A seeded shuffle, whose first COUNT are the distinct listeners (only then: the default
+// bodies stay those of earlier measurements).
+const order = distinct ? users.map((u) => [random(), u]).sort((a, b) => a[0] - b[0]).map(([, u]) => u) : [];
 const lines = [];
 for (let i = 0; i < Number(count); i++) {
   const picked = new Set();
   while (picked.size < want) picked.add(tracks[Math.floor(random() * tracks.length)]);
-  const user_id = users[Math.floor(random() * users.length)];
+  const user_id = distinct ? order[i] : users[Math.floor(random() * users.length)];
   lines.push(JSON.stringify({ user_id, candidates: [...picked] }));
 }
 writeFileSync(out, lines.join("\n") + "\n");

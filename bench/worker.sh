@@ -6,10 +6,14 @@
 #
 # Prints, in order:
 #   - the first rerank on a cold isolate (round trip, and the Worker's own timing_ms);
+#   - listeners the isolate has never seen (a fresh isolate, each request another listener:
+#     every feature read goes to KV): wrk -t2 -c8 -d2s;
 #   - after a warm-up (WARMUP seconds under load, so features are in the isolate's cache),
 #     wrk -t2 -c8 -d15s and wrk -t1 -c1 -d10s: requests/s, latency p50 / p90 / p99, and the
 #     CPU workerd used (percent of the machine's cores, and milliseconds per request: what a
-#     Worker is billed).
+#     Worker is billed);
+#   - after each, where 200 answers' encoder states came from (bench/mix.mjs: stored in KV,
+#     cached in the isolate, computed by the model), their backends and degradation flags.
 #
 # Needs the demo's model and data (scripts/demo.sh). Usage: bench/worker.sh
 #   WARMUP=60 DURATION=15 bench/worker.sh
@@ -35,6 +39,11 @@ RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
 work="$(mktemp -d)"
 export BODIES_FILE="$work/bodies.jsonl"
 node bench/bodies.mjs data/synth "$BODIES_FILE" 1000 100
+# Distinct listeners: the load walks the first ones, the tally takes the last 200.
+UNSEEN_FILE="$work/unseen.jsonl"
+DISTINCT=1 node bench/bodies.mjs data/synth "$work/distinct.jsonl" "${UNSEEN:-2900}" 100 17
+head -n -200 "$work/distinct.jsonl" > "$UNSEEN_FILE"
+tail -n 200 "$work/distinct.jsonl" > "$work/unseen-tally.jsonl"
 export TOKEN="$(sed -n 's/^SERVICE_TOKEN=//p' .dev.vars)"
 
 direct=""
@@ -61,12 +70,17 @@ cpu_ticks() {
 }
 load() { # load NAME THREADS CONNECTIONS SECONDS URL
   local before after requests
-  step "$1: wrk -t$2 -c$3 -d$4s, a random body of 1,000 per request"
+  local bodies="a random body of $(wc -l < "$BODIES_FILE") per request"
+  [ "${ORDER:-}" = sequential ] && bodies="each request the next of $(wc -l < "$BODIES_FILE") listeners"
+  step "$1: wrk -t$2 -c$3 -d$4s, $bodies"
   before="$(cpu_ticks)"
-  wrk -t"$2" -c"$3" -d"$4s" --latency -s bench/bodies.lua "$5/v1/rerank" > "$work/wrk.txt"
+  WRK_THREADS="$2" wrk -t"$2" -c"$3" -d"$4s" --latency -s bench/bodies.lua "$5/v1/rerank" > "$work/wrk.txt"
   after="$(cpu_ticks)"
   grep -E 'Requests/sec|Non-2xx|Socket errors| 50%| 90%| 99%' "$work/wrk.txt"
   requests="$(awk '/requests in/ {print $1}' "$work/wrk.txt")"
+  if [ "${ORDER:-}" = sequential ] && [ "$requests" -gt "$(wc -l < "$BODIES_FILE")" ]; then
+    echo "  note: $requests requests walked past the file's $(wc -l < "$BODIES_FILE") bodies: the rest of the run repeated listeners"
+  fi
   awk -v t=$(( after - before )) -v hz="$(getconf CLK_TCK)" -v s="$4" -v n="$requests" \
     -v cores="$(nproc)" 'BEGIN { printf "  workerd CPU: %.0f%% of %d cores, %.2f ms per request\n", 100 * t / hz / s / cores, cores, 1000 * t / hz / n }'
 }
@@ -78,10 +92,19 @@ curl -sS -o "$work/first.json" -w '  round trip %{time_total} s\n' -H "Authoriza
   -H 'Content-Type: application/json' --data "$first" "$DIRECT_URL/v1/rerank"
 node -e "const a = require('$work/first.json'); console.log('  timing_ms', a.timing_ms, 'backend', a.backend, 'degraded', JSON.stringify(a.degraded ?? []))"
 
+mix() { node bench/mix.mjs "$DIRECT_URL" "$1" 200; }
+
+# The first rerank above was on another fresh isolate; these listeners are new to this one.
+start_direct
+BODIES_FILE="$UNSEEN_FILE" ORDER=sequential load "listeners the isolate has never seen, 8 connections" 2 8 2 "$DIRECT_URL"
+mix "$work/unseen-tally.jsonl"
+
+start_direct
 step "warming the isolate's caches: ${WARMUP}s under load"
 wrk -t2 -c8 -d"${WARMUP}s" -s bench/bodies.lua "$DIRECT_URL/v1/rerank" | grep -E 'Requests/sec|Non-2xx'
 load "workerd, 8 connections" 2 8 "$DURATION" "$DIRECT_URL"
 load "workerd, 1 connection" 1 1 10 "$DIRECT_URL"
+mix "$BODIES_FILE"
 if [ "${PROXY:-0}" = 1 ]; then
   load "through wrangler dev (Node proxy + workerd), 8 connections" 2 8 "$DURATION" "$WRANGLER_URL"
 fi
