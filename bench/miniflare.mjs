@@ -2,7 +2,7 @@
 // Node proxy that `wrangler dev` puts in front, reading the KV state `wrangler dev` persisted
 // in .wrangler/state. Prints "ready <url>" and runs until SIGTERM.
 //
-// Usage (from the repository root, Node 22): PORT=8788 node bench/miniflare.mjs
+// Usage (from the repository root, Node 22): PORT=8788 [FLOOR=1] node bench/miniflare.mjs
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -40,7 +40,18 @@ const options = convertV4MiniflareOptions({
   host: "127.0.0.1",
   port: Number(process.env.PORT ?? 8788),
 });
-const mf = new Miniflare({ ...options, resourcePersistencePath: ".wrangler/state/v3" });
+// FLOOR=1: a Worker that answers "ok" and does nothing else, on the same workerd and port:
+// the latency this machine's workerd gives any Worker, against which the rerank's is read.
+const floor = convertV4MiniflareOptions({
+  modules: true,
+  script: "export default { fetch() { return new Response('ok'); } };",
+  compatibilityDate: "2026-11-01",
+  host: "127.0.0.1",
+  port: Number(process.env.PORT ?? 8788),
+});
+const mf = new Miniflare(
+  process.env.FLOOR === "1" ? floor : { ...options, resourcePersistencePath: ".wrangler/state/v3" },
+);
 const url = await mf.ready;
 console.log(`ready ${url}`);
 const stop = async () => {

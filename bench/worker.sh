@@ -13,7 +13,9 @@
 #     CPU workerd used (percent of the machine's cores, and milliseconds per request: what a
 #     Worker is billed);
 #   - after each, where 200 answers' encoder states came from (bench/mix.mjs: stored in KV,
-#     cached in the isolate, computed by the model), their backends and degradation flags.
+#     cached in the isolate, computed by the model), their backends and degradation flags;
+#   - the floor: the same runs against a Worker that answers "ok" (bench/miniflare.mjs
+#     FLOOR=1), the latency this machine's workerd gives any Worker.
 #
 # Needs the demo's model and data (scripts/demo.sh). Usage: bench/worker.sh
 #   WARMUP=60 DURATION=15 bench/worker.sh
@@ -105,6 +107,14 @@ wrk -t2 -c8 -d"${WARMUP}s" -s bench/bodies.lua "$DIRECT_URL/v1/rerank" | grep -E
 load "workerd, 8 connections" 2 8 "$DURATION" "$DIRECT_URL"
 load "workerd, 1 connection" 1 1 10 "$DIRECT_URL"
 mix "$BODIES_FILE"
+# The floor: the same workerd serving a Worker that does nothing. Its p99 bounds what the
+# rerank's can show on this machine.
+FLOOR=1 start_direct
+for c in "2 8" "1 1"; do
+  set -- $c
+  step "the floor (a Worker that answers \"ok\"): wrk -t$1 -c$2 -d10s"
+  wrk -t"$1" -c"$2" -d10s --latency "$DIRECT_URL/" | grep -E 'Requests/sec| 50%| 90%| 99%'
+done
 if [ "${PROXY:-0}" = 1 ]; then
   load "through wrangler dev (Node proxy + workerd), 8 connections" 2 8 "$DURATION" "$WRANGLER_URL"
 fi
