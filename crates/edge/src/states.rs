@@ -53,6 +53,8 @@ pub fn encode_states<'a, 'e, E>(
 where
     E: Fn(&str) -> Option<&'e [f32]> + Sync,
 {
+    // Once, before the threads, which would otherwise all wait on the first to need it.
+    model.prepare()?;
     let done = AtomicUsize::new(0);
     let size = listeners.len().div_ceil(threads.max(1)).max(1);
     let parts: Vec<Result<Vec<(&'a str, UserState)>, ModelError>> = std::thread::scope(|scope| {

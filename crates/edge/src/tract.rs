@@ -1,11 +1,15 @@
 //! The CPU engine: SASRec's exported ONNX graph, run by tract-onnx (the Worker, the browser's
 //! CPU module, native tests). Behind the `tract` feature, so the browser's WebGPU module is
 //! built without it.
+//!
+//! Loading checks and types the graph (a few ms); tract's optimisation, four fifths of the
+//! plan's cost, waits for the first forward pass, so an isolate whose listeners have stored
+//! states (most) never pays it on a request, and a new model goes live sooner.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tract_onnx::prelude::{
-    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TDim, Tensor,
+    Datum, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TDim, Tensor, TypedModel,
     TypedRunnableModel, tvec,
 };
 use tract_onnx::tract_core::internal::DimLike;
@@ -13,9 +17,12 @@ use tract_onnx::tract_hir::infer::Factoid;
 
 use crate::model::{ModelError, ModelOutput, SequenceScorer, check_inputs};
 
-/// The exported graph, optimised for batch 1 and any number of candidates.
+/// The exported graph, typed for batch 1 and any number of candidates, optimised on first use.
 pub struct TractModel {
-    plan: Arc<TypedRunnableModel>,
+    /// The typed graph, until [`TractModel::plan`] takes it to optimise.
+    typed: Mutex<Option<TypedModel>>,
+    /// The optimised plan, or why it could not be built (kept: every later call says the same).
+    plan: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
     max_len: usize,
     d_model: usize,
 }
@@ -61,16 +68,44 @@ impl TractModel {
                  (re-export the model with this version of the trainer)"
             )));
         }
-        let plan = model
-            .into_optimized()
-            .map_err(load)?
-            .into_runnable()
-            .map_err(load)?;
+        // Typing checks every shape and operator now, so a graph that cannot run is refused
+        // at load; what is left to the first forward pass is optimisation.
+        let typed = model.into_typed().map_err(load)?;
         Ok(Self {
-            plan,
+            typed: Mutex::new(Some(typed)),
+            plan: OnceLock::new(),
             max_len,
             d_model,
         })
+    }
+
+    /// Builds the optimised plan now, if it was not already (the trainer, before encoding
+    /// many listeners on several threads; an isolate, after answering).
+    pub fn prepare(&self) -> Result<(), ModelError> {
+        self.plan().map(|_| ())
+    }
+
+    /// Whether the optimised plan has been built.
+    pub fn is_prepared(&self) -> bool {
+        self.plan.get().is_some_and(|p| p.is_ok())
+    }
+
+    fn plan(&self) -> Result<&Arc<TypedRunnableModel>, ModelError> {
+        self.plan
+            .get_or_init(|| {
+                let typed = self
+                    .typed
+                    .lock()
+                    .map_err(|_| "a thread building the plan panicked".to_string())?
+                    .take()
+                    .ok_or_else(|| "the plan was being built when it failed".to_string())?;
+                typed
+                    .into_optimized()
+                    .and_then(|m| m.into_runnable())
+                    .map_err(|e| format!("optimising the graph: {e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| ModelError::Load(e.clone()))
     }
 }
 
@@ -111,7 +146,7 @@ impl TractModel {
         let count = candidates.len() / d;
         let run = |e: tract_onnx::prelude::TractError| ModelError::Run(format!("{e:#}"));
         let outputs = self
-            .plan
+            .plan()?
             .run(tvec![
                 Tensor::from_shape(&[1, len, d], history)
                     .map_err(run)?

@@ -335,3 +335,28 @@ fn a_graph_without_user_state_is_refused_at_load() {
     let error = TractModel::from_onnx(&proto.encode_to_vec()).err().unwrap();
     assert!(error.to_string().contains("re-export"), "{error}");
 }
+
+#[test]
+fn the_plan_is_built_on_the_first_forward_pass_and_answers_as_one_built_at_once() {
+    let (model, rows) = model();
+    let graph = onnx::export(&model, "test");
+    let lazy = TractModel::from_onnx(&graph).unwrap();
+    let eager = TractModel::from_onnx(&graph).unwrap();
+    assert!(!lazy.is_prepared(), "loading only types the graph");
+    eager.prepare().unwrap();
+    assert!(eager.is_prepared());
+    let history: Vec<f32> = rows[1..=LEN].concat();
+    let mask = vec![1.0; LEN];
+    let candidates: Vec<f32> = rows[13..=20].concat();
+    let first = lazy.forward(&history, &mask, &candidates).unwrap();
+    assert!(lazy.is_prepared(), "the first forward pass built it");
+    let built = eager.forward(&history, &mask, &candidates).unwrap();
+    assert_eq!(first.scores, built.scores);
+    assert_eq!(first.user_state, built.user_state);
+    // Built once: a second call answers the same.
+    lazy.prepare().unwrap();
+    assert_eq!(
+        lazy.forward(&history, &mask, &candidates).unwrap().scores,
+        built.scores
+    );
+}
