@@ -6,8 +6,9 @@ use prost::Message;
 use resonance_sasrec::onnx::{self, ImportError};
 use resonance_sasrec::{SasRec, SasRecConfig};
 
-fn scores(model: &SasRec, device: &Device) -> Vec<f32> {
-    let (len, d) = (model.max_len(), model.d_model());
+/// Two listeners' inputs, drawn once: the device's generator is shared by every test running
+/// in parallel, so each model must be scored on the same tensors, not on a re-seeded draw.
+fn inputs(len: usize, d: usize, device: &Device) -> (Tensor<3>, Tensor<2>, Tensor<3>) {
     device.seed(7);
     let history = Tensor::<3>::random([2, len, d], Distribution::Normal(0.0, 0.05), device);
     // The second listener has three real tracks, the rest is left padding.
@@ -23,6 +24,11 @@ fn scores(model: &SasRec, device: &Device) -> Vec<f32> {
     let keep = Tensor::<2>::from_data(TensorData::new(keep, [2, len]), device);
     let history = history * keep.clone().unsqueeze_dim::<3>(2);
     let candidates = Tensor::<3>::random([2, 9, d], Distribution::Normal(0.0, 0.05), device);
+    (history, keep, candidates)
+}
+
+fn scores(model: &SasRec, inputs: &(Tensor<3>, Tensor<2>, Tensor<3>)) -> Vec<f32> {
+    let (history, keep, candidates) = inputs.clone();
     model
         .score_candidates(history, keep, candidates)
         .try_into_vec_as::<f32>()
@@ -45,7 +51,8 @@ fn import_gives_back_the_exported_model() {
     assert_eq!(imported.d_model(), 16);
     assert_eq!(imported.blocks.len(), 3);
     assert_eq!(imported.blocks[0].attention.heads(), 2);
-    let (expected, found) = (scores(&original, &device), scores(&imported, &device));
+    let inputs = inputs(12, 16, &device);
+    let (expected, found) = (scores(&original, &inputs), scores(&imported, &inputs));
     assert_eq!(expected.len(), 18);
     for (e, f) in expected.iter().zip(&found) {
         assert!((e - f).abs() <= 1e-6, "{e} vs {f}");
