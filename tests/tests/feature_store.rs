@@ -82,6 +82,27 @@ fn features_version(worker: &Wrangler) -> serde_json::Value {
     health["featuresVersion"].clone()
 }
 
+/// `count` listeners of feature version `version` in Redis with at least one play, and their
+/// values (SCAN's order varies, and a listener who only liked has no history to ask about).
+fn listeners_with_plays(
+    redis: &RedisServer,
+    version: u64,
+    count: usize,
+) -> Vec<(String, UserFeatures)> {
+    let keys = redis.cli(&["--scan", "--pattern", &format!("rsn:v{version}:user:*")]);
+    let found: Vec<(String, UserFeatures)> = keys
+        .lines()
+        .map(|key| {
+            let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+            (key.rsplit(':').next().unwrap().to_string(), user)
+        })
+        .filter(|(_, user)| !user.history.tracks.is_empty())
+        .take(count)
+        .collect();
+    assert_eq!(found.len(), count, "listeners with plays in {keys}");
+    found
+}
+
 #[test]
 fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     let redis = RedisServer::start();
@@ -244,10 +265,8 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
     assert_eq!(health["modelVersion"], MODEL);
 
     // The Worker reads exactly the values Redis holds.
-    let keys = redis.cli(&["--scan", "--pattern", "rsn:v30:user:*"]);
-    for key in keys.lines().take(5) {
-        let user_id = key.rsplit(':').next().unwrap();
-        let stored: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+    for (user_id, stored) in listeners_with_plays(&redis, 30, 5) {
+        let user_id = user_id.as_str();
         let body = json!({"user_id": user_id, "candidates": [stored.history.tracks[0]]});
         let snapshot: FeatureSnapshot = client
             .post(format!("{}/v1/features", worker.url))
@@ -461,13 +480,11 @@ fn the_model_travels_through_redis_with_the_features() {
     assert_eq!(health["featuresVersion"], 91, "{health}");
 
     // The Worker reranks with the mirrored model and features, and says which.
-    let key = redis.cli(&["--scan", "--pattern", "rsn:v91:user:*"]);
-    let key = key.lines().next().unwrap();
-    let user: UserFeatures = features::decode(&redis.cli(&["GET", key])).unwrap();
+    let (user_id, user) = listeners_with_plays(&redis, 91, 1).remove(0);
     let mut candidates = user.history.tracks.clone();
     candidates.sort();
     candidates.dedup();
-    let body = json!({"user_id": key.rsplit(':').next().unwrap(), "candidates": candidates});
+    let body = json!({"user_id": user_id, "candidates": candidates});
     let rerank = || -> serde_json::Value {
         reqwest::blocking::Client::new()
             .post(format!("{}/v1/rerank", worker.url))
@@ -487,7 +504,6 @@ fn the_model_travels_through_redis_with_the_features() {
 
     // Without it, the Worker runs the model (wasm tract) on the same history, and agrees
     // with the state computed offline (native tract) within the stated tolerance.
-    let user_id = key.rsplit(':').next().unwrap();
     let state_key = format!("rsn:model:{MODEL}:state:{user_id}");
     let deleted = reqwest::blocking::Client::new()
         .post(format!("{}/admin/kv/bulk/delete", worker.url))
