@@ -3,8 +3,8 @@
 //! built without it.
 //!
 //! Loading checks and types the graph (a few ms); tract's optimisation, four fifths of the
-//! plan's cost, waits for the first forward pass, so an isolate whose listeners have stored
-//! states (most) never pays it on a request, and a new model goes live sooner.
+//! plan's cost, waits for the first forward pass, so an isolate's answers from stored states
+//! (most) never wait for it; the first answer that runs the model pays it instead.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -79,8 +79,8 @@ impl TractModel {
         })
     }
 
-    /// Builds the optimised plan now, if it was not already (the trainer, before encoding
-    /// many listeners on several threads; an isolate, after answering).
+    /// Builds the optimised plan now, if it was not already: the trainer calls it before
+    /// encoding listeners on several threads. The Worker does not: its first model run builds it.
     pub fn prepare(&self) -> Result<(), ModelError> {
         self.plan().map(|_| ())
     }
@@ -98,7 +98,7 @@ impl TractModel {
                     .lock()
                     .map_err(|_| "a thread building the plan panicked".to_string())?
                     .take()
-                    .ok_or_else(|| "the plan was being built when it failed".to_string())?;
+                    .ok_or_else(|| "an earlier attempt to build the plan panicked".to_string())?;
                 typed
                     .into_optimized()
                     .and_then(|m| m.into_runnable())
