@@ -7,7 +7,8 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Builds and tools live outside the clone so a fresh clone (CI) reuses them when present.
 export RESONANCE_CACHE="${RESONANCE_CACHE:-$HOME/.cache/resonance}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RESONANCE_CACHE/target}"
-mkdir -p "$RESONANCE_CACHE"
+# Made here, not by cargo: a fresh machine has neither, and the prune asks df about the target.
+mkdir -p "$RESONANCE_CACHE" "$CARGO_TARGET_DIR"
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
