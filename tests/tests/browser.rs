@@ -192,14 +192,15 @@ fn answer(seen: &Value, user: &str, engine: &str) -> RerankResponse {
     serde_json::from_value(entry["answer"].clone()).unwrap()
 }
 
-/// The request the page sends for a demo listener at the default mix (web-demo/lib/resonance.js;
-/// the page takes the mix from the browser module's `defaultWeights`).
+/// The request the page sends for a demo listener at the model's mix (web-demo/lib/resonance.js;
+/// the page takes the mix from the reranker's `mix`: the Worker's `X-Model-Mix`, or the bundle's
+/// `modelMix`).
 fn request_for(listener: &Value) -> Value {
     json!({
         "user_id": listener["userId"],
         "candidates": listener["candidates"],
         "context": {"hour": listener["hour"]},
-        "weights": MixWeights::default(),
+        "weights": fixture().mix(),
     })
 }
 
@@ -314,6 +315,9 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
         assert_eq!(expected.backend, "tract-cpu");
         let webgpu = answer(&seen, user, "webgpu");
         let cpu = answer(&seen, user, "cpu");
+        // The page mixed as the model says (tuned by `trainer eval`), on both engines.
+        assert_eq!(webgpu.weights, fixture().mix(), "{user}");
+        assert_eq!(cpu.weights, fixture().mix(), "{user}");
         assert_eq!(webgpu.backend, "webgpu");
         assert_eq!(cpu.backend, "tract-cpu");
         assert_same_ranking(user, &webgpu, &expected, ENGINE_TOLERANCE);
@@ -392,6 +396,7 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
         let model = ModelRef {
             version: MODEL,
             scorer: &model,
+            mix: fixture().mix(),
         };
         let expected = block_on(reranker.rerank(&source, Some(model), &request, || 0.0))
             .unwrap()

@@ -102,9 +102,10 @@ class Session {
     return this.main;
   }
 
-  /** The mix a request gets by default, as the module's shared mixer defines it. */
+  /** The mix a request gets by default: the model's own (tuned by `trainer eval`, sent by the
+   *  Worker or bundled), else the shared mixer's 0.7 / 0.3. */
   get defaultWeights() {
-    return /** @type {MixWeights} */ (JSON.parse(this.mainReranker.module.glue.defaultWeights()));
+    return /** @type {MixWeights} */ (JSON.parse(this.mainReranker.mix));
   }
 
   /** A reranker on `preference`: `webgpu`, `cpu`, or `auto` (WebGPU when the browser offers
@@ -128,8 +129,8 @@ class Session {
      *  @returns {Promise<Reranker>} */
     const load = async (kind) => {
       const module = await loadModule(kind);
-      const { modelBytes, modelVersion } = this.source;
-      const reranker = await module.glue.BrowserReranker.load(modelBytes, modelVersion);
+      const { modelBytes, modelVersion, modelMix } = this.source;
+      const reranker = await module.glue.BrowserReranker.load(modelBytes, modelVersion, modelMix);
       return Object.assign(reranker, { module, fallbackReason: null });
     };
     if (preference === "webgpu" || preference === "cpu") return load(preference);

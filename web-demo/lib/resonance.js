@@ -23,6 +23,7 @@
  * @typedef {object} BrowserReranker
  * @property {string} engine `webgpu` or `tract-cpu`.
  * @property {string} modelVersion
+ * @property {string} mix The model's `MixWeights` as JSON: what a rerank without `weights` gets.
  * @property {(snapshotJson: string) => Uint32Array} setFeatures Returns [users, tracks].
  * @property {(requestJson: string) => Promise<string>} rerank A `RerankResponse`'s JSON; rejects
  *   with an `Error` whose message is an `ErrorBody`'s JSON.
@@ -35,10 +36,10 @@
  * The browser module's exports (wasm-bindgen's `--target web` glue).
  * @typedef {object} Glue
  * @property {(init: { module_or_path: ArrayBuffer }) => Promise<unknown>} default
- * @property {{ load(onnx: Uint8Array, modelVersion: string): Promise<BrowserReranker> }} BrowserReranker
+ * @property {{ load(onnx: Uint8Array, modelVersion: string, mix: string | null): Promise<BrowserReranker> }} BrowserReranker
  * @property {(body: string) => string | undefined} errorMessage The message of an error body
  *   (`field: message`), or undefined when it is not the shared error envelope.
- * @property {() => string} defaultWeights The default `MixWeights` as JSON.
+ * @property {() => string} defaultWeights The `MixWeights` of a model without its own, as JSON.
  */
 
 /** @typedef {{ glue: Glue, wasmBytes: number, loadMs: number }} LoadedModule */
@@ -50,16 +51,17 @@
  * The bundled demo data (/demo/demo.json, written by `trainer snapshot`).
  * @typedef {{ userId: string, candidates: string[], hour: number }} DemoListener
  * @typedef {{ title: string, artist: string, genre: string }} CatalogueEntry
- * @typedef {{ modelVersion: string, featureVersion: number, listeners: DemoListener[],
+ * @typedef {{ modelVersion: string, modelMix?: MixWeights, featureVersion: number, listeners: DemoListener[],
  *   catalogue: Record<string, CatalogueEntry> }} DemoBundle
  */
 
 /**
  * Where the model and features come from.
- * @typedef {{ kind: "worker", base: string, modelVersion: string, modelBytes: Uint8Array,
- *   featureVersion: number }} WorkerSource
- * @typedef {{ kind: "snapshot", modelVersion: string, modelBytes: Uint8Array,
- *   featureVersion: number, featuresJson: string }} SnapshotSource
+ * `modelMix`: the model's `MixWeights` as JSON, null for a model without its own.
+ * @typedef {{ kind: "worker", base: string, modelVersion: string, modelMix: string | null,
+ *   modelBytes: Uint8Array, featureVersion: number }} WorkerSource
+ * @typedef {{ kind: "snapshot", modelVersion: string, modelMix: string | null,
+ *   modelBytes: Uint8Array, featureVersion: number, featuresJson: string }} SnapshotSource
  * @typedef {WorkerSource | SnapshotSource} Source
  */
 
@@ -226,6 +228,8 @@ export async function openWorker(base, engine) {
     kind: "worker",
     base,
     modelVersion: model.headers.get("X-Model-Version") ?? health.modelVersion ?? "unknown",
+    // The model's mix as JSON (tuned by `trainer eval`); a Worker older than it sends none.
+    modelMix: model.headers.get("X-Model-Mix"),
     modelBytes: model.body,
     featureVersion: health.featuresVersion,
   };
@@ -240,6 +244,7 @@ export async function openSnapshot(demo) {
   return {
     kind: "snapshot",
     modelVersion: demo.modelVersion,
+    modelMix: demo.modelMix ? JSON.stringify(demo.modelMix) : null,
     modelBytes: model.body,
     featureVersion: demo.featureVersion,
     featuresJson: features.body,

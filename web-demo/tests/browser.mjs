@@ -46,7 +46,7 @@ try {
   const answers = [];
   for (const user of info.listeners) {
     for (const engine of args.engines.split(",")) {
-      // At the default mix (the browser module's defaultWeights).
+      // At the model's mix (the reranker's `mix`: the Worker's X-Model-Mix, or the bundle's).
       const answer = await page.evaluate(([e, u]) => window.resonanceDemo.rerank(e, u), [engine, user]);
       answers.push({ user, engine, answer });
     }

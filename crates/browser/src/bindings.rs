@@ -2,7 +2,9 @@
 //! reads an error body or a stored value itself.
 //!
 //! ```js
-//! const reranker = await BrowserReranker.load(onnxBytes, "v3");
+//! // the mix: GET /v1/model's X-Model-Mix header (null: 0.7 / 0.3)
+//! const reranker = await BrowserReranker.load(onnxBytes, "v3", mixJson);
+//! JSON.parse(reranker.mix);   // {"transformer":0.85,"heuristic":0.15}
 //! reranker.engine;            // "webgpu" or "tract-cpu", as this module was built
 //! reranker.setFeatures(json); // a FeatureSnapshot (POST /v1/features, or the bundled one)
 //! const answer = JSON.parse(await reranker.rerank(requestJson)); // as POST /v1/rerank answers
@@ -34,6 +36,7 @@ const STATE_CACHE_MS: f64 = 60_000.0;
 struct Inner {
     engine: Engine,
     model_version: String,
+    mix: MixWeights,
     reranker: Reranker,
     features: RefCell<Rc<MemorySource>>,
 }
@@ -45,8 +48,24 @@ pub struct BrowserReranker {
 
 #[wasm_bindgen]
 impl BrowserReranker {
-    /// Loads `onnx` (the published graph) on this module's engine.
-    pub async fn load(onnx: Vec<u8>, model_version: String) -> Result<BrowserReranker, JsError> {
+    /// Loads `onnx` (the published graph) on this module's engine. `mix`: the model's mix as
+    /// JSON (`MixWeights`, the `X-Model-Mix` header of `GET /v1/model`), which a rerank without
+    /// `weights` gets; absent: 0.7 / 0.3.
+    pub async fn load(
+        onnx: Vec<u8>,
+        model_version: String,
+        mix: Option<String>,
+    ) -> Result<BrowserReranker, JsError> {
+        let mix = match mix {
+            None => MixWeights::default(),
+            Some(json) => {
+                let mix: MixWeights = serde_json::from_str(&json)
+                    .map_err(|e| JsError::new(&format!("mix: {e}")))?;
+                mix.validate()
+                    .map_err(|e| JsError::new(&format!("mix: {}: {}", e.field, e.message)))?;
+                mix
+            }
+        };
         let engine = engine::load(&onnx)
             .await
             .map_err(|e| JsError::new(&format!("the model cannot be loaded: {e}")))?;
@@ -54,6 +73,7 @@ impl BrowserReranker {
             inner: Rc::new(Inner {
                 engine,
                 model_version,
+                mix,
                 reranker: Reranker::new(STATE_CACHE_ENTRIES, STATE_CACHE_MS),
                 features: RefCell::new(Rc::new(MemorySource::default())),
             }),
@@ -70,6 +90,12 @@ impl BrowserReranker {
     #[wasm_bindgen(getter, js_name = modelVersion)]
     pub fn model_version(&self) -> String {
         self.inner.model_version.clone()
+    }
+
+    /// The model's mix, as JSON (`MixWeights`): what a rerank without `weights` gets.
+    #[wasm_bindgen(getter)]
+    pub fn mix(&self) -> String {
+        serde_json::to_string(&self.inner.mix).expect("weights always serialise")
     }
 
     /// Replaces the features with a snapshot (JSON); returns how many users and tracks it
@@ -95,6 +121,7 @@ impl BrowserReranker {
             let model = ModelRef {
                 version: &inner.model_version,
                 scorer: &inner.engine,
+                mix: inner.mix,
             };
             let outcome = inner
                 .reranker
@@ -156,8 +183,8 @@ pub fn error_message(body: &str) -> Option<String> {
     })
 }
 
-/// The mix a request without `weights` gets, as JSON (`MixWeights`: 0.7 transformer, 0.3
-/// heuristic).
+/// The mix a request without `weights` gets from a model published without its own, as JSON
+/// (`MixWeights`: 0.7 transformer, 0.3 heuristic).
 #[wasm_bindgen(js_name = defaultWeights)]
 pub fn default_weights() -> String {
     serde_json::to_string(&MixWeights::default()).expect("weights always serialise")

@@ -71,6 +71,7 @@ fn rerank(c: &mut Criterion) {
         Some(ModelRef {
             version: "bench",
             scorer: &tract,
+            mix: Default::default(),
         })
     };
 

@@ -239,6 +239,7 @@ impl Isolate {
         let model_ref = live.model.as_deref().map(|m| ModelRef {
             version: &m.version,
             scorer: &m.model,
+            mix: m.mix,
         });
         let source = self.source(kv, &live, now);
         let outcome = self
@@ -485,6 +486,7 @@ pub async fn load_model<K: Kv>(kv: &K, version: &str) -> Result<LoadedModel, Pub
         version: version.to_string(),
         model,
         onnx,
+        mix: published.default_mix(),
         sha256: published.onnx_sha256,
         embeddings: published.embeddings,
     })

@@ -20,6 +20,7 @@ use std::rc::Rc;
 
 use resonance_shared::features::{FeatureSetMeta, OLDEST_SCHEMA, SCHEMA_VERSION};
 use resonance_shared::keys::FeatureVersion;
+use resonance_shared::mixer::MixWeights;
 
 use crate::error::EdgeError;
 use crate::kv::Kv;
@@ -39,6 +40,8 @@ pub struct LoadedModel {
     /// Its embedding keys at the edge (`PublishedModel::embeddings`); `None`: published
     /// without them, so it serves only versions of layout 1.
     pub embeddings: Option<usize>,
+    /// The mix a rerank without `weights` gets (`PublishedModel::mix`, else 0.7 / 0.3).
+    pub mix: MixWeights,
 }
 
 /// What an isolate serves: a feature version and its model.

@@ -142,6 +142,7 @@ mod tests {
             chunks: onnx.len().div_ceil(MODEL_CHUNK_BYTES),
             metrics: serde_json::Value::Null,
             embeddings: None,
+            mix: None,
         }
     }
 

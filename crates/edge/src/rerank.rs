@@ -19,6 +19,7 @@ use std::sync::Arc;
 use futures_util::future::join3;
 use resonance_shared::api::{RerankRequest, RerankResponse, StateSource};
 use resonance_shared::features::{TrackFeatures, UserFeatures};
+use resonance_shared::mixer::MixWeights;
 use resonance_shared::ranking::{self, CandidateInput, RankSettings};
 use resonance_shared::state::{self, UserState};
 
@@ -36,6 +37,9 @@ pub struct ModelRef<'a, M> {
     pub version: &'a str,
     /// The engine that runs it.
     pub scorer: &'a M,
+    /// Its mix, for requests without `weights` (the published model's, tuned by `trainer
+    /// eval`; 0.7 / 0.3 for a model published without one).
+    pub mix: MixWeights,
 }
 
 /// What a rerank returns besides the answer, for logs and benchmarks.
@@ -114,8 +118,14 @@ impl Reranker {
                 transformer: scored.scores.get(id).copied(),
             })
             .collect();
+        // The request's mix, else the model's own, else the default (heuristic-only answers
+        // mix nothing, but still say what a model would have been mixed with).
+        let weights = request
+            .weights
+            .or(model.as_ref().map(|m| m.mix))
+            .unwrap_or_default();
         let settings = RankSettings {
-            mix: request.weights.unwrap_or_default(),
+            mix: weights,
             explain: request.explain,
             ..Default::default()
         };
@@ -139,6 +149,7 @@ impl Reranker {
             ranked,
             degraded,
             user_state: scored.source,
+            weights,
             timing_ms: clock() - started,
         };
         Ok(RerankOutcome {

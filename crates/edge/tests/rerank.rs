@@ -108,6 +108,7 @@ fn the_core_scores_like_burn_and_reuses_the_encoder_state() {
             Some(ModelRef {
                 version: "m1",
                 scorer: &tract,
+                mix: Default::default(),
             }),
             req,
             clock,
@@ -175,6 +176,7 @@ fn unknown_users_and_tracks_degrade_to_the_heuristic() {
         Some(ModelRef {
             version: "m1",
             scorer: &tract,
+            mix: Default::default(),
         })
     };
 
@@ -315,6 +317,7 @@ fn a_history_that_repeats_tracks_reads_each_once_and_keeps_them_all() {
         Some(ModelRef {
             version: "m1",
             scorer: &tract,
+            mix: Default::default(),
         }),
         &request("repeats", [13, 14, 15]),
         clock,

@@ -38,7 +38,8 @@ pub struct RerankRequest {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(as = "Option<bool>", optional))]
     pub explain: bool,
-    /// Override the default 0.7 / 0.3 mix for this request.
+    /// Override the model's mix for this request (its own, tuned by `trainer eval`, or 0.7 /
+    /// 0.3 for a model without one).
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional = nullable))]
     pub weights: Option<MixWeights>,
@@ -120,6 +121,10 @@ pub struct RerankResponse {
     /// Where the encoder state came from: `stored`, `cached`, `computed` or `none`.
     #[serde(default)]
     pub user_state: StateSource,
+    /// The mix applied: the request's `weights`, else the model's own (tuned on its
+    /// validation split by `trainer eval`), else 0.7 / 0.3.
+    #[serde(default)]
+    pub weights: MixWeights,
     /// Time spent on the request inside the Worker, in milliseconds.
     pub timing_ms: f64,
 }

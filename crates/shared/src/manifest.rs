@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mixer::MixWeights;
 use crate::validate::FieldError;
 
 /// The manifest layout version; readers reject any other.
@@ -43,6 +44,11 @@ pub struct ModelManifest {
     /// manifests written before lineage was recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<Lineage>,
+    /// The hybrid's mix for this model, tuned on its validation split by `trainer eval`: what
+    /// a rerank without `weights` gets. Absent (a manifest written before tuning, or an
+    /// evaluation without it): the edge's default, 0.7 / 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<MixWeights>,
 }
 
 /// A model's origin, for the registry: which run trained it and which model it was meant to
@@ -180,7 +186,7 @@ impl ModelManifest {
                 ),
             ));
         }
-        Ok(())
+        validate_mix(self.mix.as_ref())
     }
 }
 
@@ -223,6 +229,10 @@ pub struct PublishedModel {
     /// so no version of layout 2 may go live with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embeddings: Option<usize>,
+    /// The model's mix ([`ModelManifest::mix`]); absent: 0.7 / 0.3. A Worker older than this
+    /// field ignores it and mixes 0.7 / 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<MixWeights>,
 }
 
 impl PublishedModel {
@@ -240,6 +250,7 @@ impl PublishedModel {
             chunks: onnx_len.div_ceil(MODEL_CHUNK_BYTES),
             metrics: manifest.metrics.clone(),
             embeddings: Some(manifest.num_items),
+            mix: manifest.mix,
         }
     }
 
@@ -275,6 +286,20 @@ impl PublishedModel {
         if !hex {
             return Err(FieldError::new("onnx_sha256", "must be 64 hex digits"));
         }
-        Ok(())
+        validate_mix(self.mix.as_ref())
     }
+
+    /// The mix a rerank without `weights` gets with this model.
+    pub fn default_mix(&self) -> MixWeights {
+        self.mix.unwrap_or_default()
+    }
+}
+
+/// A model's mix, if it has one, is a valid one; the error names `mix.…`.
+fn validate_mix(mix: Option<&MixWeights>) -> Result<(), FieldError> {
+    mix.map_or(Ok(()), |mix| {
+        mix.validate().map_err(|e| {
+            FieldError::new(e.field.replacen("weights", "mix", 1), e.message)
+        })
+    })
 }

@@ -6,7 +6,7 @@
 //!   and popularity; request context is not part of this offline split), the very code the
 //!   edge uses when the model is unavailable; with or without interest graphs;
 //! - **hybrid**: SASRec and the heuristic with graphs, each standardised over the catalogue and
-//!   mixed 0.7 / 0.3 as the edge mixes them.
+//!   mixed as the edge mixes them (the mix `trainer eval` tunes, [`crate::mix`]).
 
 use resonance_shared::catalogue::Track;
 use resonance_shared::features::{
@@ -153,40 +153,70 @@ impl FullScorer for Heuristic {
     }
 }
 
-/// SASRec and the heuristic, each standardised (z-score) over the catalogue, mixed with the
-/// edge's default weights.
+/// SASRec and the heuristic, each standardised (z-score) over the catalogue, mixed as the edge
+/// mixes them.
 pub struct Hybrid {
     /// The transformer part.
     pub model: SasRecScorer,
     /// The heuristic part, usually with interest graphs.
     pub heuristic: Heuristic,
-    /// The mix, the edge's default 0.7 / 0.3 unless changed.
+    /// The mix: the model's own (tuned by `trainer eval`), or the edge's default 0.7 / 0.3.
     pub weights: MixWeights,
+}
+
+/// A batch's two parts, each standardised per user over the catalogue, row-major
+/// `[users, num_items + 1]` as [`FullScorer::score`] returns them.
+pub struct StandardisedParts {
+    transformer: Vec<f32>,
+    heuristic: Vec<f32>,
+}
+
+impl StandardisedParts {
+    /// `w_t · transformer + w_h · heuristic`, element by element.
+    pub fn mix(&self, weights: &MixWeights) -> Vec<f32> {
+        self.transformer
+            .iter()
+            .zip(&self.heuristic)
+            .map(|(t, h)| weights.transformer * t + weights.heuristic * h)
+            .collect()
+    }
+}
+
+impl Hybrid {
+    /// Runs both parts on a batch and standardises each user's row of each.
+    pub fn parts(
+        &mut self,
+        users: &[usize],
+        histories: &[&[u32]],
+    ) -> anyhow::Result<StandardisedParts> {
+        let mut transformer = self.model.score(users, histories)?;
+        let mut heuristic = self.heuristic.score(users, histories)?;
+        let row = transformer.len() / histories.len().max(1);
+        for part in [&mut transformer, &mut heuristic] {
+            for user in part.chunks_mut(row.max(1)) {
+                standardise(user);
+            }
+        }
+        Ok(StandardisedParts {
+            transformer,
+            heuristic,
+        })
+    }
 }
 
 impl FullScorer for Hybrid {
     fn score(&mut self, users: &[usize], histories: &[&[u32]]) -> anyhow::Result<Vec<f32>> {
-        let model = self.model.score(users, histories)?;
-        let heuristic = self.heuristic.score(users, histories)?;
-        let row = model.len() / histories.len().max(1);
-        let mut out = vec![0.0; model.len()];
-        for k in 0..histories.len() {
-            let span = k * row..(k + 1) * row;
-            let t = standardise(&model[span.clone()]);
-            let h = standardise(&heuristic[span.clone()]);
-            for (i, o) in out[span].iter_mut().enumerate() {
-                *o = self.weights.transformer * t[i] + self.weights.heuristic * h[i];
-            }
-        }
-        Ok(out)
+        Ok(self.parts(users, histories)?.mix(&self.weights))
     }
 }
 
-/// z-scores over a row, skipping row 0 (padding); a constant row becomes zeros.
+/// z-scores a row in place, fitted without row 0 (padding); a constant row becomes zeros.
 /// The shared mixer's standardiser, so the evaluated hybrid is the one the edge serves.
-fn standardise(row: &[f32]) -> Vec<f32> {
+fn standardise(row: &mut [f32]) {
     let fitted = Standardiser::fit(row[1..].iter().copied());
-    row.iter().map(|&v| fitted.apply(v)).collect()
+    for v in row {
+        *v = fitted.apply(*v);
+    }
 }
 
 /// Interest graphs for the evaluation, leak-free: the offline builder on each user's test

@@ -60,6 +60,36 @@ pub trait FullScorer {
     fn score(&mut self, users: &[usize], histories: &[&[u32]]) -> anyhow::Result<Vec<f32>>;
 }
 
+/// A scorer that scores every track several ways from one pass (a grid of mixes over one
+/// model run), so each way is judged on the same users and the same sampled negatives.
+pub trait VariantScorer {
+    /// How many ways: the length of what [`VariantScorer::score_variants`] returns.
+    fn variants(&self) -> usize;
+    /// One row-major `[users, num_items + 1]` block per variant, as [`FullScorer::score`].
+    fn score_variants(
+        &mut self,
+        users: &[usize],
+        histories: &[&[u32]],
+    ) -> anyhow::Result<Vec<Vec<f32>>>;
+}
+
+/// A plain scorer as a grid of one.
+struct Single<'a>(&'a mut dyn FullScorer);
+
+impl VariantScorer for Single<'_> {
+    fn variants(&self) -> usize {
+        1
+    }
+
+    fn score_variants(
+        &mut self,
+        users: &[usize],
+        histories: &[&[u32]],
+    ) -> anyhow::Result<Vec<Vec<f32>>> {
+        Ok(vec![self.0.score(users, histories)?])
+    }
+}
+
 /// The rank of `target` among `others` (0 = best); ties count against the target.
 fn rank(target_score: f32, others: impl Iterator<Item = f32>) -> usize {
     others.filter(|&s| s >= target_score).count()
@@ -100,11 +130,36 @@ pub fn evaluate(
     split: Split,
     seed: u64,
     chunk: usize,
-    mut on_progress: impl FnMut(usize),
+    on_progress: impl FnMut(usize),
 ) -> anyhow::Result<ProtocolMetrics> {
-    let mut sampled = Accumulator::default();
-    let mut full = Accumulator::default();
+    let mut single = Single(scorer);
+    let mut metrics = evaluate_variants(
+        &mut single,
+        users,
+        num_items,
+        split,
+        seed,
+        chunk,
+        on_progress,
+    )?;
+    Ok(metrics.remove(0))
+}
+
+/// [`evaluate`] for every variant of `scorer` at once, in its order.
+pub fn evaluate_variants(
+    scorer: &mut dyn VariantScorer,
+    users: &[UserSequence],
+    num_items: usize,
+    split: Split,
+    seed: u64,
+    chunk: usize,
+    mut on_progress: impl FnMut(usize),
+) -> anyhow::Result<Vec<ProtocolMetrics>> {
+    let variants = scorer.variants();
+    let mut sampled: Vec<Accumulator> = (0..variants).map(|_| Accumulator::default()).collect();
+    let mut full: Vec<Accumulator> = (0..variants).map(|_| Accumulator::default()).collect();
     let indices: Vec<usize> = (0..users.len()).collect();
+    let row = num_items + 1;
     for part in indices.chunks(chunk.max(1)) {
         let cases: Vec<(&[u32], u32)> = part
             .iter()
@@ -114,37 +169,53 @@ pub fn evaluate(
             })
             .collect();
         let histories: Vec<&[u32]> = cases.iter().map(|c| c.0).collect();
-        let scores = scorer.score(part, &histories)?;
-        let row = num_items + 1;
+        let blocks = scorer.score_variants(part, &histories)?;
         anyhow::ensure!(
-            scores.len() == part.len() * row,
-            "the scorer returned {} scores for {} users",
-            scores.len(),
-            part.len()
+            blocks.len() == variants,
+            "the scorer returned {} variants, not {variants}",
+            blocks.len()
         );
+        for scores in &blocks {
+            anyhow::ensure!(
+                scores.len() == part.len() * row,
+                "the scorer returned {} scores for {} users",
+                scores.len(),
+                part.len()
+            );
+        }
         for (k, (&user, &(history, target))) in part.iter().zip(&cases).enumerate() {
-            let scores = &scores[k * row..(k + 1) * row];
-            let target_score = scores[target as usize];
             // Sampled: 100 tracks the user never interacted with.
             let seen: HashSet<u32> = users[user].items.iter().copied().collect();
             let mut rng =
                 ChaCha8Rng::seed_from_u64(seed ^ (user as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            let negatives =
-                (0..SAMPLED_NEGATIVES).map(|_| sample_negative(&mut rng, num_items, &seen, target));
-            sampled.add(rank(target_score, negatives.map(|n| scores[n as usize])));
+            let negatives: Vec<u32> = (0..SAMPLED_NEGATIVES)
+                .map(|_| sample_negative(&mut rng, num_items, &seen, target))
+                .collect();
             // Full: every track but padding, the history and the target itself.
             let history: HashSet<u32> = history.iter().copied().collect();
-            let others = (1..row as u32)
+            let others: Vec<u32> = (1..row as u32)
                 .filter(|i| *i != target && !history.contains(i))
-                .map(|i| scores[i as usize]);
-            full.add(rank(target_score, others));
+                .collect();
+            for (v, scores) in blocks.iter().enumerate() {
+                let scores = &scores[k * row..(k + 1) * row];
+                let target_score = scores[target as usize];
+                sampled[v].add(rank(
+                    target_score,
+                    negatives.iter().map(|&n| scores[n as usize]),
+                ));
+                full[v].add(rank(target_score, others.iter().map(|&i| scores[i as usize])));
+            }
         }
         on_progress(part.len());
     }
-    Ok(ProtocolMetrics {
-        sampled_100: sampled.metrics(),
-        full_catalogue: full.metrics(),
-    })
+    Ok(sampled
+        .iter()
+        .zip(&full)
+        .map(|(sampled, full)| ProtocolMetrics {
+            sampled_100: sampled.metrics(),
+            full_catalogue: full.metrics(),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //!
 //! The scorers: SASRec, most-popular, the shared heuristic without and with interest graphs
 //! (the offline builder on each test history, so nothing of the held-out track leaks in), and
-//! the hybrid the edge serves (0.7 SASRec + 0.3 heuristic with graphs, each standardised over
-//! the catalogue), also without graphs.
+//! the hybrid the edge serves (SASRec and the heuristic with graphs, each standardised over
+//! the catalogue), also without graphs. The hybrid's mix is first chosen on the validation
+//! split ([`crate::mix`]) and written as `mix`, the model's default at the edge; where it is
+//! not 0.7 / 0.3, the default mix is scored too (`hybrid-default-mix`), for comparison.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,9 +17,11 @@ use burn::tensor::Device;
 use resonance_data::atomic::write_file;
 use resonance_data::read::BadRowPolicy;
 use resonance_shared::catalogue::Track;
+use resonance_shared::mixer::MixWeights;
 use serde_json::json;
 
 use crate::baselines::{Heuristic, Hybrid, MostPopular, offline_graphs};
+use crate::mix::{self, MixChoice};
 use crate::evaluate::{self, FullScorer, ProtocolMetrics, SAMPLED_NEGATIVES, Split};
 use crate::run::{self, EVALUATION_FILE};
 use crate::scorer::SasRecScorer;
@@ -34,6 +38,41 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Skip malformed rows instead of stopping.
     pub policy: BadRowPolicy,
+    /// The hybrid's mix; `None` tunes it on the validation split ([`mix::tune`]).
+    pub mix: Option<MixWeights>,
+}
+
+/// The name progress reports the grid of mixes under.
+pub const TUNING: &str = "mix (validation)";
+
+/// Where the evaluated hybrid's mix came from.
+enum MixTuning {
+    /// Given (`trainer eval --mix`).
+    Fixed(MixWeights),
+    /// Chosen on the validation split.
+    Tuned(MixChoice),
+}
+
+impl MixTuning {
+    fn weights(&self) -> MixWeights {
+        match self {
+            MixTuning::Fixed(weights) => *weights,
+            MixTuning::Tuned(choice) => choice.chosen,
+        }
+    }
+
+    /// `evaluation.json`'s `mix_tuning`: how the mix was chosen, and the grid's figures.
+    fn describe(&self) -> serde_json::Value {
+        match self {
+            MixTuning::Fixed(_) => json!({ "source": "given (trainer eval --mix)" }),
+            MixTuning::Tuned(choice) => json!({
+                "source": "tuned",
+                "split": "validation: each user's second-to-last interaction, history = everything before it",
+                "criterion": "full_catalogue ndcg_at_10, then sampled_100 ndcg_at_10, then the heuristic share nearest 0.3",
+                "grid": choice.grid,
+            }),
+        }
+    }
 }
 
 /// The test split, as evaluated.
@@ -59,6 +98,8 @@ pub trait EvalProgress {
     fn advanced(&mut self, users: usize);
     /// Scorer `name` is done.
     fn scorer_finished(&mut self, name: &str, metrics: &ProtocolMetrics, seconds: f64);
+    /// The grid of mixes is scored and one chosen (started as scorer [`TUNING`]).
+    fn mix_chosen(&mut self, choice: &MixChoice, seconds: f64);
 }
 
 /// Evaluates every scorer and writes `evaluation.json`; returns its path and its content.
@@ -86,28 +127,61 @@ pub fn evaluate_run(
     let rows = vocabulary_tracks(&sequences, &dataset.catalogue, &data_dir)?;
     let graphs = offline_graphs(sequences.users.iter().map(|u| u.test().0.to_vec()), &rows);
     let with_graphs = || Heuristic::new(&rows, &counts).with_graphs(graphs.clone());
-    let hybrid = |heuristic| Hybrid {
+    let hybrid = |heuristic, weights| Hybrid {
         model: SasRecScorer::new(loaded.model.clone()),
         heuristic,
-        weights: Default::default(),
+        weights,
     };
-    let mut scorers: Vec<(&str, Box<dyn FullScorer>)> = vec![
-        ("sasrec", Box::new(SasRecScorer::new(loaded.model.clone()))),
-        ("most_popular", Box::new(MostPopular::new(&counts))),
-        ("heuristic", Box::new(Heuristic::new(&rows, &counts))),
-        ("heuristic+graph", Box::new(with_graphs())),
-        ("hybrid", Box::new(hybrid(with_graphs()))),
-        (
-            "hybrid-no-graph",
-            Box::new(hybrid(Heuristic::new(&rows, &counts))),
-        ),
-    ];
     progress.split(SplitSize {
         users: sequences.users.len(),
         tracks: num_items,
         dropped_short_users: sequences.dropped_short_users,
         dropped_unknown_tracks: sequences.dropped_unknown_tracks,
     });
+    // The validation graphs are built on each validation history, as the test's are on each
+    // test history, so the tuning sees no more than the scoring will.
+    let tuning = match options.mix {
+        Some(weights) => MixTuning::Fixed(weights),
+        None => {
+            let validation_graphs = offline_graphs(
+                sequences.users.iter().map(|u| u.validation().0.to_vec()),
+                &rows,
+            );
+            let mut grid_hybrid = hybrid(
+                Heuristic::new(&rows, &counts).with_graphs(validation_graphs),
+                MixWeights::default(),
+            );
+            let started = Instant::now();
+            progress.scorer_started(TUNING, sequences.users.len());
+            let choice = mix::tune(
+                &mut grid_hybrid,
+                &sequences.users,
+                num_items,
+                options.seed,
+                |n| progress.advanced(n),
+            )?;
+            progress.mix_chosen(&choice, started.elapsed().as_secs_f64());
+            MixTuning::Tuned(choice)
+        }
+    };
+    let chosen = tuning.weights();
+    let mut scorers: Vec<(&str, Box<dyn FullScorer>)> = vec![
+        ("sasrec", Box::new(SasRecScorer::new(loaded.model.clone()))),
+        ("most_popular", Box::new(MostPopular::new(&counts))),
+        ("heuristic", Box::new(Heuristic::new(&rows, &counts))),
+        ("heuristic+graph", Box::new(with_graphs())),
+        ("hybrid", Box::new(hybrid(with_graphs(), chosen))),
+        (
+            "hybrid-no-graph",
+            Box::new(hybrid(Heuristic::new(&rows, &counts), chosen)),
+        ),
+    ];
+    if chosen != MixWeights::default() {
+        scorers.push((
+            "hybrid-default-mix",
+            Box::new(hybrid(with_graphs(), MixWeights::default())),
+        ));
+    }
     let mut results = serde_json::Map::new();
     for (name, scorer) in scorers.iter_mut() {
         let started = Instant::now();
@@ -137,6 +211,8 @@ pub fn evaluate_run(
         "dropped_short_users": sequences.dropped_short_users,
         "dropped_unknown_track_events": sequences.dropped_unknown_tracks,
         "results": results,
+        "mix": chosen,
+        "mix_tuning": tuning.describe(),
     });
     let path = options.run.join(EVALUATION_FILE);
     write_file(&path, |w| Ok(serde_json::to_writer_pretty(w, &evaluation)?))?;
@@ -163,8 +239,8 @@ fn vocabulary_tracks<'a>(
         .collect()
 }
 
-/// The gate's figure for an exported model: the hybrid scorer the edge serves (with graphs),
-/// NDCG@10 over the full catalogue, on the test split of `data_dir` up to `as_of` (the
+/// The gate's figure for an exported model: the hybrid scorer the edge serves (with graphs,
+/// mixed by `weights`, the model's own default), NDCG@10 over the full catalogue, on the test split of `data_dir` up to `as_of` (the
 /// candidate's split, so two models are compared on the same held-out interactions). Users
 /// whose test track is outside this model's vocabulary drop out; the count says how many
 /// were scored.
@@ -175,6 +251,7 @@ pub fn hybrid_ndcg_on(
     data_dir: &Path,
     as_of: Option<i64>,
     seed: u64,
+    weights: MixWeights,
 ) -> Result<(f64, usize)> {
     let (mut dataset, _) = resonance_data::load(data_dir, BadRowPolicy::Stop)?;
     if let Some(as_of) = as_of {
@@ -192,7 +269,7 @@ pub fn hybrid_ndcg_on(
     let mut hybrid = Hybrid {
         model: SasRecScorer::new(model.clone()),
         heuristic: Heuristic::new(&rows, &counts).with_graphs(graphs),
-        weights: Default::default(),
+        weights,
     };
     let metrics = evaluate::evaluate(
         &mut hybrid,

@@ -1,7 +1,7 @@
 //! The model artifact `model/<version>/` (`docs/DESIGN.md`, "The model artifact"):
 //!
 //! ```text
-//! manifest.json         hyperparameters, vocabulary, metrics, SHA-256 of every file, ONNX signature
+//! manifest.json         hyperparameters, vocabulary, metrics, the mix, SHA-256 of every file, ONNX signature
 //! sasrec.onnx           the serving graph (embeddings in, scores out)
 //! sasrec.bpk            the burn weights it came from
 //! item_embeddings.f32   the item-embedding table, little-endian f32 [num_items + 1, d]
@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use resonance_sasrec::onnx;
 use resonance_shared::keys::validate_model_version;
+use resonance_shared::mixer::MixWeights;
 use resonance_shared::manifest::{
     EmbeddingTable, FileDigest, Hyperparameters, Lineage, MANIFEST_SCHEMA, ModelManifest,
     OnnxSignature, TensorSignature,
@@ -68,6 +69,15 @@ pub fn export(
         .try_into_vec_as::<f32>()
         .map_err(|e| anyhow::anyhow!("cannot read the embedding table: {e:?}"))?;
     let onnx_bytes = onnx::export(model, env!("CARGO_PKG_VERSION"));
+    // The mix `trainer eval` chose becomes the model's default; an evaluation from before
+    // tuning has none, and the model mixes 0.7 / 0.3.
+    let mix = match metrics.get("mix") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(value) => Some(
+            serde_json::from_value::<MixWeights>(value.clone())
+                .map_err(|e| anyhow::anyhow!("the evaluation's mix is malformed: {e}"))?,
+        ),
+    };
 
     publish_dir(&out, replace, |dir| {
         write_file(&dir.join(ONNX_FILE), |w| Ok(w.write_all(&onnx_bytes)?))?;
@@ -147,6 +157,7 @@ pub fn export(
                     .to_string(),
                 parent: parent.map(String::from),
             }),
+            mix,
         };
         manifest
             .validate()

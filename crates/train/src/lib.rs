@@ -18,6 +18,7 @@ pub mod device;
 pub mod evaluate;
 pub mod evaluation;
 pub mod export;
+pub mod mix;
 pub mod plot;
 pub mod run;
 pub mod scorer;

@@ -9,6 +9,7 @@ use resonance_edge::admin::{self, SwitchFeatures, SwitchModel};
 use resonance_edge::isolate::FEATURE_CACHE_MS;
 use resonance_edge::isolate::{Isolate, Settings};
 use resonance_shared::api::{self, ApiError};
+use resonance_shared::mixer::MixWeights;
 use serde::Serialize;
 use worker::{Env, Method, Request, Response, console_log};
 
@@ -87,9 +88,10 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
         Ok(Answer::Model {
             onnx,
             version,
+            mix,
             sha256,
         }) => Ok(Response::from_bytes(onnx)?
-            .with_headers(http::model_headers(origin, &version, &sha256))),
+            .with_headers(http::model_headers(origin, &version, &mix, &sha256))),
         Err(e) => http::error(&e, origin),
     }
 }
@@ -99,6 +101,7 @@ enum Answer {
     Model {
         onnx: Vec<u8>,
         version: String,
+        mix: MixWeights,
         sha256: String,
     },
 }
@@ -147,6 +150,7 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
             Ok(Answer::Model {
                 onnx: model.onnx.clone(),
                 version: model.version.clone(),
+                mix: model.mix,
                 sha256: model.sha256.clone(),
             })
         }

@@ -1,6 +1,7 @@
 //! JSON answers, JSON errors and CORS headers (for allowed origins) on every response.
 
 use resonance_shared::api::ApiError;
+use resonance_shared::mixer::MixWeights;
 use worker::{Headers, Response};
 
 /// The headers of every answer: JSON, and CORS when the request's origin is allowed
@@ -16,15 +17,22 @@ pub fn headers(origin: Option<&str>) -> Headers {
     headers
 }
 
-/// The headers of `GET /v1/model`: the graph's bytes, its version, and its checksum as the
-/// ETag (exposed to scripts on other origins).
-pub fn model_headers(origin: Option<&str>, version: &str, sha256: &str) -> Headers {
+/// The headers of `GET /v1/model`: the graph's bytes, its version, its mix (`MixWeights` as
+/// JSON, so the browser mixes as the Worker does), and its checksum as the ETag (exposed to
+/// scripts on other origins).
+pub fn model_headers(origin: Option<&str>, version: &str, mix: &MixWeights, sha256: &str) -> Headers {
     let headers = headers(origin);
     let _ = headers.set("Content-Type", "application/octet-stream");
     let _ = headers.set("X-Model-Version", version);
+    if let Ok(mix) = serde_json::to_string(mix) {
+        let _ = headers.set("X-Model-Mix", &mix);
+    }
     let _ = headers.set("ETag", &format!("\"{sha256}\""));
     let _ = headers.set("Cache-Control", "no-cache");
-    let _ = headers.set("Access-Control-Expose-Headers", "X-Model-Version, ETag");
+    let _ = headers.set(
+        "Access-Control-Expose-Headers",
+        "X-Model-Version, X-Model-Mix, ETag",
+    );
     headers
 }
 

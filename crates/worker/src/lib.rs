@@ -3,7 +3,7 @@
 //! ```text
 //! POST /v1/rerank                 rerank a user's candidates (service or listener token)
 //! POST /v1/features               what one rerank reads, for the browser module (same tokens)
-//! GET  /v1/model                  the live ONNX graph (X-Model-Version, ETag)
+//! GET  /v1/model                  the live ONNX graph (X-Model-Version, X-Model-Mix, ETag)
 //! GET  /health                    model and feature versions, loaded or not, and why not
 //! POST /admin/kv/bulk             bulk KV write, Cloudflare's REST wire format (bearer token)
 //! POST /admin/kv/bulk/delete      bulk delete (`trainer forget`, the mirror's clean-up)

@@ -58,6 +58,7 @@ pub fn publish_model_with(kv: &MemoryKv, version: &str, onnx: &[u8], rows: Optio
         chunks: chunks.len(),
         metrics: serde_json::Value::Null,
         embeddings,
+        mix: None,
     };
     kv.set(
         &keys::model_manifest_key(version),

@@ -309,6 +309,7 @@ fn run_gate(
         &data,
         candidate.as_of,
         super::eval::SAMPLING_SEED,
+        manifest.mix.unwrap_or_default(),
     )?;
     Ok(catalog::decide(
         candidate_ndcg,

@@ -73,6 +73,7 @@ pub fn run(args: RetrainArgs) -> Result<()> {
         data: Some(args.train.data.clone()),
         seed: eval::SAMPLING_SEED,
         skip_bad: args.train.skip_bad,
+        mix: None,
     })?;
     export_and_promote(
         &out,

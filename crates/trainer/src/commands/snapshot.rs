@@ -107,6 +107,8 @@ pub fn run(args: SnapshotArgs) -> Result<()> {
         .collect();
     let demo = json!({
         "modelVersion": artifact.manifest.version,
+        // The model's mix (`MixWeights`), which the page mixes with, as the Worker would.
+        "modelMix": artifact.manifest.mix.unwrap_or_default(),
         "modelSha256": sha256_hex(&artifact.onnx),
         "featureVersion": snapshot.feature_version,
         "listeners": listeners,
