@@ -25,7 +25,8 @@ impl Fixture {
     /// The mix `trainer eval` tuned for the fixture's model (its manifest's; 0.7 / 0.3 without).
     pub fn mix(&self) -> resonance_shared::mixer::MixWeights {
         let text = std::fs::read_to_string(self.models.join(MODEL).join("manifest.json")).unwrap();
-        let manifest: resonance_shared::manifest::ModelManifest = serde_json::from_str(&text).unwrap();
+        let manifest: resonance_shared::manifest::ModelManifest =
+            serde_json::from_str(&text).unwrap();
         manifest.mix.unwrap_or_default()
     }
 }

@@ -194,9 +194,11 @@ fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &
         assert_eq!(got.features_version, Some(version.0), "{step}");
         assert_eq!(got.model_version.as_deref(), Some(model.as_str()), "{step}");
         let request = parse_rerank_request(body.as_bytes()).unwrap();
+        // The model's own mix, from its manifest: the Worker must mix with it too.
         let scorer = ModelRef {
             version: &model,
             scorer: &scorer,
+            mix: artifact.manifest.mix.unwrap_or_default(),
         };
         let expected =
             block_on(Reranker::new(10, 1e9).rerank(&source, Some(scorer), &request, || 0.0))

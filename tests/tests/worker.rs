@@ -84,6 +84,7 @@ fn assert_uses_interest_graph(
     let model = ModelRef {
         version: MODEL,
         scorer: &native.model,
+        mix: fixture().mix(),
     };
     let blind = block_on(reranker.rerank(&source, Some(model), &request, || 0.0))
         .unwrap()
@@ -210,6 +211,7 @@ fn the_worker_reranks_like_the_native_core() {
                 Some(ModelRef {
                     version: MODEL,
                     scorer: &native.model,
+                    mix: fixture().mix(),
                 }),
                 &request,
                 || 0.0,
@@ -217,6 +219,8 @@ fn the_worker_reranks_like_the_native_core() {
             .unwrap()
             .response;
             assert_eq!(got.backend, expected.backend);
+            // A request without weights gets the model's own mix, tuned by `trainer eval`.
+            assert_eq!(got.weights, fixture().mix(), "{user}");
             assert_same_ranking(user, &got, &expected, 1e-4);
             compared += got.ranked.len();
             if n < 4 {
@@ -234,6 +238,7 @@ fn the_worker_reranks_like_the_native_core() {
         let model = ModelRef {
             version: MODEL,
             scorer: &native.model,
+            mix: fixture().mix(),
         };
         let from_snapshot =
             block_on(Reranker::new(10, 1e9).rerank(&source, Some(model), &request, || 0.0))

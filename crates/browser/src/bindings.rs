@@ -59,8 +59,8 @@ impl BrowserReranker {
         let mix = match mix {
             None => MixWeights::default(),
             Some(json) => {
-                let mix: MixWeights = serde_json::from_str(&json)
-                    .map_err(|e| JsError::new(&format!("mix: {e}")))?;
+                let mix: MixWeights =
+                    serde_json::from_str(&json).map_err(|e| JsError::new(&format!("mix: {e}")))?;
                 mix.validate()
                     .map_err(|e| JsError::new(&format!("mix: {}: {}", e.field, e.message)))?;
                 mix

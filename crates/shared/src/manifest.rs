@@ -298,8 +298,57 @@ impl PublishedModel {
 /// A model's mix, if it has one, is a valid one; the error names `mix.…`.
 fn validate_mix(mix: Option<&MixWeights>) -> Result<(), FieldError> {
     mix.map_or(Ok(()), |mix| {
-        mix.validate().map_err(|e| {
-            FieldError::new(e.field.replacen("weights", "mix", 1), e.message)
-        })
+        mix.validate()
+            .map_err(|e| FieldError::new(e.field.replacen("weights", "mix", 1), e.message))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(mix: Option<MixWeights>) -> PublishedModel {
+        PublishedModel {
+            schema: PUBLISHED_MODEL_SCHEMA,
+            model: "sasrec".into(),
+            version: "m-1".into(),
+            created_at: "2026-12-03T00:00:00Z".into(),
+            d_model: 8,
+            max_len: 4,
+            onnx_bytes: 10,
+            onnx_sha256: "a".repeat(64),
+            chunks: 1,
+            metrics: serde_json::Value::Null,
+            embeddings: Some(3),
+            mix,
+        }
+    }
+
+    #[test]
+    fn a_model_without_a_mix_mixes_by_default_and_a_bad_mix_is_refused_by_name() {
+        let old = published(None);
+        old.validate().unwrap();
+        assert_eq!(old.default_mix(), MixWeights::default());
+        assert!(
+            !serde_json::to_string(&old).unwrap().contains("mix"),
+            "an old model's manifest keeps its shape"
+        );
+        let tuned = MixWeights {
+            transformer: 0.85,
+            heuristic: 0.15,
+        };
+        let read: PublishedModel =
+            serde_json::from_str(&serde_json::to_string(&published(Some(tuned))).unwrap()).unwrap();
+        assert_eq!(read.default_mix(), tuned);
+        let negative = published(Some(MixWeights {
+            transformer: 0.5,
+            heuristic: -0.1,
+        }));
+        assert_eq!(negative.validate().unwrap_err().field, "mix.heuristic");
+        let zero = published(Some(MixWeights {
+            transformer: 0.0,
+            heuristic: 0.0,
+        }));
+        assert_eq!(zero.validate().unwrap_err().field, "mix");
+    }
 }

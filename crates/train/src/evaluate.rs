@@ -203,7 +203,10 @@ pub fn evaluate_variants(
                     target_score,
                     negatives.iter().map(|&n| scores[n as usize]),
                 ));
-                full[v].add(rank(target_score, others.iter().map(|&i| scores[i as usize])));
+                full[v].add(rank(
+                    target_score,
+                    others.iter().map(|&i| scores[i as usize]),
+                ));
             }
         }
         on_progress(part.len());

@@ -21,8 +21,8 @@ use resonance_shared::mixer::MixWeights;
 use serde_json::json;
 
 use crate::baselines::{Heuristic, Hybrid, MostPopular, offline_graphs};
-use crate::mix::{self, MixChoice};
 use crate::evaluate::{self, FullScorer, ProtocolMetrics, SAMPLED_NEGATIVES, Split};
+use crate::mix::{self, MixChoice};
 use crate::run::{self, EVALUATION_FILE};
 use crate::scorer::SasRecScorer;
 use crate::sequences::Sequences;

@@ -18,11 +18,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use resonance_sasrec::onnx;
 use resonance_shared::keys::validate_model_version;
-use resonance_shared::mixer::MixWeights;
 use resonance_shared::manifest::{
     EmbeddingTable, FileDigest, Hyperparameters, Lineage, MANIFEST_SCHEMA, ModelManifest,
     OnnxSignature, TensorSignature,
 };
+use resonance_shared::mixer::MixWeights;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

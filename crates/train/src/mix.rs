@@ -119,7 +119,11 @@ fn choose(trials: &[MixTrial]) -> MixWeights {
     };
     trials
         .iter()
-        .max_by(|a, b| key(a).partial_cmp(&key(b)).unwrap_or(std::cmp::Ordering::Equal))
+        .max_by(|a, b| {
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
         .map_or(default, |t| t.weights)
 }
 
@@ -147,13 +151,27 @@ mod tests {
     }
 
     #[test]
-    fn the_best_full_catalogue_figure_wins_then_the_sampled_then_the_share_nearest_the_default()
-    {
-        let best = choose(&[trial(0.0, 0.2, 0.5), trial(0.1, 0.3, 0.1), trial(0.5, 0.25, 0.9)]);
+    fn the_best_full_catalogue_figure_wins_then_the_sampled_then_the_share_nearest_the_default() {
+        let best = choose(&[
+            trial(0.0, 0.2, 0.5),
+            trial(0.1, 0.3, 0.1),
+            trial(0.5, 0.25, 0.9),
+        ]);
         assert_eq!(best.heuristic, 0.1);
-        let tie = choose(&[trial(0.0, 0.3, 0.5), trial(0.2, 0.3, 0.6), trial(0.4, 0.3, 0.6)]);
-        assert_eq!(tie.heuristic, 0.2, "sampled breaks the tie, then 0.2 is nearer 0.3 than 0.4");
-        let flat = choose(&[trial(0.0, 0.3, 0.5), trial(0.3, 0.3, 0.5), trial(1.0, 0.3, 0.5)]);
+        let tie = choose(&[
+            trial(0.0, 0.3, 0.5),
+            trial(0.2, 0.3, 0.6),
+            trial(0.4, 0.3, 0.6),
+        ]);
+        assert_eq!(
+            tie.heuristic, 0.2,
+            "sampled breaks the tie, then 0.2 is nearer 0.3 than 0.4"
+        );
+        let flat = choose(&[
+            trial(0.0, 0.3, 0.5),
+            trial(0.3, 0.3, 0.5),
+            trial(1.0, 0.3, 0.5),
+        ]);
         assert_eq!(flat, MixWeights::default(), "a flat grid keeps the default");
     }
 
@@ -162,7 +180,10 @@ mod tests {
         let grid = grid();
         assert_eq!(grid.first().unwrap().heuristic, 0.0);
         assert_eq!(grid.last().unwrap().transformer, 0.0);
-        assert!(grid.contains(&MixWeights::default()), "the default is tried too");
+        assert!(
+            grid.contains(&MixWeights::default()),
+            "the default is tried too"
+        );
         for w in &grid {
             w.validate().unwrap();
             assert!((w.transformer + w.heuristic - 1.0).abs() < 1e-6);

@@ -20,7 +20,12 @@ pub fn headers(origin: Option<&str>) -> Headers {
 /// The headers of `GET /v1/model`: the graph's bytes, its version, its mix (`MixWeights` as
 /// JSON, so the browser mixes as the Worker does), and its checksum as the ETag (exposed to
 /// scripts on other origins).
-pub fn model_headers(origin: Option<&str>, version: &str, mix: &MixWeights, sha256: &str) -> Headers {
+pub fn model_headers(
+    origin: Option<&str>,
+    version: &str,
+    mix: &MixWeights,
+    sha256: &str,
+) -> Headers {
     let headers = headers(origin);
     let _ = headers.set("Content-Type", "application/octet-stream");
     let _ = headers.set("X-Model-Version", version);

@@ -27,7 +27,8 @@ limit?: number | null,
  */
 explain?: boolean, 
 /**
- * Override the default 0.7 / 0.3 mix for this request.
+ * Override the model's mix for this request (its own, tuned by `trainer eval`, or 0.7 /
+ * 0.3 for a model without one).
  */
 weights?: MixWeights | null, 
 /**

@@ -6,8 +6,8 @@ use anyhow::Result;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use resonance_data::read::BadRowPolicy;
-use resonance_train::evaluate::ProtocolMetrics;
 use resonance_shared::mixer::MixWeights;
+use resonance_train::evaluate::ProtocolMetrics;
 use resonance_train::evaluation::{self, EvalOptions, EvalProgress, SplitSize};
 use resonance_train::mix::MixChoice;
 
@@ -137,9 +137,15 @@ impl EvalProgress for Table {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        println!("mix tuned on the validation split ({seconds:.1} s): heuristic share, then sampled-100 / full NDCG@10");
+        println!(
+            "mix tuned on the validation split ({seconds:.1} s): heuristic share, then sampled-100 / full NDCG@10"
+        );
         for trial in &choice.grid {
-            let mark = if trial.weights == choice.chosen { "  <- chosen" } else { "" };
+            let mark = if trial.weights == choice.chosen {
+                "  <- chosen"
+            } else {
+                ""
+            };
             println!(
                 "  {:>4.2} {:>10.4} / {:<10.4}{mark}",
                 trial.weights.heuristic,
