@@ -28,7 +28,6 @@ use resonance_e2e::wrangler::{SERVICE_TOKEN, Wrangler, free_port, listener_keys_
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{FeatureSnapshot, Reranker, TractModel};
 use resonance_shared::api::{ErrorBody, RerankResponse};
-use resonance_shared::mixer::MixWeights;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
