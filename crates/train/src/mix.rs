@@ -106,15 +106,19 @@ pub fn tune(
     })
 }
 
-/// The best trial: full-catalogue NDCG@10, then sampled NDCG@10, then nearest the default.
+/// The best trial: full-catalogue NDCG@10, then sampled NDCG@10, then the share nearest the
+/// default, then the smaller heuristic share (0.2 and 0.4 are equally near 0.3; the distance
+/// is rounded so that f32 noise does not decide between them).
 fn choose(trials: &[MixTrial]) -> MixWeights {
     let default = MixWeights::default();
     let default_share = default.heuristic / (default.transformer + default.heuristic);
     let key = |t: &MixTrial| {
+        let distance = ((t.weights.heuristic - default_share).abs() * 1e4).round();
         (
             t.metrics.full_catalogue.ndcg_at_10,
             t.metrics.sampled_100.ndcg_at_10,
-            -(t.weights.heuristic - default_share).abs(),
+            -distance,
+            -t.weights.heuristic,
         )
     };
     trials
@@ -165,8 +169,10 @@ mod tests {
         ]);
         assert_eq!(
             tie.heuristic, 0.2,
-            "sampled breaks the tie, then 0.2 is nearer 0.3 than 0.4"
+            "sampled breaks the tie; 0.2 and 0.4 are as near 0.3, and the smaller share wins"
         );
+        let nearer = choose(&[trial(0.5, 0.3, 0.6), trial(0.4, 0.3, 0.6)]);
+        assert_eq!(nearer.heuristic, 0.4, "0.4 is nearer the default than 0.5");
         let flat = choose(&[
             trial(0.0, 0.3, 0.5),
             trial(0.3, 0.3, 0.5),
