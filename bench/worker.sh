@@ -5,7 +5,8 @@
 # catalogue tracks), one picked at random per request by bench/bodies.lua.
 #
 # Prints, in order:
-#   - the first rerank on a cold isolate (round trip, and the Worker's own timing_ms);
+#   - the first rerank on a cold isolate (round trip, and the Worker's own timing_ms), and on
+#     another, the first two that run the model (the first answers while its plan is built);
 #   - listeners the isolate has never seen (a fresh isolate, each request another listener:
 #     every feature read goes to KV): wrk -t2 -c8 -d2s;
 #   - after a warm-up (WARMUP seconds under load, so features are in the isolate's cache),
@@ -92,7 +93,19 @@ step "the first rerank on a cold isolate (workerd just started)"
 first="$(head -1 "$BODIES_FILE")"
 curl -sS -o "$work/first.json" -w '  round trip %{time_total} s\n' -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' --data "$first" "$DIRECT_URL/v1/rerank"
-node -e "const a = require('$work/first.json'); console.log('  timing_ms', a.timing_ms, 'backend', a.backend, 'degraded', JSON.stringify(a.degraded ?? []))"
+show() { node -e "const a = require('$1'); console.log('  timing_ms', a.timing_ms, 'backend', a.backend, 'user_state', a.user_state, 'degraded', JSON.stringify(a.degraded ?? []))"; }
+show "$work/first.json"
+# The same on another fresh isolate for a request that needs the model (a recent track the
+# stored history lacks), twice: the first is answered while the model's plan is not built.
+start_direct
+node -e "const b = JSON.parse(process.argv[1]); b.recent_tracks = [b.candidates[0]]; console.log(JSON.stringify(b))" \
+  "$first" > "$work/recent.json"
+for n in 1 2; do
+  step "a rerank that runs the model on a cold isolate: request $n"
+  curl -sS -o "$work/recent-$n.json" -w '  round trip %{time_total} s\n' -H "Authorization: Bearer $TOKEN" \
+    -H 'Content-Type: application/json' --data @"$work/recent.json" "$DIRECT_URL/v1/rerank"
+  show "$work/recent-$n.json"
+done
 
 mix() { node bench/mix.mjs "$DIRECT_URL" "$1" 200; }
 

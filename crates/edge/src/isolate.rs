@@ -24,7 +24,7 @@ use crate::kv::Kv;
 use crate::kv_source::{FeatureCaches, KV_CACHE_TTL_SECONDS, KvSource};
 pub use crate::live::LoadedModel;
 use crate::live::{self, LiveSlot, ServingState};
-use crate::model::SequenceScorer;
+use crate::model::{ModelError, ReadyOnly, SequenceScorer};
 use crate::publication::{self, PublicationError};
 use crate::rerank::{ModelRef, Reranker, Wanted, gather};
 use crate::snapshot::FeatureSnapshot;
@@ -46,12 +46,18 @@ pub const FEATURE_CACHE_MS: f64 = KV_CACHE_TTL_SECONDS as f64 * 1000.0;
 pub struct Settings {
     /// How long a pointer read is trusted, in milliseconds.
     pub pointer_check_ms: f64,
+    /// Whether a rerank that needs the model waits for its plan to be built (tens of
+    /// milliseconds after a load). The Worker does not: it answers from the heuristic,
+    /// flagged `model_warming`, and calls [`Isolate::build_plan`] after answering. Native
+    /// callers have no "after", so the default waits.
+    pub build_plan_in_request: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             pointer_check_ms: 5_000.0,
+            build_plan_in_request: true,
         }
     }
 }
@@ -236,11 +242,19 @@ impl Isolate {
     ) -> Result<RerankResponse, EdgeError> {
         let now = clock();
         let live = self.live(kv, settings, now).await?;
-        let model_ref = live.model.as_deref().map(|m| ModelRef {
-            version: &m.version,
-            scorer: &m.model,
-            mix: m.mix,
+        let ready_only = live.model.as_deref().map(|m| ReadyOnly {
+            model: &m.model,
+            wait: settings.build_plan_in_request,
         });
+        let model_ref = live
+            .model
+            .as_deref()
+            .zip(ready_only.as_ref())
+            .map(|(m, scorer)| ModelRef {
+                version: &m.version,
+                scorer,
+                mix: m.mix,
+            });
         let source = self.source(kv, &live, now);
         let outcome = self
             .reranker
@@ -278,6 +292,27 @@ impl Isolate {
             &request.user_id,
             &gathered,
         ))
+    }
+
+    /// Builds the serving model's plan if it is loaded and not built yet, and says how long
+    /// that took (milliseconds by `clock`); `None` when there was nothing to build. The
+    /// Worker calls it after each answer (`waitUntil`), so the request that loaded a model
+    /// does not pay for its plan.
+    pub fn build_plan(&self, clock: impl Fn() -> f64) -> Option<Result<f64, ModelError>> {
+        let model = self.serving().model?;
+        if model.model.is_ready() {
+            return None;
+        }
+        let started = clock();
+        let built = model.model.prepare().map(|()| clock() - started);
+        match &built {
+            Ok(ms) => (self.log)(&format!(
+                "built the plan of model {} in {ms:.1} ms",
+                model.version
+            )),
+            Err(e) => (self.log)(&format!("model {}: {e}", model.version)),
+        }
+        Some(built)
     }
 
     /// The live model, or why there is none.

@@ -25,6 +25,10 @@ pub enum ModelError {
     /// Inputs of the wrong shape.
     #[error("{0}")]
     Shape(String),
+    /// The engine is not ready to run without first building its plan, and the caller asked
+    /// not to wait ([`ReadyOnly`]).
+    #[error("the model's plan is still being built")]
+    Warming,
 }
 
 /// One forward pass for one listener.
@@ -45,6 +49,10 @@ pub trait SequenceScorer {
     fn d_model(&self) -> usize;
     /// Where it runs, reported in the response's `backend` (`tract-cpu`, `webgpu`).
     fn backend(&self) -> &'static str;
+    /// Whether a forward pass can run now without first building the engine's plan.
+    fn is_ready(&self) -> bool {
+        true
+    }
     /// `history` [L·d] left-padded, `mask` [L], `candidates` [C·d], all row-major.
     async fn score(
         &self,
@@ -52,6 +60,47 @@ pub trait SequenceScorer {
         mask: &[f32],
         candidates: &[f32],
     ) -> Result<ModelOutput, ModelError>;
+}
+
+/// An engine that, unless `wait`, refuses ([`ModelError::Warming`]) to run before its plan is
+/// built, rather than build it inside the request: one isolate has one thread, and building
+/// tract's plan takes tens of milliseconds. The Worker answers such a request from the
+/// heuristic, flagged `model_warming`, and builds the plan after answering.
+pub struct ReadyOnly<'a, M> {
+    /// The engine.
+    pub model: &'a M,
+    /// Build the plan in the request after all (native callers, tests).
+    pub wait: bool,
+}
+
+impl<M: SequenceScorer> SequenceScorer for ReadyOnly<'_, M> {
+    fn max_len(&self) -> usize {
+        self.model.max_len()
+    }
+
+    fn d_model(&self) -> usize {
+        self.model.d_model()
+    }
+
+    fn backend(&self) -> &'static str {
+        self.model.backend()
+    }
+
+    fn is_ready(&self) -> bool {
+        self.model.is_ready()
+    }
+
+    async fn score(
+        &self,
+        history: &[f32],
+        mask: &[f32],
+        candidates: &[f32],
+    ) -> Result<ModelOutput, ModelError> {
+        if !self.wait && !self.model.is_ready() {
+            return Err(ModelError::Warming);
+        }
+        self.model.score(history, mask, candidates).await
+    }
 }
 
 /// Checks the flat inputs against L and d; every engine calls it before running.

@@ -8,7 +8,9 @@
 //!    round trip, usually answered by the isolate's cache) and build the model inputs: the
 //!    last L history embeddings, left-padded, and the candidates' embeddings.
 //! 3. Score them with the model, or, when the same history was encoded a moment ago, with
-//!    the encoder state cached then.
+//!    the encoder state cached then. A model whose plan is not built yet, behind
+//!    [`crate::model::ReadyOnly`], scores nothing: the answer is the heuristic's, flagged
+//!    `model_warming`.
 //! 4. Mix with the heuristic (`resonance_shared::ranking`), best first, cut to `limit`.
 
 use std::cell::RefCell;
@@ -25,7 +27,7 @@ use resonance_shared::state::{self, UserState};
 
 use crate::cache::TtlCache;
 use crate::error::EdgeError;
-use crate::model::{ModelOutput, SequenceScorer, dot_scores, history_inputs};
+use crate::model::{ModelError, ModelOutput, SequenceScorer, dot_scores, history_inputs};
 use crate::source::{FeatureSource, SourceError, TrackLookup};
 
 /// The backend named in answers that had no transformer scores.
@@ -133,6 +135,7 @@ impl Reranker {
             ranking::rank(user.as_deref(), &inputs, &request.context, &settings)
                 .map_err(EdgeError::Invalid)?;
         degraded.features_partial = *failures > 0;
+        degraded.model_warming = scored.warming;
         if let Some(limit) = request.limit {
             ranked.truncate(limit);
         }
@@ -188,6 +191,7 @@ impl Reranker {
             scores: scorable.iter().map(|(id, _)| *id).zip(scores).collect(),
             source,
             history_used,
+            warming: false,
         };
         if scorable.is_empty() {
             return Scored::default();
@@ -228,7 +232,10 @@ impl Reranker {
                     .insert(key, Arc::new(user_state), clock());
                 scored(scores, StateSource::Computed, history.len())
             }
-            Err(_) => Scored::default(),
+            Err(e) => Scored {
+                warming: e == ModelError::Warming,
+                ..Scored::default()
+            },
         }
     }
 
@@ -252,6 +259,8 @@ struct Scored<'a> {
     scores: HashMap<&'a str, f32>,
     source: StateSource,
     history_used: usize,
+    /// The model was needed but its plan was not built yet ([`ModelError::Warming`]).
+    warming: bool,
 }
 
 /// The features one rerank reads: the user, the candidates and the history tracks.

@@ -122,6 +122,11 @@ impl SequenceScorer for TractModel {
         "tract-cpu"
     }
 
+    /// Built, or failed to build (a run then fails at once, without waiting).
+    fn is_ready(&self) -> bool {
+        self.plan.get().is_some()
+    }
+
     async fn score(
         &self,
         history: &[f32],

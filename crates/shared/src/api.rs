@@ -98,6 +98,11 @@ pub struct Degraded {
     /// are in `unknown_tracks`, an unreadable user counts as unknown.
     #[serde(default)]
     pub features_partial: bool,
+    /// The model had to run but was still being prepared (the Worker builds a freshly
+    /// loaded model's plan after answering, not inside a request): the ranking is the
+    /// heuristic alone, as with `model_unavailable`; the isolate's next answers use the model.
+    #[serde(default)]
+    pub model_warming: bool,
 }
 
 /// The answer to `POST /v1/rerank`.

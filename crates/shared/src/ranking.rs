@@ -95,7 +95,7 @@ pub fn rank(
             .map(|c| c.track_id.to_string())
             .collect(),
         model_unavailable: candidates.iter().all(|c| c.transformer.is_none()),
-        features_partial: false,
+        ..Degraded::default()
     };
     Ok((ranked, degraded))
 }

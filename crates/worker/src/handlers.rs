@@ -230,19 +230,26 @@ fn to_http(e: EdgeError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-/// Tunables from `[vars]` in wrangler.toml.
+/// Tunables from `[vars]` in wrangler.toml. A rerank never builds the model's plan: the
+/// isolate builds it after answering (`route`'s caller, through `waitUntil`).
 fn settings(env: &Env) -> Settings {
     let seconds = env
         .var("POINTER_CHECK_SECONDS")
         .ok()
         .and_then(|v| v.to_string().parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0);
-    match seconds {
-        Some(s) => Settings {
-            pointer_check_ms: s * 1000.0,
-        },
-        None => Settings::default(),
+    let defaults = Settings::default();
+    Settings {
+        pointer_check_ms: seconds.map_or(defaults.pointer_check_ms, |s| s * 1000.0),
+        build_plan_in_request: false,
     }
+}
+
+/// After an answer: builds the plan of a model that a request just loaded, so the next
+/// request that needs the model finds it ready (one isolate has one thread: this delays
+/// the requests queued behind it, once per model, instead of the one that loaded it).
+pub async fn build_plan() {
+    let _ = isolate().build_plan(now_ms);
 }
 
 /// Checks the admin token, before the body is read.

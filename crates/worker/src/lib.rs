@@ -32,7 +32,9 @@ mod kv;
 async fn fetch(
     req: worker::Request,
     env: worker::Env,
-    _ctx: worker::Context,
+    ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    handlers::route(req, env).await
+    let response = handlers::route(req, env).await;
+    ctx.wait_until(handlers::build_plan());
+    response
 }

@@ -20,4 +20,10 @@ model_unavailable: boolean,
  * Some feature reads failed (the store answered only in part): the tracks concerned
  * are in `unknown_tracks`, an unreadable user counts as unknown.
  */
-features_partial: boolean, };
+features_partial: boolean, 
+/**
+ * The model had to run but was still being prepared (the Worker builds a freshly
+ * loaded model's plan after answering, not inside a request): the ranking is the
+ * heuristic alone, as with `model_unavailable`; the isolate's next answers use the model.
+ */
+model_warming: boolean, };

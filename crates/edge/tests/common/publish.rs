@@ -20,6 +20,7 @@ pub const D: usize = 16;
 pub const TRACKS: usize = 20;
 pub const SETTINGS: Settings = Settings {
     pointer_check_ms: 5_000.0,
+    build_plan_in_request: true,
 };
 
 /// A small SASRec's ONNX graph and item rows; `seed` makes models differ.
