@@ -299,10 +299,7 @@ impl Isolate {
     /// Worker calls it after each answer (`waitUntil`), so the request that loaded a model
     /// does not pay for its plan.
     pub fn build_plan(&self, clock: impl Fn() -> f64) -> Option<Result<f64, ModelError>> {
-        let model = self.serving().model?;
-        if model.model.is_ready() {
-            return None;
-        }
+        let model = self.serving().model.filter(|m| !m.model.is_ready())?;
         let started = clock();
         let built = model.model.prepare().map(|()| clock() - started);
         match &built {
@@ -313,6 +310,13 @@ impl Isolate {
             Err(e) => (self.log)(&format!("model {}: {e}", model.version)),
         }
         Some(built)
+    }
+
+    /// Whether the serving model's plan is still to be built ([`Isolate::build_plan`]).
+    pub fn plan_pending(&self) -> bool {
+        let slot = self.live.borrow();
+        let model = slot.serving.as_ref().and_then(|s| s.model.as_ref());
+        model.is_some_and(|m| !m.model.is_ready())
     }
 
     /// The live model, or why there is none.

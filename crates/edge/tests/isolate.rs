@@ -409,6 +409,7 @@ fn a_worker_isolate_answers_from_the_heuristic_until_the_plan_is_built_after_ans
     assert_eq!(warming.model_version.as_deref(), Some("a"));
     assert!(warming.ranked.iter().all(|t| t.transformer.is_none()));
 
+    assert!(isolate.plan_pending());
     let clock = std::cell::Cell::new(0.0);
     let tick = || {
         clock.set(clock.get() + 1.0);
@@ -416,6 +417,7 @@ fn a_worker_isolate_answers_from_the_heuristic_until_the_plan_is_built_after_ans
     };
     assert_eq!(isolate.build_plan(tick).unwrap().unwrap(), 1.0);
     assert!(isolate.build_plan(tick).is_none(), "a plan is built once");
+    assert!(!isolate.plan_pending());
     let scored = block_on(isolate.rerank(&kv, &after_answering, &request(), || 1.0)).unwrap();
     assert!(!scored.degraded.model_warming && !scored.degraded.model_unavailable);
     let waited = block_on(Isolate::default().rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();

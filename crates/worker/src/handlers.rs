@@ -252,6 +252,11 @@ pub async fn build_plan() {
     let _ = isolate().build_plan(now_ms);
 }
 
+/// Whether [`build_plan`] has anything to do (most answers: no, and they schedule nothing).
+pub fn plan_pending() -> bool {
+    isolate().plan_pending()
+}
+
 /// Checks the admin token, before the body is read.
 fn admin(req: &Request, env: &Env) -> Result<(), ApiError> {
     access::access(env).admin(authorization(req).as_deref())

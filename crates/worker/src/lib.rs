@@ -35,6 +35,8 @@ async fn fetch(
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     let response = handlers::route(req, env).await;
-    ctx.wait_until(handlers::build_plan());
+    if handlers::plan_pending() {
+        ctx.wait_until(handlers::build_plan());
+    }
     response
 }
