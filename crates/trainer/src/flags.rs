@@ -203,6 +203,14 @@ pub struct SnapshotFlags {
     /// above the newest version in Redis, when that is higher).
     #[arg(long, value_name = "N")]
     pub feature_version: Option<u64>,
+    #[command(flatten)]
+    pub layout: LayoutFlag,
+}
+
+/// `--layout`, for every command that writes a feature version (`materialize`, `publish`,
+/// `retrain`).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct LayoutFlag {
     /// The layout of the stored values: 2 keeps each track's embedding once per model
     /// (`rsn:model:{m}:embedding:{id}`), 1 puts it in every version's track values, for an
     /// edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag).

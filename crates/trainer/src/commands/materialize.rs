@@ -98,7 +98,7 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     set.users.retain(|(id, _)| !forgotten.contains(id));
     let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
-    let layout = args.snapshot.layout;
+    let layout = args.snapshot.layout.layout;
     let pairs: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
     let meta = publication::meta(
         version,

@@ -106,7 +106,7 @@ pub fn run(args: PublishArgs) -> Result<()> {
     )?;
     println!("{}", graphs.describe(args.interest_graphs.into()));
 
-    let layout = args.snapshot.layout;
+    let layout = args.snapshot.layout.layout;
     let stored: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
     let meta = publication::meta(
         version,

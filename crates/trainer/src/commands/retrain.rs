@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use resonance_shared::features;
 use resonance_train::export::default_version;
 
 use super::eval::{self, EvalArgs};
@@ -15,7 +14,7 @@ use super::mirror;
 use super::models::GateFlags;
 use super::train::{self, TrainArgs};
 use crate::choices::GraphSourceArg;
-use crate::flags::{DataFlag, EdgeFlags, ModelsFlag, RedisFlag, SnapshotFlags};
+use crate::flags::{DataFlag, EdgeFlags, LayoutFlag, ModelsFlag, RedisFlag, SnapshotFlags};
 
 /// The weekly job: train a new model, and put it live only if the gate passes it.
 ///
@@ -45,6 +44,8 @@ pub struct RetrainArgs {
     /// version in Redis, when that is higher).
     #[arg(long, value_name = "N")]
     pub feature_version: Option<u64>,
+    #[command(flatten)]
+    pub layout: LayoutFlag,
     #[command(flatten)]
     pub redis: RedisFlag,
     /// Where the users' interest graphs come from (as `trainer materialize`).
@@ -93,7 +94,7 @@ pub fn run(args: RetrainArgs) -> Result<()> {
         snapshot: SnapshotFlags {
             as_of: args.train.as_of.clone(),
             feature_version: args.feature_version,
-            layout: features::SCHEMA_VERSION,
+            layout: args.layout,
         },
         redis: args.redis.clone(),
         interest_graphs: args.interest_graphs,
