@@ -242,19 +242,16 @@ impl Isolate {
     ) -> Result<RerankResponse, EdgeError> {
         let now = clock();
         let live = self.live(kv, settings, now).await?;
-        let ready_only = live.model.as_deref().map(|m| ReadyOnly {
+        let loaded = live.model.as_deref();
+        let scorer = loaded.map(|m| ReadyOnly {
             model: &m.model,
             wait: settings.build_plan_in_request,
         });
-        let model_ref = live
-            .model
-            .as_deref()
-            .zip(ready_only.as_ref())
-            .map(|(m, scorer)| ModelRef {
-                version: &m.version,
-                scorer,
-                mix: m.mix,
-            });
+        let model_ref = loaded.zip(scorer.as_ref()).map(|(m, scorer)| ModelRef {
+            version: &m.version,
+            scorer,
+            mix: m.mix,
+        });
         let source = self.source(kv, &live, now);
         let outcome = self
             .reranker
@@ -294,12 +291,17 @@ impl Isolate {
         ))
     }
 
+    /// The serving model, when its plan is still to be built.
+    fn unprepared(&self) -> Option<Rc<LoadedModel>> {
+        self.serving().model.filter(|m| !m.model.is_ready())
+    }
+
     /// Builds the serving model's plan if it is loaded and not built yet, and says how long
     /// that took (milliseconds by `clock`); `None` when there was nothing to build. The
-    /// Worker calls it after each answer (`waitUntil`), so the request that loaded a model
-    /// does not pay for its plan.
+    /// Worker calls it after an answer when [`Isolate::plan_pending`] (`waitUntil`), so the
+    /// request that loaded a model does not pay for its plan.
     pub fn build_plan(&self, clock: impl Fn() -> f64) -> Option<Result<f64, ModelError>> {
-        let model = self.serving().model.filter(|m| !m.model.is_ready())?;
+        let model = self.unprepared()?;
         let started = clock();
         let built = model.model.prepare().map(|()| clock() - started);
         match &built {
@@ -314,9 +316,7 @@ impl Isolate {
 
     /// Whether the serving model's plan is still to be built ([`Isolate::build_plan`]).
     pub fn plan_pending(&self) -> bool {
-        let slot = self.live.borrow();
-        let model = slot.serving.as_ref().and_then(|s| s.model.as_ref());
-        model.is_some_and(|m| !m.model.is_ready())
+        self.unprepared().is_some()
     }
 
     /// The live model, or why there is none.
