@@ -6,16 +6,25 @@
 // listener: `trainer listener-token`).
 // VARY_USERS=1 sends each request for another synthetic listener (u00001, u00002, …), so the
 // Worker runs the model every time instead of reusing a cached encoder state.
+// RECENT=1 adds two random candidates as `recent_tracks` (a history the stored state lacks,
+// and one the isolate's state cache has almost never seen): the model runs on each request,
+// with the listener's features warm, so timing_ms is the model path's cost.
 import { readFileSync } from "node:fs";
 
 const [url, bodyFile, n = "300"] = process.argv.slice(2);
 const template = JSON.parse(readFileSync(bodyFile, "utf8"));
 const vary = process.env.VARY_USERS === "1";
+const recent = process.env.RECENT === "1";
+const pick = () => template.candidates[Math.floor(Math.random() * template.candidates.length)];
 const roundTrips = [];
 const inside = [];
 for (let i = 0; i < Number(n) + 20; i++) {
   const user = vary ? `u${String(i + 1).padStart(5, "0")}` : template.user_id;
-  const body = JSON.stringify({ ...template, user_id: user });
+  const body = JSON.stringify({
+    ...template,
+    user_id: user,
+    ...(recent ? { recent_tracks: [pick(), pick()] } : {}),
+  });
   const began = performance.now();
   const response = await fetch(`${url}/v1/rerank`, {
     method: "POST",

@@ -13,6 +13,8 @@
 #     wrk -t2 -c8 -d15s and wrk -t1 -c1 -d10s: requests/s, latency p50 / p90 / p99, and the
 #     CPU workerd used (percent of the machine's cores, and milliseconds per request: what a
 #     Worker is billed);
+#   - one listener on one connection, answered from the stored state and then with the model
+#     running on every request (two random `recent_tracks`): the wasm forward pass's cost;
 #   - after each, where 200 answers' encoder states came from (bench/mix.mjs: stored in KV,
 #     cached in the isolate, computed by the model), their backends and degradation flags;
 #   - the floor: the same runs against a Worker that answers "ok" (bench/miniflare.mjs
@@ -120,6 +122,14 @@ wrk -t2 -c8 -d"${WARMUP}s" -s bench/bodies.lua "$DIRECT_URL/v1/rerank" | grep -E
 load "workerd, 8 connections" 2 8 "$DURATION" "$DIRECT_URL"
 load "workerd, 1 connection" 1 1 10 "$DIRECT_URL"
 mix "$BODIES_FILE"
+# The model path, warm: one listener, one connection; with RECENT=1 each request brings two
+# random recent tracks, so the model runs every time (the wasm forward pass and the dot
+# products), against the same listener answered from the stored state.
+echo "$first" > "$work/one.json"
+step "one listener, stored state, 1 connection (bench/timing.mjs, 300 requests)"
+node bench/timing.mjs "$DIRECT_URL" "$work/one.json" 300
+step "one listener, the model runs on each request (RECENT=1 bench/timing.mjs, 300 requests)"
+RECENT=1 node bench/timing.mjs "$DIRECT_URL" "$work/one.json" 300
 # The floor: the same workerd serving a Worker that does nothing. Its p99 bounds what the
 # rerank's can show on this machine.
 FLOOR=1 start_direct

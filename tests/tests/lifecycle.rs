@@ -4,7 +4,8 @@
 //! on day 4 and a rollback on day 6. After every step the Worker serves a state that belongs
 //! together (it answers exactly as the native core does on the version and model it names,
 //! within 1e-4), its KV holds only the live and previous states (listed from wrangler's own
-//! local KV), and `trainer status` agrees with what the test reads.
+//! local KV), and `trainer status` agrees with what the test reads. Day 1 is written in the
+//! older layout (1), so the days after it are also the upgrade of a running edge.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -103,12 +104,16 @@ fn retrain(models: &Path) {
     );
 }
 
+/// Day 1 is of layout 1 (an edge deployed before layout 2); from day 2 on the mirror moves
+/// the edge to layout 2 (the model's embeddings and listeners' states go with its model).
 fn materialize(redis: &RedisServer, models: &Path, day: i64) {
     let f = fixture();
+    let layout = if day == 1 { "1" } else { "2" };
     succeeded(
         Command::new(trainer_path())
             .args(["materialize", "--data", &s(&f.data), "--models", &s(models)])
             .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
+            .args(["--layout", layout])
             .env("REDIS_URL", &redis.url)
             .output()
             .unwrap(),
@@ -129,8 +134,14 @@ fn follow(redis: &RedisServer, worker: &Wrangler, abort_at: &str) -> Output {
 }
 
 /// The Worker's answers for two listeners equal the native core's on the feature version
-/// (read from Redis) and the model (read from the models folder) the Worker says it serves.
-fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &Path, step: &str) {
+/// (read from Redis) and the model (read from the models folder) the Worker says it serves;
+/// returns that version's layout.
+fn assert_serves_a_whole_state(
+    redis: &RedisServer,
+    worker: &Wrangler,
+    models: &Path,
+    step: &str,
+) -> u32 {
     let state = worker.health();
     assert_eq!(state["status"], "ok", "{step}: {state}");
     let version = FeatureVersion(state["featuresVersion"].as_u64().expect("a version"));
@@ -207,6 +218,7 @@ fn assert_serves_a_whole_state(redis: &RedisServer, worker: &Wrangler, models: &
         assert_eq!(got.backend, "tract-cpu", "{step}");
         assert_same_ranking(user, &got, &expected, 1e-4);
     }
+    meta.layout
 }
 
 /// The keys wrangler's local KV holds under `prefix` (`wrangler kv key list --local`).
@@ -314,7 +326,8 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         }
         succeeded(follow(&redis, &worker, ""));
         let step = format!("day {day}");
-        assert_serves_a_whole_state(&redis, &worker, &models, &step);
+        let layout = assert_serves_a_whole_state(&redis, &worker, &models, &step);
+        assert_eq!(layout, if day == 1 { 1 } else { 2 }, "{step}");
         let status = assert_edge_holds_only(&redis, &worker, &step);
         let expected_model = if (4..6).contains(&day) {
             RETRAINED
