@@ -22,13 +22,12 @@ use crate::admin::{KvValue, ValidatedWrite};
 use crate::error::EdgeError;
 use crate::kv::Kv;
 use crate::kv_source::{FeatureCaches, KV_CACHE_TTL_SECONDS, KvSource};
-pub use crate::live::LoadedModel;
 use crate::live::{self, LiveSlot, ServingState};
-use crate::model::{ModelError, ReadyOnly, SequenceScorer};
-use crate::publication::{self, PublicationError};
+use crate::model::{ModelError, SequenceScorer};
+use crate::publication::PublicationError;
 use crate::rerank::{ModelRef, Reranker, Wanted, gather};
+pub use crate::served_model::{GraphState, ModelGraph, ServedModel};
 use crate::snapshot::FeatureSnapshot;
-use crate::tract::TractModel;
 
 const FEATURE_CACHE_ENTRIES: usize = 50_000;
 const STATE_CACHE_ENTRIES: usize = 10_000;
@@ -46,18 +45,20 @@ pub const FEATURE_CACHE_MS: f64 = KV_CACHE_TTL_SECONDS as f64 * 1000.0;
 pub struct Settings {
     /// How long a pointer read is trusted, in milliseconds.
     pub pointer_check_ms: f64,
-    /// Whether a rerank that needs the model waits for its plan to be built (tens of
-    /// milliseconds after a load). The Worker does not: it answers from the heuristic,
-    /// flagged `model_warming`, and calls [`Isolate::build_plan`] after answering. Native
-    /// callers have no "after", so the default waits.
-    pub build_plan_in_request: bool,
+    /// Whether a rerank waits for the model's graph: read, checked and parsed, then its plan
+    /// built (each tens of milliseconds in wasm). The Worker does not: a fresh isolate goes
+    /// live on the model's manifest and answers from stored encoder states at once; an
+    /// answer that needs the model is the heuristic's, flagged `model_warming`, and the
+    /// Worker calls [`Isolate::load_graph`] and [`Isolate::build_plan`] after answering.
+    /// Native callers have no "after", so the default waits.
+    pub load_model_in_request: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             pointer_check_ms: 5_000.0,
-            build_plan_in_request: true,
+            load_model_in_request: true,
         }
     }
 }
@@ -80,7 +81,7 @@ pub struct Live {
     /// The live feature version (`None`: nothing published).
     pub version: Option<FeatureVersion>,
     /// The model serving.
-    pub model: Option<Rc<LoadedModel>>,
+    pub model: Option<Rc<ServedModel>>,
 }
 
 impl Live {
@@ -168,9 +169,13 @@ impl Isolate {
             self.live.borrow_mut().error = None;
             return Ok(self.serving());
         }
+        // With a verified state to keep, a new model is read whole before it replaces it;
+        // without one there is nothing better to serve meanwhile than its stored states.
+        let keeping = current.as_ref().is_some_and(|s| s.verified);
+        let with_graph = settings.load_model_in_request || keeping;
         let resolved = {
             let slot = &self.live;
-            live::resolve(kv, version, |m| slot.borrow().loaded(m)).await
+            live::resolve(kv, version, with_graph, |m| slot.borrow().loaded(m)).await
         };
         match resolved {
             Ok(state) => self.install(state),
@@ -243,10 +248,7 @@ impl Isolate {
         let now = clock();
         let live = self.live(kv, settings, now).await?;
         let loaded = live.model.as_deref();
-        let scorer = loaded.map(|m| ReadyOnly {
-            model: &m.model,
-            wait: settings.build_plan_in_request,
-        });
+        let scorer = loaded.map(|m| m.scorer(settings.load_model_in_request));
         let model_ref = loaded.zip(scorer.as_ref()).map(|(m, scorer)| ModelRef {
             version: &m.version,
             scorer,
@@ -255,9 +257,14 @@ impl Isolate {
         let source = self.source(kv, &live, now);
         let outcome = self
             .reranker
-            .rerank(&source, model_ref, request, clock)
+            .rerank(&source, model_ref, request, &clock)
             .await?;
-        Ok(outcome.response)
+        // From the request's start: resolving a new state (its pointer, meta and model) is
+        // part of what this answer waited for.
+        Ok(RerankResponse {
+            timing_ms: clock() - now,
+            ..outcome.response
+        })
     }
 
     /// What a rerank of `request` would read, as a snapshot the browser module reranks from.
@@ -271,10 +278,7 @@ impl Isolate {
         let live = self.live(kv, settings, now).await?;
         let version = live.version.ok_or(EdgeError::FeaturesNotPublished)?;
         let candidates: Vec<&str> = request.candidates.iter().map(String::as_str).collect();
-        let max_len = live
-            .model
-            .as_ref()
-            .map_or(usize::MAX, |m| m.model.max_len());
+        let max_len = live.model.as_ref().map_or(usize::MAX, |m| m.max_len);
         let source = self.source(kv, &live, now);
         let wanted = Wanted {
             user_id: &request.user_id,
@@ -291,19 +295,47 @@ impl Isolate {
         ))
     }
 
-    /// The serving model, when its plan is still to be built.
-    fn unprepared(&self) -> Option<Rc<LoadedModel>> {
-        self.serving().model.filter(|m| !m.model.is_ready())
+    /// Reads the serving model's graph if it is not read yet, and says how long that took
+    /// (milliseconds by `clock`); `None` when there was nothing to read. A graph that fails
+    /// leaves the state to be resolved again at the next pointer check, and `/health` says why.
+    pub async fn load_graph<K: Kv>(
+        &self,
+        kv: &K,
+        clock: impl Fn() -> f64,
+    ) -> Option<Result<f64, PublicationError>> {
+        let model = self.serving().model.filter(|m| m.graph_unread())?;
+        let started = clock();
+        let loaded = model.load_graph(kv).await.map(|_| clock() - started);
+        match &loaded {
+            Ok(ms) => (self.log)(&format!(
+                "loaded the graph of model {} in {ms:.1} ms",
+                model.version
+            )),
+            Err(e) => {
+                let message = format!(
+                    "{e}; answers that need model {} are the heuristic's until it loads",
+                    model.version
+                );
+                (self.log)(&message);
+                let mut slot = self.live.borrow_mut();
+                if let Some(state) = slot.serving.as_mut() {
+                    state.verified = false;
+                }
+                slot.error = Some(message);
+            }
+        }
+        Some(loaded)
     }
 
-    /// Builds the serving model's plan if it is loaded and not built yet, and says how long
-    /// that took (milliseconds by `clock`); `None` when there was nothing to build. The
-    /// Worker calls it after an answer when [`Isolate::plan_pending`] (`waitUntil`), so the
-    /// request that loaded a model does not pay for its plan.
+    /// Builds the serving model's plan if its graph is loaded and the plan not built yet,
+    /// and says how long that took (milliseconds by `clock`); `None` when there was nothing
+    /// to build. The Worker calls it after an answer when [`Isolate::model_pending`]
+    /// (`waitUntil`), so the request that loaded a model does not pay for its plan.
     pub fn build_plan(&self, clock: impl Fn() -> f64) -> Option<Result<f64, ModelError>> {
-        let model = self.unprepared()?;
+        let model = self.serving().model?;
+        let graph = model.graph().filter(|g| !g.engine.is_ready())?;
         let started = clock();
-        let built = model.model.prepare().map(|()| clock() - started);
+        let built = graph.engine.prepare().map(|()| clock() - started);
         match &built {
             Ok(ms) => (self.log)(&format!(
                 "built the plan of model {} in {ms:.1} ms",
@@ -314,22 +346,31 @@ impl Isolate {
         Some(built)
     }
 
-    /// Whether the serving model's plan is still to be built ([`Isolate::build_plan`]).
-    pub fn plan_pending(&self) -> bool {
-        self.unprepared().is_some()
+    /// Whether the serving model's graph is still to be read ([`Isolate::load_graph`]) or its
+    /// plan to be built ([`Isolate::build_plan`]).
+    pub fn model_pending(&self) -> bool {
+        self.serving()
+            .model
+            .is_some_and(|m| m.graph_unread() || m.graph().is_some_and(|g| !g.engine.is_ready()))
     }
 
-    /// The live model, or why there is none.
+    /// The live model with its graph (read now if it was not), or why there is none.
     pub async fn model<K: Kv>(
         &self,
         kv: &K,
         settings: &Settings,
         now: f64,
-    ) -> Result<Rc<LoadedModel>, EdgeError> {
-        self.live(kv, settings, now)
+    ) -> Result<(Rc<ServedModel>, Rc<ModelGraph>), EdgeError> {
+        let model = self
+            .live(kv, settings, now)
             .await?
             .model
-            .ok_or(EdgeError::ModelNotLoaded)
+            .ok_or(EdgeError::ModelNotLoaded)?;
+        let graph = model.load_graph(kv).await.map_err(|e| match e {
+            PublicationError::NotPublished { .. } => EdgeError::ModelNotFound(e.to_string()),
+            other => EdgeError::ModelInvalid(other.to_string()),
+        })?;
+        Ok((model, graph))
     }
 
     /// What `/health` says.
@@ -344,6 +385,10 @@ impl Isolate {
             status: if error.is_some() { "degraded" } else { "ok" }.into(),
             gpu_available: false,
             model_loaded: live.model.is_some(),
+            model_graph: live
+                .model
+                .as_ref()
+                .map(|m| m.graph_state().name().to_string()),
             model_version: live.model.map(|m| m.version.clone()),
             features_version: live.version.map(|v| v.0),
             model_error: error,
@@ -420,7 +465,7 @@ impl Isolate {
         if self.live.borrow().loaded(version).is_some() {
             return Ok(());
         }
-        let model = load_model(kv, version).await.map_err(|e| match e {
+        let model = ServedModel::load(kv, version).await.map_err(|e| match e {
             PublicationError::NotPublished { .. } => EdgeError::ModelNotFound(e.to_string()),
             other => EdgeError::ModelInvalid(other.to_string()),
         })?;
@@ -445,7 +490,10 @@ impl Isolate {
         }
         let state = {
             let slot = &self.live;
-            live::resolve(kv, FeatureVersion(version), |m| slot.borrow().loaded(m)).await?
+            live::resolve(kv, FeatureVersion(version), true, |m| {
+                slot.borrow().loaded(m)
+            })
+            .await?
         };
         let model = state
             .model
@@ -466,7 +514,7 @@ impl Isolate {
             kv,
             caches: &self.caches,
             version,
-            model: model.map(|m| (m.version.as_str(), m.model.d_model())),
+            model: model.map(|m| (m.version.as_str(), m.d_model)),
             embeddings_apart: model.is_some_and(|m| m.embeddings.is_some()),
             now,
         }
@@ -485,48 +533,4 @@ fn describe(state: &ServingState) -> String {
         Some(m) => format!("feature version {} with model {}", state.version, m.version),
         None => format!("feature version {} without a model", state.version),
     }
-}
-
-/// Reads a published model's manifest and chunks (concurrently), verifies the checksum and
-/// builds the tract plan.
-pub async fn load_model<K: Kv>(kv: &K, version: &str) -> Result<LoadedModel, PublicationError> {
-    let manifest = kv
-        .get_text(&keys::model_manifest_key(version), None)
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| PublicationError::NotPublished {
-            version: version.to_string(),
-        })?;
-    let published = publication::parse_manifest(version, &manifest)?;
-    let chunks = join_all((0..published.chunks).map(|i| {
-        let key = keys::model_chunk_key(version, i);
-        async move { kv.get_bytes(&key).await.ok().flatten() }
-    }))
-    .await;
-    let onnx = publication::assemble(&published, chunks)?;
-    let model = TractModel::from_onnx(&onnx).map_err(|e| PublicationError::BadManifest {
-        version: version.to_string(),
-        message: e.to_string(),
-    })?;
-    if model.d_model() != published.d_model || model.max_len() != published.max_len {
-        return Err(PublicationError::BadManifest {
-            version: version.to_string(),
-            message: format!(
-                "the graph has L = {}, d = {}; the manifest says {} and {}",
-                model.max_len(),
-                model.d_model(),
-                published.max_len,
-                published.d_model
-            ),
-        });
-    }
-    Ok(LoadedModel {
-        version: version.to_string(),
-        model,
-        onnx,
-        mix: published.default_mix(),
-        sha256: published.onnx_sha256,
-        embeddings: published.embeddings,
-    })
 }

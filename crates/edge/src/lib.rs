@@ -37,6 +37,8 @@ pub mod live;
 pub mod model;
 pub mod publication;
 pub mod rerank;
+#[cfg(feature = "tract")]
+pub mod served_model;
 pub mod snapshot;
 pub mod source;
 #[cfg(feature = "tract")]

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! rsn:current ─► N ─► rsn:v{N}:meta ─► model_version m ─► rsn:model:{m}:manifest + chunks
-//!                                                         (loaded, checksum, L and d checked)
+//!                                                         (verified; the graph loads on demand)
 //!                          └─► layout: 1 (embeddings in the track values) or 2 (embeddings
 //!                              at rsn:model:{m}:embedding:{id}: m must have been published with them)
 //! ```
@@ -15,34 +15,23 @@
 //! whose model does not load, is not installed; the isolate keeps what it served, and
 //! `/health` says why. An isolate with nothing to keep serves the named features without a
 //! model (heuristic-only, flagged `model_unavailable`), never another model.
+//!
+//! How much of the model must verify before its state is installed depends on what the
+//! isolate would otherwise serve. One with a state to keep reads the new model whole first
+//! (manifest and graph). A fresh one (and the Worker's isolates are often fresh) installs the
+//! state once the meta and the model's manifest verify, answers from stored encoder states at
+//! once, and loads the graph after answering (`crate::served_model`); if the graph then fails,
+//! the model path degrades, flagged, and the state is resolved again at the next pointer check.
 
 use std::rc::Rc;
 
 use resonance_shared::features::{FeatureSetMeta, OLDEST_SCHEMA, SCHEMA_VERSION};
 use resonance_shared::keys::FeatureVersion;
-use resonance_shared::mixer::MixWeights;
 
 use crate::error::EdgeError;
 use crate::kv::Kv;
 use crate::publication::PublicationError;
-use crate::tract::TractModel;
-
-/// A model that loaded and verified.
-pub struct LoadedModel {
-    /// The version it was published as.
-    pub version: String,
-    /// The tract plan.
-    pub model: TractModel,
-    /// The verified graph, served to browsers by `GET /v1/model`.
-    pub onnx: Vec<u8>,
-    /// SHA-256 of `onnx`, hex.
-    pub sha256: String,
-    /// Its embedding keys at the edge (`PublishedModel::embeddings`); `None`: published
-    /// without them, so it serves only versions of layout 1.
-    pub embeddings: Option<usize>,
-    /// The mix a rerank without `weights` gets (`PublishedModel::mix`, else 0.7 / 0.3).
-    pub mix: MixWeights,
-}
+use crate::served_model::ServedModel;
 
 /// What an isolate serves: a feature version and its model.
 #[derive(Clone)]
@@ -50,7 +39,7 @@ pub struct ServingState {
     /// The feature version.
     pub version: FeatureVersion,
     /// The model its meta names; `None` only while that model cannot be served.
-    pub model: Option<Rc<LoadedModel>>,
+    pub model: Option<Rc<ServedModel>>,
     /// Whether the whole state verified (meta and model); an unverified one is re-resolved
     /// at every pointer check until it does.
     pub verified: bool,
@@ -67,12 +56,12 @@ pub struct LiveSlot {
     pub error: Option<String>,
     /// A verified model that is not serving: staged by the admin route, or the one the last
     /// switch displaced, so a switch back to it (a rollback) does not load it again.
-    pub spare: Option<Rc<LoadedModel>>,
+    pub spare: Option<Rc<ServedModel>>,
 }
 
 impl LiveSlot {
     /// A loaded model of `version`, if this slot holds one (serving or spare).
-    pub fn loaded(&self, version: &str) -> Option<Rc<LoadedModel>> {
+    pub fn loaded(&self, version: &str) -> Option<Rc<ServedModel>> {
         let serving = self.serving.as_ref().and_then(|s| s.model.clone());
         [serving, self.spare.clone()]
             .into_iter()
@@ -187,12 +176,14 @@ impl From<StateError> for EdgeError {
     }
 }
 
-/// Reads the meta of `version`, the model it names, and verifies both; `loaded` offers a
-/// model already in memory by version.
+/// Reads the meta of `version` and the manifest of the model it names, and verifies both;
+/// with `with_graph`, the model's graph too (its chunks, checksum and parse). `loaded` offers
+/// a model already in memory by version.
 pub async fn resolve<K: Kv>(
     kv: &K,
     version: FeatureVersion,
-    loaded: impl Fn(&str) -> Option<Rc<LoadedModel>>,
+    with_graph: bool,
+    loaded: impl Fn(&str) -> Option<Rc<ServedModel>>,
 ) -> Result<ServingState, StateError> {
     let key = version.meta_key();
     let text = kv
@@ -222,23 +213,26 @@ pub async fn resolve<K: Kv>(
             layout: meta.layout,
         });
     }
-    let model = meta
+    let named = meta
         .model_version
         .ok_or(StateError::NoModel { version: version.0 })?;
-    // A copy loaded before its embeddings were published cannot serve layout 2: load it again.
-    let usable = |m: &Rc<LoadedModel>| meta.layout < 2 || m.embeddings.is_some();
-    let model = match loaded(&model).filter(usable) {
-        Some(model) => model,
-        None => Rc::new(
-            crate::isolate::load_model(kv, &model)
-                .await
-                .map_err(|error| StateError::Model {
-                    version: version.0,
-                    model: model.clone(),
-                    error,
-                })?,
-        ),
+    let failed = |error| StateError::Model {
+        version: version.0,
+        model: named.clone(),
+        error,
     };
+    // A copy loaded before its embeddings were published cannot serve layout 2, and one whose
+    // graph failed to load may load now (KV had not shown every chunk): read them again.
+    let usable = |m: &Rc<ServedModel>| {
+        (meta.layout < 2 || m.embeddings.is_some()) && m.graph_error().is_none()
+    };
+    let model = match loaded(&named).filter(usable) {
+        Some(model) => model,
+        None => Rc::new(ServedModel::manifest(kv, &named).await.map_err(failed)?),
+    };
+    if with_graph {
+        model.load_graph(kv).await.map_err(failed)?;
+    }
     if meta.layout >= 2 && model.embeddings.is_none() {
         return Err(StateError::NoEmbeddings {
             version: version.0,

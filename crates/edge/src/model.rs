@@ -25,9 +25,9 @@ pub enum ModelError {
     /// Inputs of the wrong shape.
     #[error("{0}")]
     Shape(String),
-    /// The engine is not ready to run without first building its plan, and the caller asked
-    /// not to wait ([`ReadyOnly`]).
-    #[error("the model's plan is still being built")]
+    /// The engine is not ready to run without first loading its graph or building its plan,
+    /// and the caller asked not to wait (`crate::served_model::ServedModel::scorer`).
+    #[error("the model is still loading")]
     Warming,
 }
 
@@ -60,47 +60,6 @@ pub trait SequenceScorer {
         mask: &[f32],
         candidates: &[f32],
     ) -> Result<ModelOutput, ModelError>;
-}
-
-/// An engine that, unless `wait`, refuses ([`ModelError::Warming`]) to run before its plan is
-/// built, rather than build it inside the request: one isolate has one thread, and building
-/// tract's plan takes tens of milliseconds. The Worker answers such a request from the
-/// heuristic, flagged `model_warming`, and builds the plan after answering.
-pub struct ReadyOnly<'a, M> {
-    /// The engine.
-    pub model: &'a M,
-    /// Build the plan in the request after all (native callers, tests).
-    pub wait: bool,
-}
-
-impl<M: SequenceScorer> SequenceScorer for ReadyOnly<'_, M> {
-    fn max_len(&self) -> usize {
-        self.model.max_len()
-    }
-
-    fn d_model(&self) -> usize {
-        self.model.d_model()
-    }
-
-    fn backend(&self) -> &'static str {
-        self.model.backend()
-    }
-
-    fn is_ready(&self) -> bool {
-        self.model.is_ready()
-    }
-
-    async fn score(
-        &self,
-        history: &[f32],
-        mask: &[f32],
-        candidates: &[f32],
-    ) -> Result<ModelOutput, ModelError> {
-        if !self.wait && !self.model.is_ready() {
-            return Err(ModelError::Warming);
-        }
-        self.model.score(history, mask, candidates).await
-    }
 }
 
 /// Checks the flat inputs against L and d; every engine calls it before running.

@@ -8,9 +8,9 @@
 //!    round trip, usually answered by the isolate's cache) and build the model inputs: the
 //!    last L history embeddings, left-padded, and the candidates' embeddings.
 //! 3. Score them with the model, or, when the same history was encoded a moment ago, with
-//!    the encoder state cached then. A model whose plan is not built yet, behind
-//!    [`crate::model::ReadyOnly`], scores nothing: the answer is the heuristic's, flagged
-//!    `model_warming`.
+//!    the encoder state cached then. A model that is still loading (the Worker's, whose
+//!    graph and plan are built after answering) scores nothing: the answer is the
+//!    heuristic's, flagged `model_warming`.
 //! 4. Mix with the heuristic (`resonance_shared::ranking`), best first, cut to `limit`.
 
 use std::cell::RefCell;
@@ -259,7 +259,7 @@ struct Scored<'a> {
     scores: HashMap<&'a str, f32>,
     source: StateSource,
     history_used: usize,
-    /// The model was needed but its plan was not built yet ([`ModelError::Warming`]).
+    /// The model was needed but is still loading ([`ModelError::Warming`]).
     warming: bool,
 }
 

@@ -6,7 +6,7 @@
 
 use futures_executor::block_on;
 use resonance_edge::EdgeError;
-use resonance_edge::isolate::{Isolate, Settings};
+use resonance_edge::isolate::Isolate;
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 
 mod common;
@@ -392,34 +392,4 @@ fn a_layout_the_reader_does_not_know_or_a_model_without_embeddings_is_refused() 
         error.contains("layout 3") && error.contains("reads layouts 1 to 2"),
         "{error}"
     );
-}
-
-#[test]
-fn a_worker_isolate_answers_from_the_heuristic_until_the_plan_is_built_after_answering() {
-    let (kv, _) = live_kv();
-    let after_answering = Settings {
-        build_plan_in_request: false,
-        ..SETTINGS
-    };
-    let isolate = Isolate::default();
-    let warming = block_on(isolate.rerank(&kv, &after_answering, &request(), || 0.0)).unwrap();
-    assert!(warming.degraded.model_warming, "{:?}", warming.degraded);
-    assert!(warming.degraded.model_unavailable);
-    assert_eq!(warming.backend, "heuristic-only");
-    assert_eq!(warming.model_version.as_deref(), Some("a"));
-    assert!(warming.ranked.iter().all(|t| t.transformer.is_none()));
-
-    assert!(isolate.plan_pending());
-    let clock = std::cell::Cell::new(0.0);
-    let tick = || {
-        clock.set(clock.get() + 1.0);
-        clock.get()
-    };
-    assert_eq!(isolate.build_plan(tick).unwrap().unwrap(), 1.0);
-    assert!(isolate.build_plan(tick).is_none(), "a plan is built once");
-    assert!(!isolate.plan_pending());
-    let scored = block_on(isolate.rerank(&kv, &after_answering, &request(), || 1.0)).unwrap();
-    assert!(!scored.degraded.model_warming && !scored.degraded.model_unavailable);
-    let waited = block_on(Isolate::default().rerank(&kv, &SETTINGS, &request(), || 0.0)).unwrap();
-    assert_same(&scored, &waited);
 }

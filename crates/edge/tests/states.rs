@@ -7,12 +7,10 @@ use std::collections::BTreeMap;
 use futures_executor::block_on;
 use resonance_edge::isolate::Isolate;
 use resonance_edge::kv::MemoryKv;
-use resonance_edge::states::encode_state;
-use resonance_edge::tract::TractModel;
 use resonance_shared::api::{RerankRequest, RerankResponse, StateSource, parse_rerank_request};
 use resonance_shared::features::{self, UserFeatures, UserRecentHistory};
 use resonance_shared::keys::{self, Entity, FeatureVersion};
-use resonance_shared::state::{UserState, history_fingerprint};
+use resonance_shared::state::history_fingerprint;
 
 mod common;
 #[path = "common/publish.rs"]
@@ -22,26 +20,6 @@ use publish::*;
 /// How far a stored state's answer may be from the model's on the same history: the scores
 /// are standardised, and native tract, wasm tract and burn differ in the last bits.
 const STATE_TOLERANCE: f32 = 1e-4;
-
-/// Model `a` with its embeddings and feature version 1 of layout 2, live; and the rows.
-fn layout_two_kv() -> (MemoryKv, Vec<u8>, Vec<Vec<f32>>) {
-    let kv = MemoryKv::default();
-    let (onnx, rows) = model(1);
-    publish_model_with(&kv, "a", &onnx, Some(&rows));
-    publish_features_as(&kv, 1, &rows, "a", 2);
-    point(&kv, 1);
-    (kv, onnx, rows)
-}
-
-/// The state of `history` as `trainer materialize` computes it.
-fn offline_state(onnx: &[u8], rows: &[Vec<f32>], history: &[String]) -> UserState {
-    let model = TractModel::from_onnx(onnx).unwrap();
-    let embedding = |id: &str| {
-        let i: usize = id.strip_prefix('t')?.parse().ok()?;
-        rows.get(i).map(Vec::as_slice)
-    };
-    encode_state(&model, &embedding, history).unwrap().unwrap()
-}
 
 fn user_history() -> Vec<String> {
     (1..=8).map(|i| format!("t{i}")).collect()

@@ -161,8 +161,16 @@ pub struct HealthResponse {
     pub status: String,
     /// Whether a GPU backend can run the transformer here (never on the Worker).
     pub gpu_available: bool,
-    /// Whether a model is loaded and serving.
+    /// Whether a model is serving (its manifest verified: answers from stored encoder states
+    /// use it; `modelGraph` says whether the model itself can run yet).
     pub model_loaded: bool,
+    /// Where the serving model's graph stands: `loading` (a fresh isolate reads it after
+    /// answering; meanwhile an answer that needs the model is the heuristic's, flagged
+    /// `model_warming`), `planning` (read; its plan is built after the next answer), `ready`,
+    /// or `failed` (`modelError` says why; such answers are flagged `model_unavailable`).
+    /// Absent without a model, and from Workers older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_graph: Option<String>,
     /// The serving model's version; `None` without one.
     pub model_version: Option<String>,
     /// The feature version serving (its meta names `modelVersion`); `None` when none is

@@ -2,6 +2,7 @@
 //! and answers JSON; a core error is mapped to its HTTP status here, never a bare 500.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use resonance_access::Access;
 use resonance_edge::EdgeError;
@@ -143,12 +144,12 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
         }
         Handler::Model => {
             access::limit(req, env, None).await?;
-            let model = isolate
+            let (model, graph) = isolate
                 .model(&kv()?, &settings, now_ms())
                 .await
                 .map_err(to_http)?;
             Ok(Answer::Model {
-                onnx: model.onnx.clone(),
+                onnx: graph.onnx.clone(),
                 version: model.version.clone(),
                 mix: model.mix,
                 sha256: model.sha256.clone(),
@@ -230,8 +231,8 @@ fn to_http(e: EdgeError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-/// Tunables from `[vars]` in wrangler.toml. A rerank never builds the model's plan: the
-/// isolate builds it after answering (`route`'s caller, through `waitUntil`).
+/// Tunables from `[vars]` in wrangler.toml. A rerank never loads the model's graph or builds
+/// its plan: the isolate does both after answering (`route`'s caller, through `waitUntil`).
 fn settings(env: &Env) -> Settings {
     let seconds = env
         .var("POINTER_CHECK_SECONDS")
@@ -241,20 +242,28 @@ fn settings(env: &Env) -> Settings {
     let defaults = Settings::default();
     Settings {
         pointer_check_ms: seconds.map_or(defaults.pointer_check_ms, |s| s * 1000.0),
-        build_plan_in_request: false,
+        load_model_in_request: false,
     }
 }
 
-/// After an answer: builds the plan of a model that a request just loaded, so the next
-/// request that needs the model finds it ready (one isolate has one thread: this delays
-/// the requests queued behind it, once per model, instead of the one that loaded it).
-pub async fn build_plan() {
-    let _ = isolate().build_plan(now_ms);
+/// After an answer: reads the graph of a model a fresh isolate went live on, then builds its
+/// plan, so the next request that needs the model finds it ready. One isolate has one thread:
+/// each step delays the requests queued behind it, once per model, instead of the one that
+/// went live; between the two the isolate yields (a zero timer), so queued requests run first.
+pub async fn prepare_model(env: Env) {
+    let isolate = isolate();
+    if let Ok(kv) = env.kv(KV_BINDING) {
+        let read = isolate.load_graph(&WorkerKv(kv), now_ms).await.is_some();
+        if read {
+            worker::Delay::from(Duration::ZERO).await;
+        }
+    }
+    let _ = isolate.build_plan(now_ms);
 }
 
-/// Whether [`build_plan`] has anything to do (most answers: no, and they schedule nothing).
-pub fn plan_pending() -> bool {
-    isolate().plan_pending()
+/// Whether [`prepare_model`] has anything to do (most answers: no, and they schedule nothing).
+pub fn model_pending() -> bool {
+    isolate().model_pending()
 }
 
 /// Checks the admin token, before the body is read.

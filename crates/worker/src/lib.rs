@@ -34,9 +34,9 @@ async fn fetch(
     env: worker::Env,
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    let response = handlers::route(req, env).await;
-    if handlers::plan_pending() {
-        ctx.wait_until(handlers::build_plan());
+    let response = handlers::route(req, env.clone()).await;
+    if handlers::model_pending() {
+        ctx.wait_until(handlers::prepare_model(env));
     }
     response
 }

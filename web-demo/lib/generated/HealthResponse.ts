@@ -14,9 +14,18 @@ status: string,
  */
 gpuAvailable: boolean, 
 /**
- * Whether a model is loaded and serving.
+ * Whether a model is serving (its manifest verified: answers from stored encoder states
+ * use it; `modelGraph` says whether the model itself can run yet).
  */
 modelLoaded: boolean, 
+/**
+ * Where the serving model's graph stands: `loading` (a fresh isolate reads it after
+ * answering; meanwhile an answer that needs the model is the heuristic's, flagged
+ * `model_warming`), `planning` (read; its plan is built after the next answer), `ready`,
+ * or `failed` (`modelError` says why; such answers are flagged `model_unavailable`).
+ * Absent without a model, and from Workers older than it.
+ */
+modelGraph?: string | null, 
 /**
  * The serving model's version; `None` without one.
  */

@@ -6,6 +6,8 @@
 use resonance_edge::isolate::Settings;
 use resonance_edge::kv::MemoryKv;
 use resonance_edge::publication::{self, sha256_hex};
+use resonance_edge::states::encode_state;
+use resonance_edge::tract::TractModel;
 use resonance_sasrec::onnx;
 use resonance_shared::api::{RerankRequest, RerankResponse, parse_rerank_request};
 use resonance_shared::features::{
@@ -14,13 +16,14 @@ use resonance_shared::features::{
 };
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 use resonance_shared::manifest::{PUBLISHED_MODEL_SCHEMA, PublishedModel};
+use resonance_shared::state::UserState;
 
 pub const LEN: usize = 8;
 pub const D: usize = 16;
 pub const TRACKS: usize = 20;
 pub const SETTINGS: Settings = Settings {
     pointer_check_ms: 5_000.0,
-    build_plan_in_request: true,
+    load_model_in_request: true,
 };
 
 /// A small SASRec's ONNX graph and item rows; `seed` makes models differ.
@@ -171,4 +174,24 @@ pub fn assert_within(a: &RerankResponse, b: &RerankResponse, tolerance: f32) {
             assert!((tx - ty).abs() < tolerance, "{x:?} vs {y:?}");
         }
     }
+}
+
+/// Model `a` with its embeddings and feature version 1 of layout 2, live; and the rows.
+pub fn layout_two_kv() -> (MemoryKv, Vec<u8>, Vec<Vec<f32>>) {
+    let kv = MemoryKv::default();
+    let (onnx, rows) = model(1);
+    publish_model_with(&kv, "a", &onnx, Some(&rows));
+    publish_features_as(&kv, 1, &rows, "a", 2);
+    point(&kv, 1);
+    (kv, onnx, rows)
+}
+
+/// The state of `history` as `trainer materialize` computes it.
+pub fn offline_state(onnx: &[u8], rows: &[Vec<f32>], history: &[String]) -> UserState {
+    let model = TractModel::from_onnx(onnx).unwrap();
+    let embedding = |id: &str| {
+        let i: usize = id.strip_prefix('t')?.parse().ok()?;
+        rows.get(i).map(Vec::as_slice)
+    };
+    encode_state(&model, &embedding, history).unwrap().unwrap()
 }
