@@ -60,6 +60,8 @@ pub struct Wrangler {
     child: Child,
     pub url: String,
     state: TempDir,
+    vars: Vec<(String, String)>,
+    config: Option<String>,
 }
 
 impl Wrangler {
@@ -116,6 +118,41 @@ impl Wrangler {
     }
 
     fn try_start(vars: &[(&str, &str)], config: Option<String>) -> Result<Wrangler, String> {
+        let state = TempDir::new().expect("a temp dir");
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, port) = Self::spawn(state.path(), &vars, config.as_deref());
+        let mut worker = Wrangler {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            state,
+            vars,
+            config,
+        };
+        worker.wait_healthy()?;
+        Ok(worker)
+    }
+
+    /// Stops workerd and starts it again over the same KV state: a fresh isolate, as a
+    /// Cloudflare location starts one, over what is already published.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, port) = Self::spawn(self.state.path(), &self.vars, self.config.as_deref());
+        self.child = child;
+        self.url = format!("http://127.0.0.1:{port}");
+        if let Err(log) = self.wait_healthy() {
+            panic!("wrangler dev did not restart:\n{log}");
+        }
+    }
+
+    /// Starts `wrangler dev` over the state folder `state` on a free port.
+    fn spawn(
+        state: &std::path::Path,
+        vars: &[(String, String)],
+        config: Option<&str>,
+    ) -> (Child, u16) {
         let root = repo_root();
         assert!(
             root.join("build/worker/shim.mjs").exists(),
@@ -127,7 +164,6 @@ impl Wrangler {
             wrangler.exists() && node_bin.exists(),
             "node_modules lacks wrangler or Node 22: run `npm ci` (scripts/test.sh does)"
         );
-        let state = TempDir::new().expect("a temp dir");
         let port = free_port();
         let mut command = Command::new(node_bin.join("node"));
         command
@@ -135,7 +171,7 @@ impl Wrangler {
             .args(["dev", "--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
-            .arg(state.path().join("kv"))
+            .arg(state.join("kv"))
             .args([
                 "--show-interactive-dev-session=false",
                 "--log-level",
@@ -151,11 +187,11 @@ impl Wrangler {
             command.args(["--var", &format!("{name}:{value}")]);
         }
         if let Some(config) = config {
-            let path = state.path().join("wrangler.toml");
+            let path = state.join("wrangler.toml");
             std::fs::write(&path, config).expect("the config is written");
             command.arg("--config").arg(path);
         }
-        let log = std::fs::File::create(state.path().join("wrangler.log")).expect("a log file");
+        let log = std::fs::File::create(state.join("wrangler.log")).expect("a log file");
         let child = command
             .current_dir(&root)
             .env(
@@ -168,21 +204,15 @@ impl Wrangler {
             )
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
-            .env("XDG_CONFIG_HOME", state.path().join("config"))
-            .env("WRANGLER_LOG_PATH", state.path().join("logs"))
+            .env("XDG_CONFIG_HOME", state.join("config"))
+            .env("WRANGLER_LOG_PATH", state.join("logs"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .process_group(0)
             .spawn()
             .expect("wrangler starts");
-        let mut worker = Wrangler {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            state,
-        };
-        worker.wait_healthy()?;
-        Ok(worker)
+        (child, port)
     }
 
     /// The Worker's `/health` answer, as JSON (whatever its status).
@@ -235,13 +265,8 @@ impl Wrangler {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.state.path().join("wrangler.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Wrangler {
-    fn drop(&mut self) {
+    /// Stops wrangler and the workerd it started.
+    fn stop(&mut self) {
         // wrangler starts workerd as a child: stop the whole group.
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
@@ -254,5 +279,15 @@ impl Drop for Wrangler {
         }
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.state.path().join("wrangler.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Wrangler {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
