@@ -5,8 +5,10 @@
 # catalogue tracks), one picked at random per request by bench/bodies.lua.
 #
 # Prints, in order:
-#   - the first rerank on a cold isolate (round trip, and the Worker's own timing_ms), and on
-#     another, the first two that run the model (the first answers while its plan is built);
+#   - a cold isolate's first seconds (bench/cold.mjs): the first rerank (round trip, and the
+#     Worker's own timing_ms), the requests queued behind the graph and plan it builds after
+#     answering, and when the model path first answers scored; for a stored state and for a
+#     request that needs the model;
 #   - listeners the isolate has never seen (a fresh isolate, each request another listener:
 #     every feature read goes to KV): wrk -t2 -c8 -d2s;
 #   - after a warm-up (WARMUP seconds under load, so features are in the isolate's cache),
@@ -90,24 +92,16 @@ load() { # load NAME THREADS CONNECTIONS SECONDS URL
     -v cores="$(nproc)" 'BEGIN { printf "  workerd CPU: %.0f%% of %d cores, %.2f ms per request\n", 100 * t / hz / s / cores, cores, 1000 * t / hz / n }'
 }
 
-start_direct
-step "the first rerank on a cold isolate (workerd just started)"
 first="$(head -1 "$BODIES_FILE")"
-curl -sS -o "$work/first.json" -w '  round trip %{time_total} s\n' -H "Authorization: Bearer $TOKEN" \
-  -H 'Content-Type: application/json' --data "$first" "$DIRECT_URL/v1/rerank"
-show() { node -e "const a = require('$1'); console.log('  timing_ms', a.timing_ms, 'backend', a.backend, 'user_state', a.user_state, 'degraded', JSON.stringify(a.degraded ?? []))"; }
-show "$work/first.json"
-# The same on another fresh isolate for a request that needs the model (a recent track the
-# stored history lacks), twice: the first is answered while the model's plan is not built.
+echo "$first" > "$work/one.json"
+# A fresh isolate (a fresh workerd) over the published state: the first rerank, then 2 s of
+# requests one after another, which queue behind the graph and plan built after answering.
 start_direct
-node -e "const b = JSON.parse(process.argv[1]); b.recent_tracks = [b.candidates[0]]; console.log(JSON.stringify(b))" \
-  "$first" > "$work/recent.json"
-for n in 1 2; do
-  step "a rerank that runs the model on a cold isolate: request $n"
-  curl -sS -o "$work/recent-$n.json" -w '  round trip %{time_total} s\n' -H "Authorization: Bearer $TOKEN" \
-    -H 'Content-Type: application/json' --data @"$work/recent.json" "$DIRECT_URL/v1/rerank"
-  show "$work/recent-$n.json"
-done
+step "a cold isolate: the first rerank (a stored state), then 2 s of the same (bench/cold.mjs)"
+node bench/cold.mjs "$DIRECT_URL" "$work/one.json"
+start_direct
+step "a cold isolate: the first rerank that needs the model, then 2 s of the same (RECENT=1 bench/cold.mjs)"
+RECENT=1 node bench/cold.mjs "$DIRECT_URL" "$work/one.json"
 
 mix() { node bench/mix.mjs "$DIRECT_URL" "$1" 200; }
 
@@ -125,7 +119,6 @@ mix "$BODIES_FILE"
 # The model path, warm: one listener, one connection; with RECENT=1 each request brings two
 # random recent tracks, so the model runs every time (the wasm forward pass and the dot
 # products), against the same listener answered from the stored state.
-echo "$first" > "$work/one.json"
 step "one listener, stored state, 1 connection (bench/timing.mjs, 300 requests)"
 node bench/timing.mjs "$DIRECT_URL" "$work/one.json" 300
 step "one listener, the model runs on each request (RECENT=1 bench/timing.mjs, 300 requests)"
