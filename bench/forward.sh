@@ -31,20 +31,18 @@ cargo build --locked -q -p resonance-edge --bin forward-bench
 # The packages whose opt-level the "tract at opt-level 3" variants raise.
 TRACT_PACKAGES="tract-linalg tract-core tract-data ndarray"
 variant() { # NAME FEATURES OPT3(0|1)
-  local name="$1" features="$2" opt3="$3" config=() enable=(--enable-simd)
+  local name="$1" features="$2" opt3="$3" config=() enable=()
   if [ "$opt3" = 1 ]; then
     for package in $TRACT_PACKAGES; do config+=(--config "profile.worker.package.$package.opt-level=3"); done
   fi
-  [[ "$features" == *relaxed-simd* ]] && enable+=(--enable-relaxed-simd)
+  [[ "$features" == *relaxed-simd* ]] && enable=(--enable-relaxed-simd)
   step "wasm: $name"
   # A target folder per variant: their flags differ, and sharing one would rebuild each time.
   CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C target-feature=$features" \
     cargo build --locked -q "${config[@]}" --profile worker --target wasm32-wasip1 \
     --target-dir "$CARGO_TARGET_DIR/forward-bench/$name" -p resonance-edge --bin forward-bench
-  wasm-opt -Oz "${enable[@]}" --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    --strip-debug --strip-producers \
-    "$CARGO_TARGET_DIR/forward-bench/$name/wasm32-wasip1/worker/forward-bench.wasm" -o "$work/$name.wasm"
+  optimise_wasm "$CARGO_TARGET_DIR/forward-bench/$name/wasm32-wasip1/worker/forward-bench.wasm" \
+    "$work/$name.wasm" "${enable[@]}"
   node --no-warnings bench/wasi.mjs "$work/$name.wasm" "$onnx" --runs "$RUNS" --compare "$work/native.txt"
   raw=$(stat -c %s "$work/$name.wasm")
   gz=$(gzip -9 -c "$work/$name.wasm" | wc -c)

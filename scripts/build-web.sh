@@ -35,10 +35,7 @@ build_module() {
       mkdir -p "$stage"
       wasm-bindgen --target web --no-typescript --out-dir "$stage" --out-name resonance_browser "$wasm"
       step "optimising the $engine module (wasm-opt -Oz; minutes)"
-      wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-        --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-        --strip-debug --strip-producers \
-        "$stage/resonance_browser_bg.wasm" -o "$stage/resonance_browser_bg.wasm"
+      optimise_wasm "$stage/resonance_browser_bg.wasm"
       echo "$stamp" > "$stage/.stamp"
       save_wasm_build "browser-$engine" "$stamp" "$stage"
     fi

@@ -27,10 +27,7 @@ if ! restore_wasm_build worker "$stamp" "$tmp"; then
   rm -rf "$tmp"
   mkdir -p "$tmp"
   wasm-bindgen --target bundler --out-dir "$tmp" --out-name resonance_worker "$wasm"
-  wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
-    --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    --strip-debug --strip-producers \
-    "$tmp/resonance_worker_bg.wasm" -o "$tmp/resonance_worker_bg.wasm"
+  optimise_wasm "$tmp/resonance_worker_bg.wasm"
   cp crates/worker/js/shim.mjs "$tmp/shim.mjs"
   echo "$stamp" > "$tmp/.stamp"
   save_wasm_build worker "$stamp" "$tmp"
