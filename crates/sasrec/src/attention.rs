@@ -6,10 +6,12 @@
 //! runtimes (and the WebGPU engines) can run.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::Device;
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
+
+use crate::dropout::Dropout;
 
 /// Multi-head self-attention in which each position sees only itself and earlier positions.
 #[derive(Module, Debug)]
@@ -39,7 +41,7 @@ impl CausalSelfAttention {
             key: linear(),
             value: linear(),
             output: linear(),
-            dropout: DropoutConfig::new(dropout).init(),
+            dropout: Dropout::new(dropout),
             heads,
         }
     }

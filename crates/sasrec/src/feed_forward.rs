@@ -2,8 +2,10 @@
 //! applied to every position on its own, giving the model non-linearity.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::Device;
+
+use crate::dropout::Dropout;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
@@ -28,7 +30,7 @@ impl PointWiseFeedForward {
         Self {
             inner: linear(),
             outer: linear(),
-            dropout: DropoutConfig::new(dropout).init(),
+            dropout: Dropout::new(dropout),
         }
     }
 

@@ -7,6 +7,7 @@
 //! The model reads like the paper, one module per block:
 //!
 //! - [`config`]: the hyperparameters (d = 128, 4 heads, 2 blocks, 50 tracks, dropout 0.2);
+//! - [`dropout`]: dropout whose masks the trainer draws on the host on the CPU;
 //! - [`attention`]: causal multi-head self-attention (§III-B), with an additive float mask;
 //! - [`feed_forward`]: the point-wise feed-forward network (§III-C);
 //! - [`block`]: one self-attention block with layer norm, dropout and residuals (§III-D);
@@ -21,6 +22,7 @@
 pub mod attention;
 pub mod block;
 pub mod config;
+pub mod dropout;
 pub mod feed_forward;
 pub mod onnx;
 pub mod sasrec;

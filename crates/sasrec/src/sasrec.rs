@@ -8,13 +8,14 @@
 //! for serving (embeddings in, scores out), which is exactly what the ONNX graph computes.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer};
+use burn::nn::{Embedding, EmbeddingConfig, Initializer};
 use burn::tensor::Device;
 use burn::tensor::{Int, Tensor};
 
 use crate::MASKED;
 use crate::block::{LayerNorm, SelfAttentionBlock};
 use crate::config::SasRecConfig;
+use crate::dropout::Dropout;
 
 /// The SASRec encoder and its item embeddings; see the module documentation for its shape.
 #[derive(Module, Debug)]
@@ -50,7 +51,7 @@ impl SasRecConfig {
                 .map(|_| SelfAttentionBlock::new(self.d_model, self.heads, self.dropout, device))
                 .collect(),
             final_norm: LayerNorm::new(self.d_model, device),
-            dropout: DropoutConfig::new(self.dropout).init(),
+            dropout: Dropout::new(self.dropout),
             d_model: self.d_model,
             max_len: self.max_len,
         }

@@ -163,6 +163,13 @@ pub fn train(
     let seen = batches::interacted(&sequences.users);
     let training = device.clone().autodiff();
     training.seed(options.seed);
+    // On the CPU, dropout masks drawn in bulk on the host cost a fraction of the backend's
+    // per-element sampler; on a GPU the backend's stay on the device (see `dropout`).
+    if *device == Device::flex() {
+        resonance_sasrec::dropout::seed_host_masks(options.seed);
+    } else {
+        resonance_sasrec::dropout::backend_masks();
+    }
     let mut model = config.init(&training);
     let mut optimizer = AdamConfig::new().with_beta_2(0.98).init();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
