@@ -74,17 +74,17 @@ fn host_mask(count: usize, prob: f64, seed: u64, stream: u64) -> Vec<f32> {
     let scale = (1.0 / keep) as f32;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(stream);
-    let mut bits = vec![0u8; count * 2];
-    rng.fill_bytes(&mut bits);
-    bits.chunks_exact(2)
-        .map(|b| {
-            if u32::from(u16::from_le_bytes([b[0], b[1]])) < threshold {
-                scale
-            } else {
-                0.0
-            }
-        })
-        .collect()
+    let element = |bits: u32| if bits < threshold { scale } else { 0.0 };
+    // Each 32-bit word decides two elements (low half first), straight into the mask.
+    let mut mask = Vec::with_capacity(count);
+    for _ in 0..count / 2 {
+        let word = rng.next_u32();
+        mask.extend([element(word & 0xffff), element(word >> 16)]);
+    }
+    if count % 2 == 1 {
+        mask.push(element(rng.next_u32() & 0xffff));
+    }
+    mask
 }
 
 #[cfg(test)]

@@ -4,10 +4,10 @@
 use burn::module::Module;
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::Device;
-
-use crate::dropout::Dropout;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
+
+use crate::dropout::Dropout;
 
 /// `dropout(outer(dropout(relu(inner(x)))))` at every position; the caller adds the residual.
 #[derive(Module, Debug)]
