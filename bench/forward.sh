@@ -6,7 +6,8 @@
 #   - + relaxed-simd: tract's kernels fuse multiply-add (f32x4.relaxed_madd); Worker-only, the
 #     browser module cannot assume it;
 #   - tract at opt-level 3: the kernels and the plan's executor optimised for speed, the
-#     rest of the Worker for size.
+#     rest of the Worker for size;
+#   - tract-linalg alone at opt-level 3: only the kernels (matrix products, activations).
 # Each wasm build goes through wasm-opt -Oz as the Worker's does, and is compared with the
 # native outputs (the largest difference over 16 forward passes): the parity the tests hold
 # to 1e-4. Prints one line per variant, and each wasm module's size (raw and gzip).
@@ -30,11 +31,10 @@ cargo build --locked -q -p resonance-edge --bin forward-bench
 
 # The packages whose opt-level the "tract at opt-level 3" variants raise.
 TRACT_PACKAGES="tract-linalg tract-core tract-data ndarray"
-variant() { # NAME FEATURES OPT3(0|1)
-  local name="$1" features="$2" opt3="$3" config=() enable=()
-  if [ "$opt3" = 1 ]; then
-    for package in $TRACT_PACKAGES; do config+=(--config "profile.worker.package.$package.opt-level=3"); done
-  fi
+variant() { # NAME FEATURES [PACKAGE...]: the packages built at opt-level 3
+  local name="$1" features="$2" config=() enable=()
+  shift 2
+  for package in "$@"; do config+=(--config "profile.worker.package.$package.opt-level=3"); done
   [[ "$features" == *relaxed-simd* ]] && enable=(--enable-relaxed-simd)
   step "wasm: $name"
   # A target folder per variant: their flags differ, and sharing one would rebuild each time.
@@ -49,12 +49,14 @@ variant() { # NAME FEATURES OPT3(0|1)
   awk -v raw="$raw" -v gz="$gz" 'BEGIN { printf "module: %.2f MB, %.2f MB gzip\n", raw / 1e6, gz / 1e6 }'
 }
 # VARIANTS picks some (each is a full tract build, a few minutes here): e.g. VARIANTS="simd128 relaxed-tract-o3".
-for name in ${VARIANTS:-simd128 relaxed simd128-tract-o3 relaxed-tract-o3}; do
+for name in ${VARIANTS:-simd128 relaxed simd128-tract-o3 relaxed-tract-o3 simd128-linalg-o3 relaxed-linalg-o3}; do
   case "$name" in
-    simd128) variant simd128 +simd128 0 ;;
-    relaxed) variant relaxed +simd128,+relaxed-simd 0 ;;
-    simd128-tract-o3) variant simd128-tract-o3 +simd128 1 ;;
-    relaxed-tract-o3) variant relaxed-tract-o3 +simd128,+relaxed-simd 1 ;;
-    *) echo "error: VARIANTS: unknown variant $name (simd128, relaxed, simd128-tract-o3, relaxed-tract-o3)" >&2; exit 2 ;;
+    simd128) variant simd128 +simd128 ;;
+    relaxed) variant relaxed +simd128,+relaxed-simd ;;
+    simd128-tract-o3) variant simd128-tract-o3 +simd128 $TRACT_PACKAGES ;;
+    relaxed-tract-o3) variant relaxed-tract-o3 +simd128,+relaxed-simd $TRACT_PACKAGES ;;
+    simd128-linalg-o3) variant simd128-linalg-o3 +simd128 tract-linalg ;;
+    relaxed-linalg-o3) variant relaxed-linalg-o3 +simd128,+relaxed-simd tract-linalg ;;
+    *) echo "error: VARIANTS: unknown variant $name (simd128, relaxed, simd128-tract-o3, relaxed-tract-o3, simd128-linalg-o3, relaxed-linalg-o3)" >&2; exit 2 ;;
   esac
 done
