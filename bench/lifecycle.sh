@@ -4,7 +4,8 @@
 # day later), by a retrain (the model's chunks and embeddings, and a version naming it), keys
 # deleted by each clean-up, and the keys the edge holds at the end (five daily cycles and one
 # retrain), listed from wrangler's own local KV. The grace period is 0, so each mirror
-# deletes what it superseded at once.
+# deletes what it superseded at once. LAYOUT=3 measures layout 3 (values written when they
+# change: one key per entity for every version) instead of the default layout 2.
 #
 # Usage: bench/lifecycle.sh   (after scripts/demo.sh: it uses model/ and runs/sasrec; starts
 #                             its own redis-server on REDIS_PORT, 6399, and its own Worker on
@@ -14,6 +15,7 @@ cd "$REPO_ROOT"
 bench_setup
 need_node_tools
 WPORT="${LIFECYCLE_PORT:-8797}"
+LAYOUT="${LAYOUT:-2}"
 STATE="$(mktemp -d)"
 MODELS="$STATE/model"
 cp -r model "$MODELS"
@@ -31,13 +33,23 @@ bytes_of() { # bytes of keys and values matching a pattern, in Redis
   redis-cli -p "$PORT" EVAL "local s, n = 0, 0 for _, k in ipairs(redis.call('keys', ARGV[1])) do s = s + #k + redis.call('strlen', k) n = n + 1 end return {n, s}" 0 "$1" | paste -sd' '
 }
 cycle() { # cycle NAME DAYS_BEFORE_END
-  "$TRAINER" materialize --data "$WORLD" --models "$MODELS" --as-of "$(( end - $2 * 86400 ))" --json > "$STATE/m.json"
+  "$TRAINER" materialize --data "$WORLD" --models "$MODELS" --as-of "$(( end - $2 * 86400 ))" \
+    --layout "$LAYOUT" --json > "$STATE/m.json"
   v="$(node -p "require('$STATE/m.json').version")"
-  read -r uk ub <<< "$(bytes_of "rsn:v$v:user:*")"
-  read -r tk tb <<< "$(bytes_of "rsn:v$v:track:*")"
   "$TRAINER" mirror --full --grace 0 --batch-size 1000 --json > "$STATE/s.json"
   mv="$(node -p "require('$STATE/s.json').model.version")"
   read -r ek eb <<< "$(bytes_of "rsn:model:$mv:embedding:*")"
+  if [ "$LAYOUT" = 3 ]; then
+    node -e "
+      const m = require('$STATE/m.json'), s = require('$STATE/s.json');
+      console.log('$1'.padEnd(12), 'version', $v, '| materialize wrote', m.keys, 'keys (' + Math.round(m.bytes / 1024), 'KiB): users',
+        m.changed.users, 'of', m.users, 'tracks', m.changed.tracks, 'of', m.tracks, '| the mirror wrote', s.features ? s.features.keys : 0, 'feature keys (' + Math.round((s.features ? s.features.bytes : 0) / 1024), 'KiB), model',
+        s.model.outcome === 'copied' ? s.model.keys + ' (of which $ek embeddings, $((eb / 1024)) KiB)' : 0,
+        '| deleted', s.collected.keys, 'keys (versions', JSON.stringify(s.collected.versions), 'models', JSON.stringify(s.collected.models) + ')')"
+    return
+  fi
+  read -r uk ub <<< "$(bytes_of "rsn:v$v:user:*")"
+  read -r tk tb <<< "$(bytes_of "rsn:v$v:track:*")"
   node -e "
     const s = require('$STATE/s.json'); const m = s.model;
     console.log('$1'.padEnd(12), 'version', $v, '| writes: users $uk ($((ub / 1024)) KiB), tracks $tk ($((tb / 1024)) KiB), meta 1,',
@@ -55,6 +67,6 @@ step "what the edge holds now (wrangler kv key list --local)"
 wrangler kv key list --binding FEATURES --local --persist-to "$STATE/kv" > "$STATE/keys.json"
 node -e "
   const keys = require('$STATE/keys.json').map(k => k.name); const by = {};
-  for (const k of keys) { const m = k.match(/^rsn:(v\d+|model:[^:]+)/); const g = m ? m[1] : k; by[g] = (by[g] || 0) + 1; }
+  for (const k of keys) { const m = k.match(/^rsn:(v\d+|model:[^:]+|user|track)/); const g = m ? m[1] : k; by[g] = (by[g] || 0) + 1; }
   console.log(keys.length, 'keys:', JSON.stringify(by));"
 "$TRAINER" status --worker "$RESONANCE_WORKER_URL"

@@ -110,6 +110,11 @@ pub fn train_small(data: &Path, out: &Path, extra: &[&str]) {
 /// `trainer materialize` of the fixture into Redis at the next version Redis assigns, as of
 /// [`AS_OF`]; callers add flags and environment.
 pub fn materialize_latest(redis_url: &str) -> Command {
+    materialize_as_of(redis_url, AS_OF)
+}
+
+/// `trainer materialize` of the fixture into Redis as of `as_of` (RFC 3339 or unix seconds).
+pub fn materialize_as_of(redis_url: &str, as_of: &str) -> Command {
     let f = fixture();
     let mut command = Command::new(trainer_path());
     command
@@ -120,8 +125,21 @@ pub fn materialize_latest(redis_url: &str) -> Command {
             "--models",
             &s(&f.models),
         ])
-        .args(["--as-of", AS_OF])
+        .args(["--as-of", as_of])
         .env("REDIS_URL", redis_url);
+    command
+}
+
+/// `trainer mirror --full` from Redis to `worker` in batches of 100 keys; `abort_at`
+/// (`point:n`, or empty) crashes the run midway.
+pub fn mirror_command(redis_url: &str, worker: &Wrangler, abort_at: &str) -> Command {
+    let mut command = Command::new(trainer_path());
+    command
+        .args(["mirror", "--full", "--worker", &worker.url])
+        .args(["--batch-size", "100"])
+        .env("REDIS_URL", redis_url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RESONANCE_ABORT_AT", abort_at);
     command
 }
 

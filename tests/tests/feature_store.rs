@@ -6,7 +6,7 @@
 use std::process::{Command, Output};
 
 use resonance_e2e::fixture::{
-    AS_OF, MODEL, fixture, materialize_command, materialize_latest, publish, s,
+    AS_OF, MODEL, fixture, materialize_command, materialize_latest, mirror_command, publish, s,
 };
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::trainer_path;
@@ -58,18 +58,7 @@ fn mirror(redis_url: &str, worker: &Wrangler) -> Output {
 }
 
 fn mirror_aborting(redis_url: &str, worker: &Wrangler, abort_at: &str) -> Output {
-    Command::new(trainer_path())
-        .args([
-            "mirror",
-            "--full",
-            "--worker",
-            &worker.url,
-            "--batch-size",
-            "100",
-        ])
-        .env("REDIS_URL", redis_url)
-        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("RESONANCE_ABORT_AT", abort_at)
+    mirror_command(redis_url, worker, abort_at)
         .output()
         .unwrap()
 }

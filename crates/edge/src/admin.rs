@@ -8,6 +8,7 @@ use resonance_shared::api::{ApiError, KvWrite};
 use resonance_shared::features::{self, FeatureSetMeta, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, KeyKind};
 use resonance_shared::validate::FieldError;
+use resonance_shared::versioned;
 
 use crate::publication;
 use crate::source::decode_value;
@@ -185,6 +186,27 @@ fn check_value(key: &str, kind: &KeyKind<'_>, value: &KvValue) -> Result<(), Fie
                 .audio
                 .validate()
                 .map_err(|e| value_error(format!("audio.{e}")))?;
+        }
+        KeyKind::EntityValues {
+            entity: Entity::User,
+            ..
+        } => {
+            versioned::decode::<UserFeatures>(text).map_err(|e| value_error(e.to_string()))?;
+        }
+        KeyKind::EntityValues {
+            entity: Entity::Track,
+            ..
+        } => {
+            let values =
+                versioned::decode::<TrackFeatures>(text).map_err(|e| value_error(e.to_string()))?;
+            for (i, entry) in values.entries().iter().enumerate() {
+                if let Some(track) = &entry.value {
+                    track
+                        .audio
+                        .validate()
+                        .map_err(|e| value_error(format!("entries[{i}].value.audio.{e}")))?;
+                }
+            }
         }
         KeyKind::FeatureMeta { version } => {
             let meta: FeatureSetMeta = serde_json::from_str(text)

@@ -17,6 +17,7 @@ use resonance_shared::api::{HealthResponse, RerankRequest, RerankResponse};
 use resonance_shared::features;
 use resonance_shared::keys::{self, FeatureVersion, KeyKind};
 use resonance_shared::validate::FieldError;
+use resonance_shared::versioned;
 
 use crate::admin::{KvValue, ValidatedWrite};
 use crate::error::EdgeError;
@@ -40,6 +41,10 @@ const WRITE_CONCURRENCY: usize = 50;
 /// How long decoded features stay in the isolate: as long as KV's own edge cache.
 pub const FEATURE_CACHE_MS: f64 = KV_CACHE_TTL_SECONDS as f64 * 1000.0;
 
+/// [`Settings::settle_ms`] by default: KV's propagation (60 s) and read cache (60 s), the
+/// pointer check (5 s), and a margin.
+pub const DEFAULT_SETTLE_MS: f64 = 150_000.0;
+
 /// Tunables (the Worker's `[vars]`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Settings {
@@ -52,6 +57,12 @@ pub struct Settings {
     /// Worker calls [`Isolate::load_graph`] and [`Isolate::build_plan`] after answering.
     /// Native callers have no "after", so the default waits.
     pub load_model_in_request: bool,
+    /// How long after its values were written at the edge a version of layout 3 replaces the
+    /// one serving (`SETTLE_SECONDS`): KV shows an overwritten key late (propagation ≈ 60 s,
+    /// `cacheTtl` 60 s), and a reader of such a key would take the previous day's entry as
+    /// this version's. Meanwhile the isolate keeps what it serves; one with nothing serves
+    /// the new version at once.
+    pub settle_ms: f64,
 }
 
 impl Default for Settings {
@@ -59,6 +70,7 @@ impl Default for Settings {
         Settings {
             pointer_check_ms: 5_000.0,
             load_model_in_request: true,
+            settle_ms: DEFAULT_SETTLE_MS,
         }
     }
 }
@@ -82,6 +94,8 @@ pub struct Live {
     pub version: Option<FeatureVersion>,
     /// The model serving.
     pub model: Option<Rc<ServedModel>>,
+    /// The layout of the version's values.
+    pub layout: u32,
 }
 
 impl Live {
@@ -178,6 +192,19 @@ impl Isolate {
             live::resolve(kv, version, with_graph, |m| slot.borrow().loaded(m)).await
         };
         match resolved {
+            Ok(state) if keeping && state.settle_left_ms(settings.settle_ms, now) > 0.0 => {
+                let serving = current.as_ref().expect("keeping a state");
+                let message = format!(
+                    "feature version {} (layout 3) goes live {:.0} s after its values were \
+                     written at the edge, in {:.0} s (KV shows overwritten keys late); still \
+                     serving {}",
+                    state.version,
+                    settings.settle_ms / 1000.0,
+                    state.settle_left_ms(settings.settle_ms, now) / 1000.0,
+                    describe(serving)
+                );
+                self.live.borrow_mut().error = Some(message);
+            }
             Ok(state) => self.install(state),
             Err(e) => {
                 let verified = current.as_ref().filter(|s| s.verified);
@@ -189,6 +216,8 @@ impl Isolate {
                             version,
                             model: None,
                             verified: false,
+                            layout: features::SCHEMA_VERSION,
+                            values_written_at: None,
                         });
                         format!("{e}; serving its features without a model (heuristic-only)")
                     }
@@ -225,6 +254,10 @@ impl Isolate {
         Live {
             version: slot.serving.as_ref().map(|s| s.version),
             model: slot.serving.as_ref().and_then(|s| s.model.clone()),
+            layout: slot
+                .serving
+                .as_ref()
+                .map_or(features::SCHEMA_VERSION, |s| s.layout),
         }
     }
 
@@ -394,7 +427,7 @@ impl Isolate {
             model_error: error,
             // The Worker adds its access configuration's problems.
             access_problems: Vec::new(),
-            layouts: (features::OLDEST_SCHEMA..=features::SCHEMA_VERSION).collect(),
+            layouts: (features::OLDEST_SCHEMA..=versioned::VERSIONED_LAYOUT).collect(),
         }
     }
 
@@ -516,6 +549,7 @@ impl Isolate {
             version,
             model: model.map(|m| (m.version.as_str(), m.d_model)),
             embeddings_apart: model.is_some_and(|m| m.embeddings.is_some()),
+            layout: live.layout,
             now,
         }
     }

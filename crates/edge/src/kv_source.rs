@@ -14,10 +14,13 @@ use futures_util::future::join_all;
 use resonance_shared::features::{self, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 use resonance_shared::state::UserState;
+use resonance_shared::versioned;
 
 use crate::cache::TtlCache;
 use crate::kv::{BULK_GET_KEYS, Kv, KvError};
-use crate::source::{FeatureSource, SourceError, TrackLookup, decode_track, decode_value};
+use crate::source::{
+    FeatureSource, SourceError, TrackLookup, check_track, decode_track, decode_value,
+};
 
 /// KV's edge cache for reads, in seconds (60 is Cloudflare's minimum).
 pub const KV_CACHE_TTL_SECONDS: u64 = 60;
@@ -74,6 +77,9 @@ pub struct KvSource<'a, K: Kv> {
     /// Whether that model keeps embeddings in its namespace (published with them), so a
     /// missed track's embedding is asked for with its value, in the same round trip.
     pub embeddings_apart: bool,
+    /// The version's layout: from 3 an entity's values for every version are under one key
+    /// (`resonance_shared::versioned`), the version's entry read from it.
+    pub layout: u32,
     /// Milliseconds, for the caches.
     pub now: f64,
 }
@@ -84,9 +90,10 @@ impl<K: Kv> KvSource<'_, K> {
         &self,
         cache: &RefCell<TtlCache<String, Option<Arc<T>>>>,
         key: String,
-        decode: impl FnOnce(&str, &str) -> Result<T, SourceError>,
+        decode: impl FnOnce(&str, &str) -> Result<Option<T>, SourceError>,
     ) -> Result<Option<Arc<T>>, SourceError> {
-        if let Some(hit) = cache.borrow_mut().get(&key, self.now) {
+        let cached = self.cache_key(&key);
+        if let Some(hit) = cache.borrow_mut().get(&cached, self.now) {
             return Ok(hit);
         }
         let text = self
@@ -95,11 +102,70 @@ impl<K: Kv> KvSource<'_, K> {
             .await
             .map_err(|e| SourceError::Unavailable(e.to_string()))?;
         let value = match text {
-            Some(text) => Some(Arc::new(decode(&key, &text)?)),
+            Some(text) => decode(&key, &text)?.map(Arc::new),
             None => None,
         };
-        cache.borrow_mut().insert(key, value.clone(), self.now);
+        cache.borrow_mut().insert(cached, value.clone(), self.now);
         Ok(value)
+    }
+
+    fn versioned(&self) -> bool {
+        self.layout >= versioned::VERSIONED_LAYOUT
+    }
+
+    /// The key of an entity's value read for the version.
+    fn entity_key(&self, version: FeatureVersion, entity: Entity, id: &str) -> String {
+        if self.versioned() {
+            keys::values_key(entity, id)
+        } else {
+            version.entity_key(entity, id)
+        }
+    }
+
+    /// The cache's key for a KV key: the key itself, whose value never changes while its
+    /// version serves, except for layout 3's entity keys, which hold every version's value,
+    /// cached for the one read.
+    fn cache_key(&self, key: &str) -> String {
+        match self
+            .version
+            .filter(|_| self.versioned() && !key.starts_with("rsn:model:"))
+        {
+            Some(version) => format!("{key}@{version}"),
+            None => key.to_string(),
+        }
+    }
+
+    /// The track id of `key`, a track's key as this source reads it.
+    fn track_id<'k>(&self, version: FeatureVersion, key: &'k str) -> Option<&'k str> {
+        if self.versioned() {
+            return key.strip_prefix("rsn:track:");
+        }
+        track_id(version, key)
+    }
+
+    /// A track's value as read for the version (`None`: not stored in it).
+    fn decode_track(
+        &self,
+        version: FeatureVersion,
+        key: &str,
+        text: &str,
+    ) -> Result<Option<TrackFeatures>, SourceError> {
+        if !self.versioned() {
+            return decode_track(key, text).map(Some);
+        }
+        let track: Option<TrackFeatures> =
+            versioned::decode_at(text, version.0).map_err(|e| incompatible(key, e))?;
+        if let Some(track) = &track {
+            check_track(key, track)?;
+        }
+        Ok(track)
+    }
+}
+
+fn incompatible(key: &str, e: impl std::fmt::Display) -> SourceError {
+    SourceError::Incompatible {
+        key: key.to_string(),
+        message: e.to_string(),
     }
 }
 
@@ -112,9 +178,17 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         let Some(version) = self.version else {
             return Ok(None);
         };
-        let key = version.entity_key(Entity::User, id);
-        self.read_through(&self.caches.users, key, decode_value)
-            .await
+        let key = self.entity_key(version, Entity::User, id);
+        let at = version.0;
+        let versioned = self.versioned();
+        self.read_through(&self.caches.users, key, |key, text| {
+            if versioned {
+                versioned::decode_at(text, at).map_err(|e| incompatible(key, e))
+            } else {
+                decode_value(key, text).map(Some)
+            }
+        })
+        .await
     }
 
     async fn user_state(
@@ -124,10 +198,9 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
     ) -> Result<Option<Arc<UserState>>, SourceError> {
         let key = keys::model_state_key(model, id);
         self.read_through(&self.caches.states, key, |key, text| {
-            UserState::decode(text, dim).map_err(|e| SourceError::Incompatible {
-                key: key.to_string(),
-                message: e.to_string(),
-            })
+            UserState::decode(text, dim)
+                .map(Some)
+                .map_err(|e| incompatible(key, e))
         })
         .await
     }
@@ -138,16 +211,15 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         };
         let keys: Vec<String> = ids
             .iter()
-            .map(|id| version.entity_key(Entity::Track, id))
+            .map(|id| self.entity_key(version, Entity::Track, id))
             .collect();
-        let prefix = version.prefix();
         let mut found: HashMap<&str, TrackLookup> = HashMap::new();
         let mut misses: Vec<&str> = Vec::new();
         let mut asked: HashSet<&str> = HashSet::new();
         {
             let mut cache = self.caches.tracks.borrow_mut();
             for key in &keys {
-                match cache.get(key, self.now) {
+                match cache.get(&self.cache_key(key), self.now) {
                     Some(hit) => {
                         found.insert(key, Ok(hit));
                     }
@@ -160,7 +232,7 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         let embedding_keys: Vec<String> = match self.model {
             Some((model, _)) if self.embeddings_apart => misses
                 .iter()
-                .filter_map(|key| track_id(version, key))
+                .filter_map(|key| self.track_id(version, key))
                 .map(|id| keys::model_embedding_key(model, id))
                 .collect(),
             _ => Vec::new(),
@@ -175,19 +247,19 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                 Ok(mut values) => {
                     for key in batch {
                         let text = values.remove(*key).flatten();
-                        if !key.starts_with(&prefix) {
+                        if key.starts_with("rsn:model:") {
                             prefetched.insert(key.to_string(), text);
                             continue;
                         }
                         let lookup = match text {
-                            Some(text) => decode_track(key, &text).map(Some),
+                            Some(text) => self.decode_track(version, key, &text),
                             None => Ok(None),
                         };
                         decoded.push((key, lookup));
                     }
                 }
                 Err(e) => {
-                    for key in batch.iter().filter(|k| k.starts_with(&prefix)) {
+                    for key in batch.iter().filter(|k| !k.starts_with("rsn:model:")) {
                         found.insert(key, Err(SourceError::Unavailable(e.to_string())));
                     }
                 }
@@ -210,13 +282,13 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                     .is_some_and(|t| !(t.audio.embedded && t.audio.embedding.is_empty()));
                 if whole {
                     cache.insert_for(
-                        key.to_string(),
+                        self.cache_key(key),
                         track.clone(),
                         self.now,
                         WHOLE_TRACK_CACHE_MS,
                     );
                 } else {
-                    cache.insert(key.to_string(), track.clone(), self.now);
+                    cache.insert(self.cache_key(key), track.clone(), self.now);
                 }
             }
             found.insert(key, lookup);
@@ -266,7 +338,7 @@ impl<K: Kv> KvSource<'_, K> {
             .enumerate()
             .filter(|(_, d)| wanting(d))
             .filter_map(|(i, (key, _))| {
-                let id = track_id(version, key)?;
+                let id = self.track_id(version, key)?;
                 Some((i, keys::model_embedding_key(model, id)))
             })
             .collect();

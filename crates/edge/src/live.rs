@@ -4,8 +4,9 @@
 //! ```text
 //! rsn:current ─► N ─► rsn:v{N}:meta ─► model_version m ─► rsn:model:{m}:manifest + chunks
 //!                                                         (verified; the graph loads on demand)
-//!                          └─► layout: 1 (embeddings in the track values) or 2 (embeddings
+//!                          └─► layout: 1 (embeddings in the track values), 2 (embeddings
 //!                              at rsn:model:{m}:embedding:{id}: m must have been published with them)
+//!                              or 3 (as 2, the values of every version under rsn:user:{id}, rsn:track:{id})
 //! ```
 //!
 //! The pointer is the only thing that moves: a model goes live with the first feature version
@@ -25,8 +26,9 @@
 
 use std::rc::Rc;
 
-use resonance_shared::features::{FeatureSetMeta, OLDEST_SCHEMA, SCHEMA_VERSION};
+use resonance_shared::features::{FeatureSetMeta, OLDEST_SCHEMA};
 use resonance_shared::keys::FeatureVersion;
+use resonance_shared::versioned::VERSIONED_LAYOUT;
 
 use crate::error::EdgeError;
 use crate::kv::Kv;
@@ -43,6 +45,25 @@ pub struct ServingState {
     /// Whether the whole state verified (meta and model); an unverified one is re-resolved
     /// at every pointer check until it does.
     pub verified: bool,
+    /// The layout of its values (its meta's; `features::SCHEMA_VERSION` when the meta was not
+    /// read).
+    pub layout: u32,
+    /// When the mirror finished writing its values at the edge (layout 3, unix seconds).
+    pub values_written_at: Option<i64>,
+}
+
+impl ServingState {
+    /// Milliseconds until a version of layout 3 may replace another: `settle_ms` after its
+    /// values were written at the edge (an overwritten key may show its old value until KV
+    /// propagates it and its cache expires); 0 when it may now.
+    pub fn settle_left_ms(&self, settle_ms: f64, now_ms: f64) -> f64 {
+        match self.values_written_at {
+            Some(t) if self.layout >= VERSIONED_LAYOUT => {
+                (t as f64 * 1000.0 + settle_ms - now_ms).max(0.0)
+            }
+            _ => 0.0,
+        }
+    }
 }
 
 /// The isolate's live state and when its pointer was read.
@@ -117,7 +138,7 @@ pub enum StateError {
     },
     /// The version's values are of a layout this reader does not know.
     #[error(
-        "feature version {version} is of layout {layout}; this Worker reads layouts {OLDEST_SCHEMA} to {SCHEMA_VERSION}: deploy the Worker of the trainer that wrote it"
+        "feature version {version} is of layout {layout}; this Worker reads layouts {OLDEST_SCHEMA} to {VERSIONED_LAYOUT}: deploy the Worker of the trainer that wrote it"
     )]
     Layout {
         /// The version.
@@ -207,7 +228,7 @@ pub async fn resolve<K: Kv>(
             message: format!("it describes version {}", meta.version),
         });
     }
-    if !(OLDEST_SCHEMA..=SCHEMA_VERSION).contains(&meta.layout) {
+    if !(OLDEST_SCHEMA..=VERSIONED_LAYOUT).contains(&meta.layout) {
         return Err(StateError::Layout {
             version: version.0,
             layout: meta.layout,
@@ -243,5 +264,7 @@ pub async fn resolve<K: Kv>(
         version,
         model: Some(model),
         verified: true,
+        layout: meta.layout,
+        values_written_at: meta.values_written_at,
     })
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use resonance_shared::features::{self, TrackFeatures, UserFeatures};
 use resonance_shared::keys::{self, Entity, FeatureVersion, KeyKind};
 use resonance_shared::state::UserState;
+use resonance_shared::versioned;
 
 /// Why features could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -62,14 +63,19 @@ pub fn decode_value<T: serde::de::DeserializeOwned>(
 /// Decodes a stored track and checks its audio features as the catalogue does.
 pub fn decode_track(key: &str, text: &str) -> Result<TrackFeatures, SourceError> {
     let track: TrackFeatures = decode_value(key, text)?;
+    check_track(key, &track)?;
+    Ok(track)
+}
+
+/// Checks a stored track's audio features as the catalogue does.
+pub fn check_track(key: &str, track: &TrackFeatures) -> Result<(), SourceError> {
     track
         .audio
         .validate()
         .map_err(|e| SourceError::Incompatible {
             key: key.to_string(),
             message: e.to_string(),
-        })?;
-    Ok(track)
+        })
 }
 
 /// Features held in memory: the browser's snapshot and the native tests' store.
@@ -84,8 +90,9 @@ pub struct MemorySource {
 }
 
 impl MemorySource {
-    /// Builds the store from KV pairs of one version (what the mirror writes) and of its
-    /// model `(version, d)` (the embeddings of layout 2), decoding and checking every value.
+    /// Builds the store from KV pairs of one version (what the mirror writes; in layout 3 the
+    /// entities' keys, of which this version's entries) and of its model `(version, d)` (the
+    /// embeddings of layouts 2 and 3), decoding and checking every value.
     /// Keys of other versions or models and the rest are ignored; a track whose model has an
     /// embedding the pairs lack is kept without it, as the edge reads it.
     pub fn from_kv<'a>(
@@ -111,6 +118,31 @@ impl MemorySource {
                         }
                     })?;
                     embeddings.insert(track, row);
+                }
+                continue;
+            }
+            // Layout 3: the entity's values by version, of which this version's entry.
+            if let Ok(KeyKind::EntityValues { entity, id }) = keys::parse_key(key) {
+                let incompatible = |e: features::DecodeError| SourceError::Incompatible {
+                    key: key.to_string(),
+                    message: e.to_string(),
+                };
+                match entity {
+                    Entity::User => {
+                        if let Some(user) =
+                            versioned::decode_at(value, version.0).map_err(incompatible)?
+                        {
+                            source.users.insert(id.to_string(), Arc::new(user));
+                        }
+                    }
+                    Entity::Track => {
+                        if let Some(track) = versioned::decode_at::<TrackFeatures>(value, version.0)
+                            .map_err(incompatible)?
+                        {
+                            check_track(key, &track)?;
+                            tracks.push((id, track));
+                        }
+                    }
                 }
                 continue;
             }

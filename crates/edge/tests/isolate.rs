@@ -345,7 +345,10 @@ fn layout_two_reads_each_embedding_from_its_model_and_scores_as_layout_one() {
     assert!(!split.degraded.features_partial);
     assert_same(&split, &inline);
     let health = block_on(isolate.health(&kv, &SETTINGS, 10_002.0));
-    assert_eq!((health.status.as_str(), health.layouts), ("ok", vec![1, 2]));
+    assert_eq!(
+        (health.status.as_str(), health.layouts),
+        ("ok", vec![1, 2, 3])
+    );
 
     // A reader that does not see one embedding yet scores that track by the heuristic
     // alone, flagged; it is never taken from another model or version.
@@ -381,7 +384,7 @@ fn a_layout_the_reader_does_not_know_or_a_model_without_embeddings_is_refused() 
     // A layout from a newer trainer: refused, naming it, and the previous state serves on.
     publish_features_as(&kv, 3, &rows, "a", 1);
     let meta = kv.peek(&FeatureVersion(3).meta_key()).unwrap();
-    let newer = meta.replace("\"layout\":1", "\"layout\":3");
+    let newer = meta.replace("\"layout\":1", "\"layout\":4");
     kv.set(&FeatureVersion(3).meta_key(), newer.as_bytes());
     point(&kv, 3);
     let kept = block_on(isolate.rerank(&kv, &SETTINGS, &request(), || 10_000.0)).unwrap();
@@ -389,7 +392,7 @@ fn a_layout_the_reader_does_not_know_or_a_model_without_embeddings_is_refused() 
     let health = block_on(isolate.health(&kv, &SETTINGS, 10_001.0));
     let error = health.model_error.unwrap();
     assert!(
-        error.contains("layout 3") && error.contains("reads layouts 1 to 2"),
+        error.contains("layout 4") && error.contains("reads layouts 1 to 3"),
         "{error}"
     );
 }

@@ -3,6 +3,8 @@
 //!
 //! ```text
 //! rsn:v{N}:user:{id}        deleted for every N (found by SCAN, staging versions included)
+//! rsn:user:{id}             (layout 3) deleted, with its entries in rsn:fp:user and
+//!                           rsn:edge:fp:user; at the edge too
 //! rsn:model:{m}:state:{id}  deleted for every model m (found by SCAN), with its entries in
 //!                           rsn:states:{m} and rsn:edge:states:{m}; at the edge, for every
 //!                           model the edge or Redis may hold
@@ -24,6 +26,7 @@ use crate::graphs::{FAILURES, RECORD_PREFIX};
 use crate::sinks::EdgeSink;
 use crate::states;
 use crate::store::FeatureStore;
+use crate::values;
 
 /// The set of erased listener ids.
 pub const FORGOTTEN: &str = "rsn:forgotten";
@@ -134,9 +137,16 @@ impl FeatureStore {
                 keys.push(key);
             }
         }
+        keys.push(keys::values_key(Entity::User, user_id));
         keys.push(format!("{RECORD_PREFIX}{user_id}"));
         let mut pipe = redis::pipe();
         pipe.atomic();
+        for record in [
+            values::fingerprints_key(Entity::User),
+            values::edge_fingerprints_key(Entity::User),
+        ] {
+            pipe.hdel(record, user_id).ignore();
+        }
         for key in &keys {
             pipe.del(key).ignore();
         }
@@ -175,6 +185,7 @@ pub fn forget(
         .iter()
         .map(|v| FeatureVersion(*v).entity_key(Entity::User, user_id))
         .chain(models.iter().map(|m| keys::model_state_key(m, user_id)))
+        .chain([keys::values_key(Entity::User, user_id)])
         .collect();
     for batch in edge_keys.chunks(sink.max_batch()) {
         sink.delete(batch)?;

@@ -14,7 +14,8 @@
 //! - [`publication`]: the model's KV pairs and a version's meta;
 //! - [`mirror`]: Redis → the edge KV, once or following the change stream;
 //! - [`sinks`]: the edge KVs the mirror and `publish` write to;
-//! - [`states`]: listeners' encoder states per model, written when their history changed.
+//! - [`states`]: listeners' encoder states per model, written when their history changed;
+//! - [`values`]: layout 3, one key per entity for every version, written when it changes.
 
 pub mod erasure;
 pub mod graphs;
@@ -26,4 +27,5 @@ pub mod sinks;
 pub mod states;
 pub mod status;
 pub mod store;
+pub mod values;
 pub mod views;

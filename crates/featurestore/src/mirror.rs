@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use resonance_shared::api::KvWrite;
+use resonance_shared::features::FeatureSetMeta;
 use resonance_shared::keys::{self, FeatureVersion, KeyKind};
+use resonance_shared::versioned;
 use serde::Serialize;
 
 use crate::sinks::EdgeSink;
@@ -189,7 +191,7 @@ impl Mirror<'_> {
             ));
             None
         } else {
-            Some(self.version(version, &model)?)
+            Some(self.version(version, &model, layout)?)
         };
         let collected = self.collect()?;
         Ok(Synced {
@@ -344,31 +346,59 @@ impl Mirror<'_> {
     }
 
     /// Copies one version to the sink, meta last, then switches the sink to it (with `model`,
-    /// which its meta names) and records the switch.
-    pub fn version(&mut self, version: FeatureVersion, model: &str) -> Result<MirroredVersion> {
+    /// which its meta names) and records the switch. A version of layout 3 copies only the
+    /// entities' values the edge lacks (`crate::values`), then its meta.
+    pub fn version(
+        &mut self,
+        version: FeatureVersion,
+        model: &str,
+        layout: u32,
+    ) -> Result<MirroredVersion> {
         let began = Instant::now();
         // Recorded first: `trainer forget` deletes a listener from every version the edge holds.
         self.store.record_mirrored(version)?;
-        let mut bytes = 0usize;
-        let mut written = 0u64;
         let (sink, progress) = (self.sink, self.progress);
-        let keys = self.store.read_version(version, self.batch_size, |pairs| {
-            bytes += pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-            let writes: Vec<KvWrite> = pairs
-                .into_iter()
-                .map(|(key, value)| KvWrite {
-                    key,
-                    value,
-                    base64: false,
-                    expiration_ttl: None,
-                })
-                .collect();
-            sink.write(&writes)?;
-            written += writes.len() as u64;
-            progress(written);
-            resonance_failpoint::reached("mirror-batch");
-            Ok(())
-        })?;
+        let (keys, bytes) = if layout >= versioned::VERSIONED_LAYOUT {
+            let copied = self.store.mirror_values(sink, self.batch_size)?;
+            let meta = self.store.meta(version)?.with_context(|| {
+                format!("feature version {version} is incomplete in Redis: its meta is missing")
+            })?;
+            // Stamped: readers serving another version wait for the values to settle.
+            let meta = FeatureSetMeta {
+                values_written_at: Some(unix_now()),
+                ..meta
+            };
+            let meta = KvWrite {
+                key: version.meta_key(),
+                value: serde_json::to_string(&meta)?,
+                base64: false,
+                expiration_ttl: None,
+            };
+            sink.write(std::slice::from_ref(&meta))?;
+            let bytes = copied.bytes + meta.key.len() + meta.value.len();
+            (copied.written + 1, bytes)
+        } else {
+            let mut bytes = 0usize;
+            let mut written = 0u64;
+            let keys = self.store.read_version(version, self.batch_size, |pairs| {
+                bytes += pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+                let writes: Vec<KvWrite> = pairs
+                    .into_iter()
+                    .map(|(key, value)| KvWrite {
+                        key,
+                        value,
+                        base64: false,
+                        expiration_ttl: None,
+                    })
+                    .collect();
+                sink.write(&writes)?;
+                written += writes.len() as u64;
+                progress(written);
+                resonance_failpoint::reached("mirror-batch");
+                Ok(())
+            })?;
+            (keys, bytes)
+        };
         sink.switch_features(version.0, model)?;
         resonance_failpoint::reached("mirror-switched");
         self.store

@@ -72,7 +72,10 @@ pub fn meta(
         users: set.users.len(),
         tracks: set.tracks.len(),
         model_version: Some(model.to_string()),
-        bytes: Some(pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() as u64),
+        // Layout 3 writes only what changed: its values are not the version's alone.
+        bytes: (layout < resonance_shared::versioned::VERSIONED_LAYOUT)
+            .then(|| pairs.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() as u64),
         layout,
+        values_written_at: None,
     })
 }

@@ -16,12 +16,11 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use redis::Commands;
-use resonance_shared::api::KvWrite;
 use resonance_shared::keys;
 
 use crate::sinks::EdgeSink;
 use crate::store::FeatureStore;
+use crate::values::Records;
 
 /// Redis's record of a model's stored states.
 pub fn index_key(model: &str) -> String {
@@ -55,13 +54,6 @@ pub struct MirroredStates {
 }
 
 impl FeatureStore {
-    fn hash(&mut self, key: &str) -> Result<HashMap<String, String>> {
-        let url = self.url().to_string();
-        self.connection()
-            .hgetall(key)
-            .with_context(|| format!("Redis at {url}: reading {key}"))
-    }
-
     /// The fingerprint of each listener's stored state for `model`.
     pub fn state_index(&mut self, model: &str) -> Result<HashMap<String, String>> {
         self.hash(&index_key(model))
@@ -99,55 +91,18 @@ impl FeatureStore {
         sink: &dyn EdgeSink,
         batch: usize,
     ) -> Result<MirroredStates> {
-        let stored = self.state_index(model)?;
-        let edge_index = edge_index_key(model);
-        let at_edge = self.hash(&edge_index)?;
-        let mut changed: Vec<(&String, &String)> = stored
-            .iter()
-            .filter(|(user, fingerprint)| at_edge.get(*user) != Some(fingerprint))
-            .collect();
-        changed.sort();
-        let url = self.url().to_string();
-        let mut copied = 0;
-        for chunk in changed.chunks(batch.max(1)) {
-            let names: Vec<String> = chunk
-                .iter()
-                .map(|(user, _)| keys::model_state_key(model, user))
-                .collect();
-            let values: Vec<Option<String>> = self
-                .connection()
-                .mget(&names)
-                .with_context(|| format!("Redis at {url}: reading states of model {model}"))?;
-            let mut written = Vec::new();
-            let writes: Vec<KvWrite> = names
-                .into_iter()
-                .zip(values)
-                .zip(chunk)
-                .filter_map(|((key, value), (user, fingerprint))| {
-                    // Gone since the index was read (`trainer forget`): not copied.
-                    let value = value?;
-                    written.push((user.as_str(), fingerprint.as_str()));
-                    Some(KvWrite {
-                        key,
-                        value,
-                        base64: false,
-                        expiration_ttl: None,
-                    })
-                })
-                .collect();
-            if writes.is_empty() {
-                continue;
-            }
-            sink.write(&writes)?;
-            copied += writes.len();
-            let _: () = self
-                .connection()
-                .hset_multiple(&edge_index, &written)
-                .with_context(|| format!("Redis at {url}: recording {edge_index}"))?;
-        }
+        let (stored, at_edge) = (index_key(model), edge_index_key(model));
+        let records = Records {
+            stored: &stored,
+            at_edge: &at_edge,
+            failpoint: None,
+        };
+        let key_of = |user: &str| keys::model_state_key(model, user);
+        // Deleted with the model, and by `trainer forget` at the edge too.
+        let copied = self.copy_changed(records, &key_of, false, sink, batch)?;
         Ok(MirroredStates {
-            written: copied,
-            unchanged: stored.len() - changed.len(),
+            written: copied.written,
+            unchanged: copied.unchanged,
         })
     }
 }

@@ -8,6 +8,7 @@ use redis::Commands;
 use resonance_shared::api::HealthResponse;
 use resonance_shared::features::FeatureSetMeta;
 use resonance_shared::keys::FeatureVersion;
+use resonance_shared::versioned;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -31,7 +32,8 @@ pub struct VersionInfo {
     pub created_at: String,
     /// Seconds since then.
     pub age_seconds: Option<i64>,
-    /// Its keys: users + tracks + the meta.
+    /// Its keys: users + tracks + the meta (in layout 3 the entities' keys are shared by the
+    /// versions, and written only when they change).
     pub keys: usize,
     /// Bytes of its keys and values, when the meta says.
     pub bytes: Option<u64>,
@@ -134,10 +136,21 @@ pub fn read(store: &mut FeatureStore, worker: Option<HealthResponse>) -> Result<
     let recorded = store.edge_state()?;
     let versions_held: Vec<u64> = store.mirrored_versions()?.into_iter().collect();
     let mut feature_keys_held = 0;
+    let mut versioned_held = false;
     for v in &versions_held {
         if let Some(meta) = store.meta(FeatureVersion(*v))? {
-            feature_keys_held += meta.users + meta.tracks + 1;
+            // Layout 3's entity keys serve every version: counted once, from the mirror's
+            // record, below.
+            versioned_held |= meta.layout >= versioned::VERSIONED_LAYOUT;
+            feature_keys_held += if meta.layout >= versioned::VERSIONED_LAYOUT {
+                1
+            } else {
+                meta.users + meta.tracks + 1
+            };
         }
+    }
+    if versioned_held {
+        feature_keys_held += store.edge_value_keys()?;
     }
     let edge = EdgeSide {
         models_held: store.edge_models()?.into_iter().collect(),

@@ -92,6 +92,8 @@ pub struct Published {
     pub deleted: Vec<u64>,
     /// Models deleted from Redis: named by no version it keeps and not held by the edge.
     pub models_deleted: Vec<String>,
+    /// Layout 3: the users and the tracks whose value was written (changed, new or gone).
+    pub changed: Option<(usize, usize)>,
 }
 
 impl FeatureStore {
@@ -163,16 +165,7 @@ impl FeatureStore {
         batch: usize,
         mut progress: impl FnMut(usize),
     ) -> Result<Published> {
-        let previous = self.current()?;
-        let newest = self.newest_version()?;
-        if let Some(newest) = newest.filter(|n| version.0 <= *n) {
-            bail!(
-                "--feature-version {version} is not newer than {newest}, the newest version Redis \
-                 knows (live: {}): versions only increase, so readers and pruning can order them; \
-                 leave --feature-version out to take the next one",
-                previous.map_or("none".into(), |v| v.to_string())
-            );
-        }
+        let previous = self.check_newer(version)?;
         let staging = STAGING_TTL.as_secs();
         let mut written: Vec<String> = Vec::with_capacity(pairs.len() + 1);
         let mut bytes = 0;
@@ -192,14 +185,11 @@ impl FeatureStore {
                 in_pipe = 0;
             }
         }
-        let meta_key = version.meta_key();
-        let meta_value = serde_json::to_string(meta)?;
-        bytes += meta_key.len() + meta_value.len();
-        pipe.set_ex(&meta_key, meta_value, staging).ignore();
-        written.push(meta_key);
         pipe.exec(&mut self.conn)
             .with_context(|| self.context("writing the last batch"))?;
         progress(in_pipe);
+        bytes += self.write_meta(version, meta)?;
+        written.push(version.meta_key());
 
         // Complete: keep every key, then switch and record it in one transaction.
         for chunk in written.chunks(batch) {
@@ -210,6 +200,59 @@ impl FeatureStore {
             pipe.exec(&mut self.conn)
                 .with_context(|| self.context("making the new version persistent"))?;
         }
+        let (deleted, models_deleted) = self.switch_to(version, previous)?;
+        Ok(Published {
+            keys: written.len(),
+            bytes,
+            previous: previous.map(|v| v.0),
+            deleted,
+            models_deleted,
+            changed: None,
+        })
+    }
+
+    /// Refuses `version` unless it is above every version Redis knows; returns the live one.
+    pub(crate) fn check_newer(
+        &mut self,
+        version: FeatureVersion,
+    ) -> Result<Option<FeatureVersion>> {
+        let previous = self.current()?;
+        let newest = self.newest_version()?;
+        if let Some(newest) = newest.filter(|n| version.0 <= *n) {
+            bail!(
+                "--feature-version {version} is not newer than {newest}, the newest version Redis \
+                 knows (live: {}): versions only increase, so readers and pruning can order them; \
+                 leave --feature-version out to take the next one",
+                previous.map_or("none".into(), |v| v.to_string())
+            );
+        }
+        Ok(previous)
+    }
+
+    /// Writes `version`'s meta with the staging TTL (the caller persists it before the
+    /// switch); returns the bytes written.
+    pub(crate) fn write_meta(
+        &mut self,
+        version: FeatureVersion,
+        meta: &FeatureSetMeta,
+    ) -> Result<usize> {
+        let meta_key = version.meta_key();
+        let meta_value = serde_json::to_string(meta)?;
+        let bytes = meta_key.len() + meta_value.len();
+        let _: () = self
+            .conn
+            .set_ex(&meta_key, meta_value, STAGING_TTL.as_secs())
+            .with_context(|| self.context("writing the meta"))?;
+        Ok(bytes)
+    }
+
+    /// Makes `version` live in one transaction (its previous: `previous`) and records the
+    /// change; then prunes versions and models. Returns what the prune deleted.
+    pub(crate) fn switch_to(
+        &mut self,
+        version: FeatureVersion,
+        previous: Option<FeatureVersion>,
+    ) -> Result<(Vec<u64>, Vec<String>)> {
         let mut switch = redis::pipe();
         switch.atomic();
         if let Some(previous) = previous {
@@ -229,16 +272,9 @@ impl FeatureStore {
             .ignore()
             .exec(&mut self.conn)
             .with_context(|| self.context("switching rsn:current"))?;
-
         let deleted = self.prune(version, previous)?;
         let models_deleted = self.prune_models()?;
-        Ok(Published {
-            keys: written.len(),
-            bytes,
-            previous: previous.map(|v| v.0),
-            deleted,
-            models_deleted,
-        })
+        Ok((deleted, models_deleted))
     }
 
     /// The version live before the live one, if Redis recorded it.
@@ -260,7 +296,13 @@ impl FeatureStore {
                 .with_context(|| self.context("reading the newest version"))?;
             newest = newest.max(top.first().copied());
         }
-        Ok(newest)
+        // Layout 3's entries of a run that died before its switch: a later version must be
+        // above them, or a reader of it would skip them for older ones.
+        let entries: Option<u64> = self
+            .conn
+            .get(crate::values::NEWEST_ENTRIES)
+            .with_context(|| self.context("reading the newest version"))?;
+        Ok(newest.max(entries))
     }
 
     /// The version to write when none is asked for: the unix time `now`, or one above the

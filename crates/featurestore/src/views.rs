@@ -21,10 +21,12 @@ use resonance_shared::features::{
     MeanSpread, TrackAudioFeatures, TrackFeatures, TrackPopularity, UserAudioPreferences,
     UserFeatures, UserListeningStats, UserRecentHistory, encode_as,
 };
-
 use resonance_shared::keys::{Entity, FeatureVersion};
+use resonance_shared::versioned;
 
 use resonance_data::Dataset;
+
+use crate::values::EntityValue;
 
 const DAY: i64 = 86_400;
 /// Recent skips kept per user (the heuristic penalises re-recommending them).
@@ -220,9 +222,7 @@ pub fn compute(data: &Dataset, as_of: i64, model: Option<&ModelEmbeddings<'_>>) 
 
 impl FeatureSet {
     /// Every entity as a stored pair: its key in `version` and its value in `layout` (a
-    /// schema, `features::OLDEST_SCHEMA..=SCHEMA_VERSION`): in 2 a track's value leaves its
-    /// embedding to the model's namespace (`publication::model_pairs`); in 1, for Workers of
-    /// the older layout, it carries it.
+    /// schema, `features::OLDEST_SCHEMA..=SCHEMA_VERSION`; [`stored_track`]).
     pub fn stored_pairs(
         &self,
         version: FeatureVersion,
@@ -233,17 +233,40 @@ impl FeatureSet {
             (key, encode_as(user, layout))
         });
         let tracks = self.tracks.iter().map(move |(id, track)| {
-            let mut stored = track.clone();
-            if layout >= 2 {
-                stored.audio.embedding.clear();
-            } else {
-                stored.audio.embedded = false;
-            }
             let key = version.entity_key(Entity::Track, id);
-            (key, encode_as(&stored, layout))
+            (key, encode_as(&stored_track(track, layout), layout))
         });
         users.chain(tracks)
     }
+
+    /// Every entity's value as layout 3 stores it in its entries (`crate::values`): the shape
+    /// of layout 2, without a schema field.
+    pub fn entity_values(&self) -> Vec<EntityValue> {
+        let users = self.users.iter().map(|(id, user)| EntityValue {
+            entity: Entity::User,
+            id: id.clone(),
+            text: versioned::encode_value(user),
+        });
+        let tracks = self.tracks.iter().map(|(id, track)| EntityValue {
+            entity: Entity::Track,
+            id: id.clone(),
+            text: versioned::encode_value(&stored_track(track, versioned::ENTRY_VALUE_SCHEMA)),
+        });
+        users.chain(tracks).collect()
+    }
+}
+
+/// A track's value as `layout` stores it: from 2 on its embedding is left to the model's
+/// namespace (`publication::model_pairs`); in 1, for Workers of the older layout, it is
+/// carried and `embedded` is false.
+fn stored_track(track: &TrackFeatures, layout: u32) -> TrackFeatures {
+    let mut stored = track.clone();
+    if layout >= 2 {
+        stored.audio.embedding.clear();
+    } else {
+        stored.audio.embedded = false;
+    }
+    stored
 }
 
 /// `plays_7d / (plays_30d / 30 · 7) − 1`: above 0 when the last week beats the month's pace.

@@ -185,6 +185,11 @@ pub struct FeatureSetMeta {
     /// with them (`PublishedModel::embeddings`).
     #[serde(default = "schema_one")]
     pub layout: u32,
+    /// Layout 3 at the edge: when the mirror finished writing the version's values there
+    /// (unix seconds; absent in Redis). A reader serving another version switches to it only
+    /// once the settle time has passed since: KV may show an overwritten key late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_written_at: Option<i64>,
 }
 
 fn schema_one() -> u32 {
@@ -249,6 +254,14 @@ pub enum DecodeError {
         "stored value has schema version {found}, this reader knows {OLDEST_SCHEMA} to {SCHEMA_VERSION}; upgrade the reader or re-materialize"
     )]
     UnknownSchema {
+        /// The version the value carries.
+        found: u32,
+    },
+    /// A value of layout 3 was expected (`crate::versioned`), one of another schema found.
+    #[error(
+        "stored value has schema version {found}, not 3: a value of layout 3 holds its entity's entries by version; re-materialize with --layout 3, or read the version's own layout"
+    )]
+    NotVersioned {
         /// The version the value carries.
         found: u32,
     },

@@ -4,6 +4,8 @@
 //! rsn:current                     → "7"            the live feature version (a pointer)
 //! rsn:v7:user:{user_id}           → UserFeatures   one value (Redis: one hash) per user
 //! rsn:v7:track:{track_id}         → TrackFeatures  one value (Redis: one hash) per track
+//! rsn:user:{user_id}              → the user's values by version (layout 3, `crate::versioned`)
+//! rsn:track:{track_id}            → the track's values by version (layout 3)
 //! rsn:model:current               → "20261126-1"   the live model version
 //! rsn:model:{version}:manifest    → manifest.json
 //! rsn:model:{version}:chunk:{i}   → bytes of sasrec.onnx, in order
@@ -159,6 +161,12 @@ impl FeatureVersion {
     }
 }
 
+/// The key of one entity's values across versions (layout 3, [`crate::versioned`]):
+/// `rsn:user:{id}` or `rsn:track:{id}`, written only when the entity's value changes.
+pub fn values_key(entity: Entity, id: &str) -> String {
+    format!("{NAMESPACE}:{}:{id}", entity.as_str())
+}
+
 /// A model version: `[A-Za-z0-9._-]{1,64}`, so it is safe in keys, paths and URLs.
 pub fn validate_model_version(version: &str) -> Result<(), FieldError> {
     let ok = !version.is_empty()
@@ -205,6 +213,13 @@ pub enum KeyKind<'k> {
     Entity {
         /// The feature version the key belongs to.
         version: FeatureVersion,
+        /// User or track.
+        entity: Entity,
+        /// The user or track id.
+        id: &'k str,
+    },
+    /// `rsn:user:{id}` or `rsn:track:{id}`: an entity's values by version (layout 3).
+    EntityValues {
         /// User or track.
         entity: Entity,
         /// The user or track id.
@@ -286,6 +301,16 @@ pub fn parse_key(key: &str) -> Result<KeyKind<'_>, FieldError> {
             }
         };
     }
+    for entity in [Entity::User, Entity::Track] {
+        if let Some(id) = key
+            .strip_prefix("rsn:")
+            .and_then(|k| k.strip_prefix(entity.as_str()))
+            .and_then(|k| k.strip_prefix(':'))
+        {
+            validate::id("key", id)?;
+            return Ok(KeyKind::EntityValues { entity, id });
+        }
+    }
     let rest = key.strip_prefix("rsn:v").ok_or_else(bad)?;
     let (number, tail) = rest.split_once(':').ok_or_else(bad)?;
     let version = FeatureVersion::parse_pointer(number).map_err(|_| bad())?;
@@ -337,6 +362,14 @@ mod tests {
             })
         );
         assert_eq!(
+            parse_key(&values_key(Entity::Track, "t:9")),
+            Ok(KeyKind::EntityValues {
+                entity: Entity::Track,
+                id: "t:9"
+            })
+        );
+        assert_eq!(values_key(Entity::User, "u1"), "rsn:user:u1");
+        assert_eq!(
             parse_key("rsn:v3:meta"),
             Ok(KeyKind::FeatureMeta {
                 version: FeatureVersion(3)
@@ -375,6 +408,8 @@ mod tests {
             "rsn:model:m:chunk:x",
             "rsn:model:m:embedding:",
             "rsn:model:m:state:",
+            "rsn:user:",
+            "rsn:users:x",
         ] {
             assert!(parse_key(bad).is_err(), "{bad}");
         }

@@ -13,7 +13,8 @@
 //! - [`heuristic`] and [`mixer`]: the heuristic scorer and the hybrid
 //!   `0.7 · transformer + 0.3 · heuristic` mixer;
 //! - [`state`]: a listener's stored encoder state and the history rule readers apply to it;
-//! - [`validate`]: the error type that names the offending field.
+//! - [`validate`]: the error type that names the offending field;
+//! - [`versioned`]: layout 3's entity values, one key for every version, written when they change.
 //!
 //! The crate is pure logic: no I/O, no clocks, no randomness, so it builds for
 //! `wasm32-unknown-unknown` and behaves identically everywhere it runs.
@@ -31,5 +32,6 @@ pub mod mixer;
 pub mod ranking;
 pub mod state;
 pub mod validate;
+pub mod versioned;
 
 pub use validate::FieldError;

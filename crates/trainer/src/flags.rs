@@ -13,7 +13,7 @@ use resonance_featurestore::sinks::worker::WorkerSink;
 use resonance_featurestore::store::FeatureStore;
 use resonance_featurestore::views;
 use resonance_registry::ModelArtifact;
-use resonance_shared::features;
+use resonance_shared::{features, versioned};
 
 /// `--data`: the dataset a command reads.
 #[derive(Args, Debug, Clone)]
@@ -213,9 +213,11 @@ pub struct SnapshotFlags {
 pub struct LayoutFlag {
     /// The layout of the stored values: 2 keeps each track's embedding once per model
     /// (`rsn:model:{m}:embedding:{id}`), 1 puts it in every version's track values, for an
-    /// edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag).
+    /// edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag); 3
+    /// (`materialize` and `retrain` only, not yet the default) writes one key per listener
+    /// and track for every version, only when its value changed (`rsn:user:{id}`).
     #[arg(long, value_name = "N", default_value_t = features::SCHEMA_VERSION,
-          value_parser = clap::value_parser!(u32).range(i64::from(features::OLDEST_SCHEMA)..=i64::from(features::SCHEMA_VERSION)))]
+          value_parser = clap::value_parser!(u32).range(i64::from(features::OLDEST_SCHEMA)..=i64::from(versioned::VERSIONED_LAYOUT)))]
     pub layout: u32,
 }
 

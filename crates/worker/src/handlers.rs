@@ -234,15 +234,18 @@ fn to_http(e: EdgeError) -> ApiError {
 /// Tunables from `[vars]` in wrangler.toml. A rerank never loads the model's graph or builds
 /// its plan: the isolate does both after answering (`route`'s caller, through `waitUntil`).
 fn settings(env: &Env) -> Settings {
-    let seconds = env
-        .var("POINTER_CHECK_SECONDS")
-        .ok()
-        .and_then(|v| v.to_string().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0);
+    let seconds = |name: &str| {
+        env.var(name)
+            .ok()
+            .and_then(|v| v.to_string().parse::<f64>().ok())
+            .filter(|s| s.is_finite() && *s >= 0.0)
+    };
     let defaults = Settings::default();
     Settings {
-        pointer_check_ms: seconds.map_or(defaults.pointer_check_ms, |s| s * 1000.0),
+        pointer_check_ms: seconds("POINTER_CHECK_SECONDS")
+            .map_or(defaults.pointer_check_ms, |s| s * 1000.0),
         load_model_in_request: false,
+        settle_ms: seconds("SETTLE_SECONDS").map_or(defaults.settle_ms, |s| s * 1000.0),
     }
 }
 

@@ -17,6 +17,7 @@ use resonance_shared::features::{
 use resonance_shared::keys::{self, Entity, FeatureVersion};
 use resonance_shared::manifest::{PUBLISHED_MODEL_SCHEMA, PublishedModel};
 use resonance_shared::state::UserState;
+use resonance_shared::versioned;
 
 pub const LEN: usize = 8;
 pub const D: usize = 16;
@@ -24,6 +25,7 @@ pub const TRACKS: usize = 20;
 pub const SETTINGS: Settings = Settings {
     pointer_check_ms: 5_000.0,
     load_model_in_request: true,
+    settle_ms: 0.0,
 };
 
 /// A small SASRec's ONNX graph and item rows; `seed` makes models differ.
@@ -122,8 +124,35 @@ pub fn publish_features_as(
         model_version: Some(model.into()),
         bytes: None,
         layout,
+        values_written_at: None,
     };
     kv.set(&v.meta_key(), serde_json::to_vec(&meta).unwrap().as_slice());
+}
+
+/// Rewrites feature version `version` (as [`publish_features_as`] wrote it, of layout 2) into
+/// layout 3, as `materialize --layout 3` and the mirror leave it: each entity's value becomes
+/// the entry of `version` under its one key (`rsn:user:u`, `rsn:track:t{i}`), beside the
+/// entries `held` versions read, and the meta says layout 3.
+pub fn to_versioned(kv: &MemoryKv, version: u64, held: &[u64]) {
+    let v = FeatureVersion(version);
+    let ids = (1..=TRACKS).map(|i| (Entity::Track, format!("t{i}")));
+    for (entity, id) in ids.chain([(Entity::User, "u".to_string())]) {
+        let per_version = v.entity_key(entity, &id);
+        let mut value: serde_json::Value =
+            serde_json::from_str(&kv.peek(&per_version).unwrap()).unwrap();
+        value.as_object_mut().unwrap().remove("schema");
+        kv.remove(&per_version);
+        let key = keys::values_key(entity, &id);
+        let old: versioned::Versioned<serde_json::Value> = kv
+            .peek(&key)
+            .map(|text| versioned::decode(&text).unwrap())
+            .unwrap_or_default();
+        let next = old.with(version, Some(value), held);
+        kv.set(&key, versioned::encode(&next).as_bytes());
+    }
+    let meta = kv.peek(&v.meta_key()).unwrap();
+    let meta = meta.replace("\"layout\":2", "\"layout\":3");
+    kv.set(&v.meta_key(), meta.as_bytes());
 }
 
 /// Points `rsn:current` at `features` behind the Worker's back, as the Cloudflare sink does.

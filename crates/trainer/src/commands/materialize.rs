@@ -13,6 +13,7 @@ use crate::flags::{DataFlag, ModelsFlag, RedisFlag, SnapshotFlags};
 use resonance_featurestore::lock::{self, Lock};
 use resonance_featurestore::{publication, views};
 use resonance_registry::ModelArtifact;
+use resonance_shared::versioned;
 
 /// Compute the feature views from events and catalogue, and publish them into Redis.
 ///
@@ -99,7 +100,12 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
     let layout = args.snapshot.layout.layout;
-    let pairs: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
+    // Layout 3 writes only what changed (`values`); the others a whole copy a version.
+    let pairs: Vec<(String, String)> = if layout >= versioned::VERSIONED_LAYOUT {
+        Vec::new()
+    } else {
+        set.stored_pairs(version, layout).collect()
+    };
     let meta = publication::meta(
         version,
         &set,
@@ -130,17 +136,20 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     } else {
         serde_json::Value::Null
     };
-    let bar = ProgressBar::new(pairs.len() as u64 + 1).with_style(
+    let entities = (set.users.len() + set.tracks.len()) as u64;
+    let bar = ProgressBar::new(entities + 1).with_style(
         ProgressStyle::with_template("writing {bar:30} {pos}/{len} keys  {per_sec}  ETA {eta}")
             .expect("the template is valid"),
     );
-    let written = store.publish(
-        version,
-        pairs.into_iter(),
-        &meta,
-        args.batch_size as usize,
-        |n| bar.inc(n as u64),
-    )?;
+    let batch = args.batch_size as usize;
+    let written = if layout >= versioned::VERSIONED_LAYOUT {
+        let values = set.entity_values();
+        store.publish_changed(version, values, &meta, batch, |n| bar.inc(n as u64))?
+    } else {
+        store.publish(version, pairs.into_iter(), &meta, batch, |n| {
+            bar.inc(n as u64)
+        })?
+    };
     bar.finish_and_clear();
     let seconds = began.elapsed().as_secs_f64();
     let summary = serde_json::json!({
@@ -161,6 +170,8 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
             "modelWritten": model_written,
             "states": states,
             "layout": layout,
+            // Layout 3: the values written, by kind (the others write every one).
+            "changed": written.changed.map(|(users, tracks)| serde_json::json!({"users": users, "tracks": tracks})),
     });
     if args.json {
         return Ok(summary);

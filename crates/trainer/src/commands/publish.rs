@@ -71,6 +71,13 @@ pub fn run(args: PublishArgs) -> Result<()> {
              Worker: `trainer publish` without --model-only"
         );
     }
+    if args.snapshot.layout.layout >= resonance_shared::versioned::VERSIONED_LAYOUT {
+        anyhow::bail!(
+            "--layout 3 writes only what changed since the version before, which needs Redis's \
+             records: `trainer materialize --layout 3`, then `trainer mirror --full`; `publish` \
+             writes whole versions (--layout 1 or 2)"
+        );
+    }
     // Ask the Worker first: it is the only record of what it serves (there is no Redis here).
     let sink = WorkerSink::new(args.worker.require()?, args.token.require()?)?;
     let before = sink.health()?;
