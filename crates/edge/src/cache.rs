@@ -4,6 +4,7 @@
 //! Time is passed in (milliseconds), so the cache works the same under the Worker's clock,
 //! the browser's and a test's.
 
+use std::borrow::Borrow;
 use std::hash::Hash;
 use std::num::NonZeroUsize;
 
@@ -27,8 +28,13 @@ impl<K: Hash + Eq, V: Clone> TtlCache<K, V> {
         }
     }
 
-    /// The value stored for `key` if it is younger than the TTL at `now_ms`.
-    pub fn get(&mut self, key: &K, now_ms: f64) -> Option<V> {
+    /// The value stored for `key` (or a borrowed form of it, such as `&str` for `String`) if
+    /// it is younger than the TTL at `now_ms`.
+    pub fn get<Q>(&mut self, key: &Q, now_ms: f64) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         match self.entries.get(key) {
             Some((value, expires)) if now_ms < *expires => Some(value.clone()),
             Some(_) => {

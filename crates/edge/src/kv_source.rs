@@ -6,6 +6,7 @@
 //! names (never another), and the track is cached whole. A listener's stored encoder state
 //! (`rsn:model:{m}:state:{id}`) is read like a user, and cached as long.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -19,7 +20,8 @@ use resonance_shared::versioned;
 use crate::cache::TtlCache;
 use crate::kv::{BULK_GET_KEYS, Kv, KvError};
 use crate::source::{
-    FeatureSource, SourceError, TrackLookup, check_track, decode_track, decode_value,
+    FeatureSource, SourceError, TrackLookup, decode_entry, decode_track, decode_track_entry,
+    decode_value,
 };
 
 /// KV's edge cache for reads, in seconds (60 is Cloudflare's minimum).
@@ -92,7 +94,7 @@ impl<K: Kv> KvSource<'_, K> {
         key: String,
         decode: impl FnOnce(&str, &str) -> Result<Option<T>, SourceError>,
     ) -> Result<Option<Arc<T>>, SourceError> {
-        let cached = self.cache_key(&key);
+        let cached = self.cache_key(&key).into_owned();
         if let Some(hit) = cache.borrow_mut().get(&cached, self.now) {
             return Ok(hit);
         }
@@ -125,13 +127,13 @@ impl<K: Kv> KvSource<'_, K> {
     /// The cache's key for a KV key: the key itself, whose value never changes while its
     /// version serves, except for layout 3's entity keys, which hold every version's value,
     /// cached for the one read.
-    fn cache_key(&self, key: &str) -> String {
+    fn cache_key<'k>(&self, key: &'k str) -> Cow<'k, str> {
         match self
             .version
             .filter(|_| self.versioned() && !key.starts_with("rsn:model:"))
         {
-            Some(version) => format!("{key}@{version}"),
-            None => key.to_string(),
+            Some(version) => Cow::Owned(format!("{key}@{version}")),
+            None => Cow::Borrowed(key),
         }
     }
 
@@ -150,22 +152,11 @@ impl<K: Kv> KvSource<'_, K> {
         key: &str,
         text: &str,
     ) -> Result<Option<TrackFeatures>, SourceError> {
-        if !self.versioned() {
-            return decode_track(key, text).map(Some);
+        if self.versioned() {
+            decode_track_entry(key, text, version)
+        } else {
+            decode_track(key, text).map(Some)
         }
-        let track: Option<TrackFeatures> =
-            versioned::decode_at(text, version.0).map_err(|e| incompatible(key, e))?;
-        if let Some(track) = &track {
-            check_track(key, track)?;
-        }
-        Ok(track)
-    }
-}
-
-fn incompatible(key: &str, e: impl std::fmt::Display) -> SourceError {
-    SourceError::Incompatible {
-        key: key.to_string(),
-        message: e.to_string(),
     }
 }
 
@@ -179,11 +170,10 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             return Ok(None);
         };
         let key = self.entity_key(version, Entity::User, id);
-        let at = version.0;
         let versioned = self.versioned();
         self.read_through(&self.caches.users, key, |key, text| {
             if versioned {
-                versioned::decode_at(text, at).map_err(|e| incompatible(key, e))
+                decode_entry(key, text, version)
             } else {
                 decode_value(key, text).map(Some)
             }
@@ -200,7 +190,10 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         self.read_through(&self.caches.states, key, |key, text| {
             UserState::decode(text, dim)
                 .map(Some)
-                .map_err(|e| incompatible(key, e))
+                .map_err(|e| SourceError::Incompatible {
+                    key: key.to_string(),
+                    message: e.to_string(),
+                })
         })
         .await
     }
@@ -219,7 +212,7 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         {
             let mut cache = self.caches.tracks.borrow_mut();
             for key in &keys {
-                match cache.get(&self.cache_key(key), self.now) {
+                match cache.get(self.cache_key(key).as_ref(), self.now) {
                     Some(hit) => {
                         found.insert(key, Ok(hit));
                     }
@@ -282,13 +275,13 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                     .is_some_and(|t| !(t.audio.embedded && t.audio.embedding.is_empty()));
                 if whole {
                     cache.insert_for(
-                        self.cache_key(key),
+                        self.cache_key(key).into_owned(),
                         track.clone(),
                         self.now,
                         WHOLE_TRACK_CACHE_MS,
                     );
                 } else {
-                    cache.insert(self.cache_key(key), track.clone(), self.now);
+                    cache.insert(self.cache_key(key).into_owned(), track.clone(), self.now);
                 }
             }
             found.insert(key, lookup);

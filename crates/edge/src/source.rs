@@ -67,6 +67,32 @@ pub fn decode_track(key: &str, text: &str) -> Result<TrackFeatures, SourceError>
     Ok(track)
 }
 
+/// Layout 3: the entry of `version` in a stored entity's values (`None`: not stored in it),
+/// naming the key in the error.
+pub fn decode_entry<T: serde::de::DeserializeOwned>(
+    key: &str,
+    text: &str,
+    version: FeatureVersion,
+) -> Result<Option<T>, SourceError> {
+    versioned::decode_at(text, version.0).map_err(|e| SourceError::Incompatible {
+        key: key.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// [`decode_entry`] of a track, its audio features checked as the catalogue does.
+pub fn decode_track_entry(
+    key: &str,
+    text: &str,
+    version: FeatureVersion,
+) -> Result<Option<TrackFeatures>, SourceError> {
+    let track: Option<TrackFeatures> = decode_entry(key, text, version)?;
+    if let Some(track) = &track {
+        check_track(key, track)?;
+    }
+    Ok(track)
+}
+
 /// Checks a stored track's audio features as the catalogue does.
 pub fn check_track(key: &str, track: &TrackFeatures) -> Result<(), SourceError> {
     track
@@ -123,23 +149,14 @@ impl MemorySource {
             }
             // Layout 3: the entity's values by version, of which this version's entry.
             if let Ok(KeyKind::EntityValues { entity, id }) = keys::parse_key(key) {
-                let incompatible = |e: features::DecodeError| SourceError::Incompatible {
-                    key: key.to_string(),
-                    message: e.to_string(),
-                };
                 match entity {
                     Entity::User => {
-                        if let Some(user) =
-                            versioned::decode_at(value, version.0).map_err(incompatible)?
-                        {
+                        if let Some(user) = decode_entry(key, value, version)? {
                             source.users.insert(id.to_string(), Arc::new(user));
                         }
                     }
                     Entity::Track => {
-                        if let Some(track) = versioned::decode_at::<TrackFeatures>(value, version.0)
-                            .map_err(incompatible)?
-                        {
-                            check_track(key, &track)?;
+                        if let Some(track) = decode_track_entry(key, value, version)? {
                             tracks.push((id, track));
                         }
                     }
