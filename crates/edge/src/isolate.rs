@@ -292,10 +292,19 @@ impl Isolate {
             .reranker
             .rerank(&source, model_ref, request, &clock)
             .await?;
+        let mut degraded = outcome.response.degraded;
+        // Only an isolate with nothing to keep installs a version inside its settle window.
+        degraded.values_settling = self
+            .live
+            .borrow()
+            .serving
+            .as_ref()
+            .is_some_and(|s| s.settle_left_ms(settings.settle_ms, now) > 0.0);
         // From the request's start: resolving a new state (its pointer, meta and model) is
         // part of what this answer waited for.
         Ok(RerankResponse {
             timing_ms: clock() - now,
+            degraded,
             ..outcome.response
         })
     }

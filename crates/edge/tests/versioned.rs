@@ -86,6 +86,7 @@ fn each_version_reads_its_own_entry_and_scores_as_layout_two() {
     let kept = block_on(isolate.rerank(&kv, &settling, &request(), || 110_000.0)).unwrap();
     assert_eq!(kept.features_version, Some(2));
     assert_same(&kept, &two);
+    assert!(!kept.degraded.values_settling, "2's values have settled");
     let health = block_on(isolate.health(&kv, &settling, 110_001.0));
     let why = health.model_error.unwrap_or_default();
     assert!(
@@ -95,9 +96,15 @@ fn each_version_reads_its_own_entry_and_scores_as_layout_two() {
     let three = block_on(isolate.rerank(&kv, &settling, &request(), || 170_000.0)).unwrap();
     assert_eq!(three.features_version, Some(3));
     assert_same(&three, &reference(3));
-    // A fresh isolate has nothing to keep: it serves 3 at once.
-    let fresh = block_on(Isolate::default().rerank(&kv, &settling, &request(), || 110_000.0));
-    assert_eq!(fresh.unwrap().features_version, Some(3));
+    assert!(!three.degraded.values_settling, "3's values have settled");
+    // A fresh isolate has nothing to keep: it serves 3 at once, flagged while 3 settles
+    // (some of its reads may still show 2's values), and unflagged once 3 has settled.
+    let fresh = Isolate::default();
+    let early = block_on(fresh.rerank(&kv, &settling, &request(), || 110_000.0)).unwrap();
+    assert_eq!(early.features_version, Some(3));
+    assert!(early.degraded.values_settling, "{:?}", early.degraded);
+    let settled = block_on(fresh.rerank(&kv, &settling, &request(), || 170_000.0)).unwrap();
+    assert!(!settled.degraded.values_settling, "{:?}", settled.degraded);
     let t9 = |r: &resonance_shared::api::RerankResponse| {
         r.ranked
             .iter()

@@ -103,6 +103,11 @@ pub struct Degraded {
     /// heuristic alone, as with `model_unavailable`; the isolate's next answers use the model.
     #[serde(default)]
     pub model_warming: bool,
+    /// The live version (layout 3) had its values written at the edge moments ago and this
+    /// isolate had no earlier state to keep serving: KV may still show an overwritten value
+    /// of an earlier version, so an answer may use the day before's values.
+    #[serde(default)]
+    pub values_settling: bool,
 }
 
 /// The answer to `POST /v1/rerank`.

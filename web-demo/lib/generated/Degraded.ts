@@ -26,4 +26,10 @@ features_partial: boolean,
  * loaded model's plan after answering, not inside a request): the ranking is the
  * heuristic alone, as with `model_unavailable`; the isolate's next answers use the model.
  */
-model_warming: boolean, };
+model_warming: boolean, 
+/**
+ * The live version (layout 3) had its values written at the edge moments ago and this
+ * isolate had no earlier state to keep serving: KV may still show an overwritten value
+ * of an earlier version, so an answer may use the day before's values.
+ */
+values_settling: boolean, };
