@@ -2,7 +2,8 @@
 //! --layout 3` writes one key per listener and track for every version, and a day later only
 //! the values that changed; `trainer mirror --full` copies only what the edge lacks; readers
 //! of every version still held read exactly their own version's values, in Redis and from the
-//! Worker, before, during (a mirror killed midway) and after the next version's write.
+//! Worker, before, during (a mirror killed midway) and after the next version's write; and
+//! once the edge is back on layout 2, the values no version held reads are deleted.
 
 use std::collections::BTreeMap;
 use std::process::Output;
@@ -140,4 +141,50 @@ fn layout_3_writes_what_changed_and_every_held_version_reads_its_own_values() {
     ok(mirror(&redis, &worker, ""));
     let id = changed[0];
     assert_eq!(served(&worker, id), (42, day2[id].clone()));
+
+    // Back to layout 2: the entities' values stay while version 42 (layout 3) is held, and
+    // go, in Redis and at the edge, once no version held reads them.
+    let layout_2 = |version: u64| {
+        summary_of(
+            materialize_as_of(&redis.url, AS_OF)
+                .args(["--feature-version", &version.to_string()])
+                .args(["--layout", "2", "--json", "--interest-graphs", "none"])
+                .output()
+                .unwrap(),
+        )
+    };
+    let at_edge = |worker: &Wrangler| -> usize {
+        let listed: serde_json::Value = serde_json::from_str(&worker.kv_keys("rsn:user:")).unwrap();
+        listed.as_array().unwrap().len()
+    };
+    let (user_values, track_values) = (count(&redis, "rsn:user:*"), count(&redis, "rsn:track:*"));
+    assert_eq!(at_edge(&worker), user_values);
+    layout_2(43);
+    let kept = summary_of(mirror(&redis, &worker, ""));
+    assert_eq!(kept["collected"]["values"], 0, "{kept}");
+    assert_eq!(count(&redis, "rsn:user:*"), user_values, "42 is previous");
+    assert_eq!(at_edge(&worker), user_values);
+    layout_2(44);
+    let gone = summary_of(mirror(&redis, &worker, ""));
+    assert_eq!(gone["collected"]["versions"], json!([42]), "{gone}");
+    assert_eq!(
+        gone["collected"]["values"].as_u64(),
+        Some((user_values + track_values) as u64),
+        "{gone}"
+    );
+    assert_eq!(
+        count(&redis, "rsn:user:*") + count(&redis, "rsn:track:*"),
+        0
+    );
+    assert_eq!(
+        count(&redis, "rsn:*fp:*"),
+        0,
+        "the records go with the values"
+    );
+    assert_eq!(at_edge(&worker), 0);
+    assert_eq!(
+        served(&worker, id),
+        (44, day2[id].clone()),
+        "layout 2 serves the same day"
+    );
 }

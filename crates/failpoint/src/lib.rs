@@ -29,3 +29,31 @@ pub fn reached(point: &str) {
         std::process::abort();
     }
 }
+
+/// The points a mirror to the edge passes (`trainer mirror`, `daily`, `retrain`, `rollback`),
+/// in the order one run reaches them; [`mirror::ALL`] lets a test kill a mirror at each in
+/// turn. A point is reached only when its step has work to do (a model to copy, states that
+/// changed, superseded keys to delete).
+pub mod mirror {
+    /// After each write of a model's chunks or embeddings to the edge.
+    pub const MODEL_BATCH: &str = "mirror-model-batch";
+    /// After the edge verified and staged the model, before any listener state.
+    pub const MODEL_STAGED: &str = "mirror-model-staged";
+    /// After each batch of listener states is written and recorded.
+    pub const STATES_BATCH: &str = "mirror-states-batch";
+    /// After each batch of a feature version's values (layout 3: of changed values).
+    pub const BATCH: &str = "mirror-batch";
+    /// After the edge switched to the version, before the mirror records the switch.
+    pub const SWITCHED: &str = "mirror-switched";
+    /// After each batch of superseded keys is deleted from the edge.
+    pub const COLLECT_BATCH: &str = "collect-batch";
+    /// Every point above, in order.
+    pub const ALL: &[&str] = &[
+        MODEL_BATCH,
+        MODEL_STAGED,
+        STATES_BATCH,
+        BATCH,
+        SWITCHED,
+        COLLECT_BATCH,
+    ];
+}

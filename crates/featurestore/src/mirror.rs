@@ -23,6 +23,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use resonance_failpoint::mirror;
 use resonance_shared::api::KvWrite;
 use resonance_shared::features::FeatureSetMeta;
 use resonance_shared::keys::{self, FeatureVersion, KeyKind};
@@ -117,6 +118,8 @@ pub struct Collected {
     pub models: Vec<String>,
     /// Keys deleted.
     pub keys: usize,
+    /// Layout 3's entity values deleted (no version left at the edge reads them): in `keys` too.
+    pub values: usize,
     /// Superseded versions and models still within the grace period.
     pub waiting: usize,
 }
@@ -250,17 +253,19 @@ impl Mirror<'_> {
         let keys = chunks.len() + embeddings.len() + manifests.len();
         // Recorded before the first write, so a killed run's keys are collected too.
         self.store.record_edge_model(version, unix_now())?;
-        for batch in chunks.chunks(MODEL_CHUNKS_PER_WRITE) {
+        let batches = chunks
+            .chunks(MODEL_CHUNKS_PER_WRITE)
+            .chain(embeddings.chunks(self.batch_size));
+        for batch in batches {
             self.sink.write(batch)?;
-        }
-        for batch in embeddings.chunks(self.batch_size) {
-            self.sink.write(batch)?;
+            resonance_failpoint::reached(mirror::MODEL_BATCH);
         }
         self.sink.write(&manifests)?;
         if !embeddings.is_empty() {
             self.store.record_edge_embeddings(version)?;
         }
         self.sink.stage_model(version)?;
+        resonance_failpoint::reached(mirror::MODEL_STAGED);
         (self.log)(&format!(
             "mirrored model {version} to {target} ({keys} keys: {} chunks, {} embeddings); it goes live with the feature version that names it",
             chunks.len(),
@@ -312,12 +317,22 @@ impl Mirror<'_> {
             self.store.forget_edge_model(&model)?;
             collected.models.push(model);
         }
-        if !collected.versions.is_empty() || !collected.models.is_empty() {
+        // Layout 3's values, once no version left at the edge reads them (back to layout 2).
+        let values = self.store.edge_values_unread()?;
+        if !values.is_empty() {
+            collected.keys += self.delete(&values)?;
+            collected.values = values.len();
+            self.store.forget_edge_values()?;
+        }
+        self.store.drop_unread_values()?;
+        if !collected.versions.is_empty() || !collected.models.is_empty() || collected.values > 0 {
             (self.log)(&format!(
-                "deleted superseded state from {}: versions {:?}, models {:?} ({} keys)",
+                "deleted superseded state from {}: versions {:?}, models {:?}, {} layout-3 \
+                 values ({} keys)",
                 self.sink.target(),
                 collected.versions,
                 collected.models,
+                collected.values,
                 collected.keys
             ));
         }
@@ -340,7 +355,7 @@ impl Mirror<'_> {
             self.sink
                 .delete(batch)
                 .with_context(|| format!("deleting superseded keys from {}", self.sink.target()))?;
-            resonance_failpoint::reached("collect-batch");
+            resonance_failpoint::reached(mirror::COLLECT_BATCH);
         }
         Ok(keys.len())
     }
@@ -394,13 +409,13 @@ impl Mirror<'_> {
                 sink.write(&writes)?;
                 written += writes.len() as u64;
                 progress(written);
-                resonance_failpoint::reached("mirror-batch");
+                resonance_failpoint::reached(mirror::BATCH);
                 Ok(())
             })?;
             (keys, bytes)
         };
         sink.switch_features(version.0, model)?;
-        resonance_failpoint::reached("mirror-switched");
+        resonance_failpoint::reached(mirror::SWITCHED);
         self.store
             .record_edge_switch(version.0, model, unix_now())?;
         let seconds = began.elapsed().as_secs_f64();

@@ -95,7 +95,7 @@ impl FeatureStore {
         let records = Records {
             stored: &stored,
             at_edge: &at_edge,
-            failpoint: None,
+            failpoint: Some(resonance_failpoint::mirror::STATES_BATCH),
         };
         let key_of = |user: &str| keys::model_state_key(model, user);
         // Deleted with the model, and by `trainer forget` at the edge too.

@@ -274,6 +274,7 @@ impl FeatureStore {
             .with_context(|| self.context("switching rsn:current"))?;
         let deleted = self.prune(version, previous)?;
         let models_deleted = self.prune_models()?;
+        self.drop_unread_values()?;
         Ok((deleted, models_deleted))
     }
 

@@ -117,6 +117,87 @@ impl FeatureStore {
         Ok(held)
     }
 
+    /// Whether any of `versions` is of layout 3 (reads the entities' values keys); a version
+    /// whose meta Redis lacks counts as one, so nothing is deleted on a guess.
+    fn reads_values(&mut self, versions: BTreeSet<u64>) -> Result<bool> {
+        for version in versions {
+            let layout = self.meta(FeatureVersion(version))?.map(|m| m.layout);
+            if layout.is_none_or(|layout| layout >= versioned::VERSIONED_LAYOUT) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The ids one record names, sorted.
+    fn record_ids(&mut self, record: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self.hash(record)?.into_keys().collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Deletes layout 3's values from Redis once no version a reader may ask for is of
+    /// layout 3 (an edge moved back to layout 2), with their records; returns the keys
+    /// deleted. The next `--layout 3` then writes every value again, as on its first day.
+    pub(crate) fn drop_unread_values(&mut self) -> Result<usize> {
+        let held = self.held_versions()?;
+        if self.reads_values(held)? {
+            return Ok(0);
+        }
+        let url = self.url().to_string();
+        let mut deleted = 0;
+        for entity in [Entity::User, Entity::Track] {
+            let record = fingerprints_key(entity);
+            let ids = self.record_ids(&record)?;
+            for chunk in ids.chunks(1000) {
+                let names: Vec<String> = chunk
+                    .iter()
+                    .map(|id| keys::values_key(entity, id))
+                    .collect();
+                let _: () = redis::pipe()
+                    .atomic()
+                    .unlink(&names)
+                    .ignore()
+                    .hdel(&record, chunk)
+                    .ignore()
+                    .query(self.connection())
+                    .with_context(|| format!("Redis at {url}: deleting unread values"))?;
+                deleted += names.len();
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// The edge's layout-3 values, once no version the edge holds is of layout 3: their
+    /// keys (from the mirror's records, never by listing the KV), to delete there before
+    /// [`FeatureStore::forget_edge_values`]. Empty while one is, or none was written.
+    pub fn edge_values_unread(&mut self) -> Result<Vec<String>> {
+        if self.edge_value_keys()? == 0 {
+            return Ok(Vec::new());
+        }
+        let at_edge = self.mirrored_versions()?;
+        if self.reads_values(at_edge)? {
+            return Ok(Vec::new());
+        }
+        let mut names = Vec::new();
+        for entity in [Entity::User, Entity::Track] {
+            let ids = self.record_ids(&edge_fingerprints_key(entity))?;
+            names.extend(ids.iter().map(|id| keys::values_key(entity, id)));
+        }
+        Ok(names)
+    }
+
+    /// Forgets the mirror's records of the edge's layout-3 values (after deleting them there).
+    pub fn forget_edge_values(&mut self) -> Result<()> {
+        let url = self.url().to_string();
+        let records = [Entity::User, Entity::Track].map(edge_fingerprints_key);
+        let _: () = self
+            .connection()
+            .del(&records)
+            .with_context(|| format!("Redis at {url}: forgetting the edge's values"))?;
+        Ok(())
+    }
+
     /// Writes `version` of layout 3: the values that changed since the newest one written,
     /// a tombstone for each entity gone, its meta; then makes it live as
     /// [`FeatureStore::publish`] does. `progress` is told how many entities each batch
@@ -337,7 +418,7 @@ impl FeatureStore {
             let records = Records {
                 stored: &stored,
                 at_edge: &at_edge,
-                failpoint: Some("mirror-batch"),
+                failpoint: Some(resonance_failpoint::mirror::BATCH),
             };
             let key_of = move |id: &str| keys::values_key(entity, id);
             let copied = self.copy_changed(records, &key_of, true, sink, batch)?;
