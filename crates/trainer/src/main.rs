@@ -15,6 +15,7 @@
 //! trainer mirror --full                     Redis → the edge KV (the live state; superseded ones deleted)
 //! trainer daily                           the daily job: materialize && mirror --full
 //! trainer retrain      --data …             the weekly job: train, eval, export (gate), materialize, mirror
+//! trainer rollback                          the previous model live again at the edge, in one command
 //! trainer status                            what is live in Redis and at the edge; exit 1 when they disagree
 //! trainer publish      --worker URL               features + model → the Worker's KV, made live
 //! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
@@ -58,6 +59,7 @@ enum Command {
     Mirror(commands::mirror::MirrorArgs),
     Daily(commands::daily::DailyArgs),
     Retrain(commands::retrain::RetrainArgs),
+    Rollback(commands::rollback::RollbackArgs),
     Status(commands::status::StatusArgs),
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
@@ -110,6 +112,7 @@ fn main() -> ExitCode {
         Command::Mirror(args) => commands::mirror::run(args),
         Command::Daily(args) => commands::daily::run(args),
         Command::Retrain(args) => commands::retrain::run(args),
+        Command::Rollback(args) => commands::rollback::run(args),
         Command::Status(args) => commands::status::run(args),
         Command::Publish(args) => commands::publish::run(args),
         Command::Rerank(args) => commands::rerank::run(args),

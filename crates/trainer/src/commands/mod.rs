@@ -14,6 +14,7 @@ pub mod models;
 pub mod publish;
 pub mod rerank;
 pub mod retrain;
+pub mod rollback;
 pub mod snapshot;
 pub mod stats;
 pub mod status;

@@ -33,7 +33,8 @@ pub enum ModelsCommand {
     /// Make a version current, if it is not worse than the current one by more than
     /// --max-regression (hybrid NDCG@10, full catalogue, same data and split).
     Promote(PromoteArgs),
-    /// Make the version current before the current one current again (from the audit trail).
+    /// Make the version current before the current one current again (from the audit trail);
+    /// `CURRENT` only: `trainer rollback` also puts it live at the edge, in one command.
     Rollback(RollbackArgs),
     /// Delete the versions and run folders nothing needs any more (see `gc --help`).
     Gc(GcArgs),
@@ -212,8 +213,8 @@ pub fn run(args: ModelsArgs) -> Result<()> {
             }
             catalog::make_current(&a.dir.models, &entry)?;
             println!(
-                "rolled back {current} → {target}: CURRENT names {target}; it is live at the edge once \
-                 `trainer materialize` and `trainer mirror` carry a version with its embeddings"
+                "rolled back {current} → {target}: CURRENT names {target}; it goes live at the edge \
+                 with the next `trainer daily` (`trainer rollback` does both in one command)"
             );
         }
     }
