@@ -1,7 +1,7 @@
 //! Seven simulated days of the schedule over one world, end to end (a real redis-server, a
 //! real Worker in `wrangler dev`): a materialize a day with `--as-of` advancing, `trainer
 //! mirror --follow` after it (killed at a failpoint on some days, then run again), a retrain
-//! on day 4 and a rollback on day 6. After every step the Worker serves a state that belongs
+//! on day 4 and a one-command rollback (`trainer rollback`) on day 6. After every step the Worker serves a state that belongs
 //! together (it answers exactly as the native core does on the version and model it names,
 //! within 1e-4), its KV holds only the live and previous states (listed from wrangler's own
 //! local KV), and `trainer status` agrees with what the test reads. Day 1 is written in the
@@ -19,6 +19,7 @@ use resonance_e2e::{
     assert_same_ranking, failed, status_of, succeeded, summary_of, trainer_ok, trainer_path,
 };
 use resonance_edge::rerank::ModelRef;
+use resonance_failpoint as failpoint;
 use resonance_edge::{MemorySource, Reranker, TractModel};
 use resonance_featurestore::store::FeatureStore;
 use resonance_registry::ModelArtifact;
@@ -131,6 +132,19 @@ fn follow(redis: &RedisServer, worker: &Wrangler, abort_at: &str) -> Output {
         .env("RESONANCE_ABORT_AT", abort_at)
         .output()
         .unwrap()
+}
+
+/// `trainer rollback` (the registry's rollback, then the daily job) as of `day`.
+fn rollback(redis: &RedisServer, worker: &Wrangler, models: &Path, day: i64) -> Command {
+    let f = fixture();
+    let mut command = Command::new(trainer_path());
+    command
+        .args(["rollback", "--data", &s(&f.data), "--models", &s(models)])
+        .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
+        .args(["--worker", &worker.url, "--grace", "0", "--edge-batch-size", "100"])
+        .env("REDIS_URL", &redis.url)
+        .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN);
+    command
 }
 
 /// The Worker's answers for two listeners equal the native core's on the feature version
@@ -284,45 +298,73 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
     let models = scratch.path().join("model");
     copy_dir(&f.models, &models);
 
-    // Day by day; on some days the mirror is killed first, at an enumerated failpoint.
-    let kills = [
-        (2, "mirror-batch:2"),
-        (3, "mirror-switched:1"),
-        (5, "collect-batch:1"),
-        (7, "mirror-batch:1"),
-    ];
+    // Day by day; from day 2 on, the mirror is killed at each failpoint in turn first.
+    let mut killed_at = BTreeSet::new();
     for day in 1..=7 {
         match day {
             4 => retrain(&models),
-            // The rollback: the previous model is current again (from the audit trail), and
-            // the next version is materialized with its embeddings.
+            // The rollback, in one command: the model live before the live one is current
+            // again (from the audit trail) and goes live at the edge with a version of its
+            // embeddings (the day's, as the daily job would write it).
             6 => {
-                trainer_ok(&[
-                    "models",
-                    "rollback",
-                    "--models",
-                    &s(&models),
-                    "--reason",
-                    "day 6",
-                ]);
-                assert_eq!(
-                    std::fs::read_to_string(models.join("CURRENT")).unwrap(),
-                    MODEL
-                );
+                let run = |extra: &[&str], abort_at: &str| {
+                    rollback(&redis, &worker, &models, day)
+                        .args(extra)
+                        .env("RESONANCE_ABORT_AT", abort_at)
+                        .output()
+                        .unwrap()
+                };
+                let dry = succeeded(run(&["--dry-run"], ""));
+                assert!(dry.contains(&format!("{RETRAINED} → {MODEL}")), "{dry}");
+                assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap(), RETRAINED);
+                // Killed while it copies the returning model back to the edge (day 5 let go
+                // of it), the edge serves what it served; run again, it finishes.
+                let point = format!("{}:1", failpoint::mirror::MODEL_BATCH);
+                let killed = failed(run(&["--reason", "day 6"], &point));
+                assert!(killed.contains("aborting at"), "{killed}");
+                assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap(), MODEL);
+                assert_serves_a_whole_state(&redis, &worker, &models, "day 6, rollback killed");
+                assert_eq!(worker.health()["modelVersion"], RETRAINED);
+                let resumed = succeeded(run(&[], ""));
+                assert!(resumed.contains("CURRENT already names"), "{resumed}");
+                let audit = std::fs::read_to_string(models.join("audit.jsonl")).unwrap();
+                assert_eq!(audit.matches("\"action\":\"rollback\"").count(), 1, "{audit}");
+                assert_eq!(worker.health()["modelVersion"], MODEL, "live at once");
             }
             _ => {}
         }
-        materialize(&redis, &models, day);
-        if let Some((_, point)) = kills.iter().find(|(d, _)| *d == day) {
-            let error = failed(follow(&redis, &worker, point));
-            assert!(error.contains("aborting at"), "day {day}: {error}");
-            // Killed anywhere, the Worker serves one whole state (the old or the new one).
-            assert_serves_a_whole_state(
-                &redis,
-                &worker,
-                &models,
-                &format!("day {day}, killed at {point}"),
-            );
+        if day != 6 {
+            materialize(&redis, &models, day);
+        }
+        if day == 3 {
+            // Redis is a version ahead of the edge: `trainer status` says so and exits 1.
+            let out = Command::new(trainer_path())
+                .args(["status", "--json", "--worker", &worker.url])
+                .env("REDIS_URL", &redis.url)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "status must fail while they disagree");
+            let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+            let problems = status["problems"].to_string();
+            assert!(problems.contains("run `trainer mirror --full`"), "{status}");
+        }
+        // Killed anywhere, the Worker serves one whole state (the old or the new one). Each
+        // run resumes the last; a point the day's mirror does not reach (no model to copy, or
+        // nothing left to do) lets it finish. Days that copy a model start with its points.
+        let first = match day {
+            1 | 6 => failpoint::mirror::ALL.len(),
+            2 | 4 => 0,
+            _ => 2,
+        };
+        for point in &failpoint::mirror::ALL[first..] {
+            let out = follow(&redis, &worker, &format!("{point}:1"));
+            if out.status.success() {
+                break;
+            }
+            assert!(failed(out).contains("aborting at"), "day {day}, {point}");
+            killed_at.insert(*point);
+            let step = format!("day {day}, killed at {point}");
+            assert_serves_a_whole_state(&redis, &worker, &models, &step);
         }
         succeeded(follow(&redis, &worker, ""));
         let step = format!("day {day}");
@@ -342,6 +384,8 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
             );
         }
     }
+    let every: BTreeSet<&str> = failpoint::mirror::ALL.iter().copied().collect();
+    assert_eq!(killed_at, every, "each failpoint was reached and killed the mirror");
     // Redis let go of what the edge no longer holds: the live and the previous version.
     assert_eq!(
         redis.cli(&["ZCARD", "rsn:versions"]),

@@ -5,6 +5,7 @@
 //! real Worker, with the environment the README names (REDIS_URL, RESONANCE_WORKER_URL over
 //! the file's worker_url, RESONANCE_ADMIN_TOKEN). A line that stops working in the README
 //! fails here; so does a config file with a mistyped key or an unset secret, before it writes.
+//! A week the gate refuses publishes nothing, and a rollback with no previous model says so.
 
 use std::path::Path;
 use std::process::Command;
@@ -133,4 +134,35 @@ fn the_readme_schedule_runs_as_written() {
         status["edge"]["recorded"]["previous"], week_version,
         "{status}"
     );
+
+    // A week whose model the gate refuses (a negative allowance demands an improvement)
+    // stops before it publishes: CURRENT, Redis and the edge stay as they were.
+    let live = redis.cli(&["GET", "rsn:current"]);
+    let refused = format!("{weekly} --epochs 1 --max-regression=-1");
+    let out = try_line(&refused, srv.path(), &redis, &worker);
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{error}");
+    assert!(error.contains("retrain stopped before publishing"), "{error}");
+    assert!(error.contains("the gate refuses"), "{error}");
+    assert_eq!(
+        std::fs::read_to_string(srv.path().join("model/CURRENT")).unwrap(),
+        model
+    );
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), live);
+    let after_refusal = worker.health();
+    for field in ["featuresVersion", "modelVersion", "status"] {
+        assert_eq!(after_refusal[field], after_day[field], "{after_refusal}");
+    }
+
+    // With one model ever current, there is nothing to roll back to: said, nothing moves.
+    let out = try_line(
+        "cd /srv/resonance && trainer rollback --reason test",
+        srv.path(),
+        &redis,
+        &worker,
+    );
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{error}");
+    assert!(error.contains("no previous model to roll back to"), "{error}");
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), live);
 }

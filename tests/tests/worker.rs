@@ -389,6 +389,16 @@ fn admin_writes_need_the_token_and_a_bad_batch_is_refused_whole() {
         let (status, answer) = post(&worker, "/admin/kv/bulk", &one, token);
         assert_eq!(status, 401, "{token:?}: {answer}");
     }
+    // A bulk delete with a bad token deletes nothing (read from wrangler's local KV itself).
+    let key = format!("rsn:v{FEATURES}:user:{}", native().set.users[0].0);
+    let held = |worker: &Wrangler| worker.kv_keys(&key).contains(&format!("\"{key}\""));
+    assert!(held(&worker), "{key} is published");
+    for token in [None, Some("wrong")] {
+        let body = json!([&key]).to_string();
+        let (status, answer) = post(&worker, "/admin/kv/bulk/delete", &body, token);
+        assert_eq!(status, 401, "{token:?}: {answer}");
+    }
+    assert!(held(&worker), "a refused delete deleted nothing");
 
     // A batch with one bad value is refused whole: its good first pair is not written either.
     let newcomer =
