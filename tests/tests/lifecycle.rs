@@ -19,8 +19,8 @@ use resonance_e2e::{
     assert_same_ranking, failed, status_of, succeeded, summary_of, trainer_ok, trainer_path,
 };
 use resonance_edge::rerank::ModelRef;
-use resonance_failpoint as failpoint;
 use resonance_edge::{MemorySource, Reranker, TractModel};
+use resonance_failpoint as failpoint;
 use resonance_featurestore::store::FeatureStore;
 use resonance_registry::ModelArtifact;
 use resonance_shared::api::{RerankResponse, parse_rerank_request};
@@ -141,7 +141,8 @@ fn rollback(redis: &RedisServer, worker: &Wrangler, models: &Path, day: i64) -> 
     command
         .args(["rollback", "--data", &s(&f.data), "--models", &s(models)])
         .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
-        .args(["--worker", &worker.url, "--grace", "0", "--edge-batch-size", "100"])
+        .args(["--worker", &worker.url, "--grace", "0"])
+        .args(["--edge-batch-size", "100"])
         .env("REDIS_URL", &redis.url)
         .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN);
     command
@@ -316,19 +317,30 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
                 };
                 let dry = succeeded(run(&["--dry-run"], ""));
                 assert!(dry.contains(&format!("{RETRAINED} → {MODEL}")), "{dry}");
-                assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap(), RETRAINED);
-                // Killed while it copies the returning model back to the edge (day 5 let go
-                // of it), the edge serves what it served; run again, it finishes.
-                let point = format!("{}:1", failpoint::mirror::MODEL_BATCH);
+                assert_eq!(
+                    std::fs::read_to_string(models.join("CURRENT")).unwrap(),
+                    RETRAINED
+                );
+                // Killed while it copies the day's version to the edge (the returning model is
+                // still there: the edge keeps the rollback target), the edge serves what it
+                // served; run again, it finishes.
+                let point = format!("{}:1", failpoint::mirror::BATCH);
                 let killed = failed(run(&["--reason", "day 6"], &point));
                 assert!(killed.contains("aborting at"), "{killed}");
-                assert_eq!(std::fs::read_to_string(models.join("CURRENT")).unwrap(), MODEL);
+                assert_eq!(
+                    std::fs::read_to_string(models.join("CURRENT")).unwrap(),
+                    MODEL
+                );
                 assert_serves_a_whole_state(&redis, &worker, &models, "day 6, rollback killed");
                 assert_eq!(worker.health()["modelVersion"], RETRAINED);
                 let resumed = succeeded(run(&[], ""));
                 assert!(resumed.contains("CURRENT already names"), "{resumed}");
                 let audit = std::fs::read_to_string(models.join("audit.jsonl")).unwrap();
-                assert_eq!(audit.matches("\"action\":\"rollback\"").count(), 1, "{audit}");
+                assert_eq!(
+                    audit.matches("\"action\":\"rollback\"").count(),
+                    1,
+                    "{audit}"
+                );
                 assert_eq!(worker.health()["modelVersion"], MODEL, "live at once");
             }
             _ => {}
@@ -343,7 +355,10 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
                 .env("REDIS_URL", &redis.url)
                 .output()
                 .unwrap();
-            assert!(!out.status.success(), "status must fail while they disagree");
+            assert!(
+                !out.status.success(),
+                "status must fail while they disagree"
+            );
             let status: Value = serde_json::from_slice(&out.stdout).unwrap();
             let problems = status["problems"].to_string();
             assert!(problems.contains("run `trainer mirror --full`"), "{status}");
@@ -385,7 +400,10 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         }
     }
     let every: BTreeSet<&str> = failpoint::mirror::ALL.iter().copied().collect();
-    assert_eq!(killed_at, every, "each failpoint was reached and killed the mirror");
+    assert_eq!(
+        killed_at, every,
+        "each failpoint was reached and killed the mirror"
+    );
     // Redis let go of what the edge no longer holds: the live and the previous version.
     assert_eq!(
         redis.cli(&["ZCARD", "rsn:versions"]),

@@ -142,7 +142,10 @@ fn the_readme_schedule_runs_as_written() {
     let out = try_line(&refused, srv.path(), &redis, &worker);
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{error}");
-    assert!(error.contains("retrain stopped before publishing"), "{error}");
+    assert!(
+        error.contains("retrain stopped before publishing"),
+        "{error}"
+    );
     assert!(error.contains("the gate refuses"), "{error}");
     assert_eq!(
         std::fs::read_to_string(srv.path().join("model/CURRENT")).unwrap(),
@@ -163,6 +166,9 @@ fn the_readme_schedule_runs_as_written() {
     );
     let error = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{error}");
-    assert!(error.contains("no previous model to roll back to"), "{error}");
+    assert!(
+        error.contains("no previous model to roll back to"),
+        "{error}"
+    );
     assert_eq!(redis.cli(&["GET", "rsn:current"]), live);
 }
