@@ -1,11 +1,14 @@
 //! Seven simulated days of the schedule over one world, end to end (a real redis-server, a
 //! real Worker in `wrangler dev`): a materialize a day with `--as-of` advancing, `trainer
-//! mirror --follow` after it (killed at a failpoint on some days, then run again), a retrain
-//! on day 4 and a one-command rollback (`trainer rollback`) on day 6. After every step the Worker serves a state that belongs
-//! together (it answers exactly as the native core does on the version and model it names,
-//! within 1e-4), its KV holds only the live and previous states (listed from wrangler's own
-//! local KV), and `trainer status` agrees with what the test reads. Day 1 is written in the
-//! older layout (1), so the days after it are also the upgrade of a running edge.
+//! mirror --follow` after it (from day 2 on, killed at each of the mirror's failpoints in turn,
+//! `failpoint::mirror::ALL`, every one at least once in the week, then run again), a retrain
+//! on day 4 and a one-command rollback (`trainer rollback`, killed once and resumed) on day 6;
+//! `trainer status` exits 1 while Redis is a version ahead of the edge. After every step the
+//! Worker serves a state that belongs together (it answers exactly as the native core does on
+//! the version and model it names, within 1e-4), its KV holds only the live and previous
+//! states (listed from wrangler's own local KV), and `trainer status` agrees with what the
+//! test reads. Day 1 is written in the older layout (1), so the days after it are also the
+//! upgrade of a running edge.
 
 use std::collections::BTreeSet;
 use std::path::Path;
