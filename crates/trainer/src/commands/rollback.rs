@@ -11,14 +11,14 @@ use super::daily::{self, DailyArgs};
 ///
 /// The model to leave is the one that serves at the edge (the mirror's record; Redis's live
 /// version before any mirror), not what `<models>/CURRENT` says; the one to return to is the
-/// model that was current before it, from `<models>/audit.jsonl`. `CURRENT` is moved to it (an audit entry: who, when, why),
-/// then the daily job runs with these flags: a new feature version with the returning
-/// model's embeddings and listener states, made live in Redis, mirrored to the edge and made
-/// live there in one switch. Redis and the edge are checked before anything moves. A run that
-/// stops midway leaves the edge serving one whole state, the old or the new; running
-/// `trainer rollback` again finishes the job (it does not move `CURRENT` a second time). Once
-/// done, a second rollback returns to the model rolled back from.
-/// `trainer models rollback` moves `CURRENT` only.
+/// model that was current before it, from `<models>/audit.jsonl`. `CURRENT` is moved to it
+/// (an audit entry: who, when, why), then the daily job runs with these flags: a new feature
+/// version with the returning model's embeddings and listener states, made live in Redis,
+/// mirrored to the edge and made live there in one switch. Redis and the edge are checked
+/// before anything moves. A run that stops midway leaves the edge serving one whole state,
+/// the old or the new; running `trainer rollback` again finishes the job (it does not move
+/// `CURRENT` a second time). Once done, a second rollback returns to the model rolled back
+/// from. `trainer models rollback` moves `CURRENT` only.
 #[derive(Args)]
 pub struct RollbackArgs {
     /// Why (recorded in the audit trail).
