@@ -207,6 +207,26 @@ fn materialize_switches_versions_atomically_and_keeps_the_previous_one() {
     assert_eq!(redis.cli(&["GET", "rsn:current"]), "100000000000");
 }
 
+/// A key count that is a multiple of the batch (here a batch of 1) leaves nothing for the
+/// last pipeline: the version is still written whole and goes live (the demo's 3,000 users and
+/// 10,000 tracks in batches of 1,000 once failed on an empty pipeline).
+#[test]
+fn a_key_count_that_fills_every_batch_is_written_whole() {
+    let redis = RedisServer::start();
+    let summary = summary_of(
+        materialize_command(&redis.url, 30)
+            .args(["--batch-size", "1", "--json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(redis.cli(&["GET", "rsn:current"]), "30");
+    let held = redis
+        .cli(&["--scan", "--pattern", "rsn:v30:*"])
+        .lines()
+        .count();
+    assert_eq!(summary["keys"].as_u64(), Some(held as u64), "{summary}");
+}
+
 #[test]
 fn redis_down_is_a_clear_error_and_changes_nothing() {
     let redis = RedisServer::start();

@@ -319,8 +319,12 @@ impl FeatureStore {
                 .hset(&record, id, fingerprint)
                 .ignore();
         }
-        pipe.exec(self.connection())
-            .with_context(|| format!("Redis at {url}: writing {}s' values", entity.as_str()))?;
+        // A batch of entities already marked gone, none yet deletable, writes nothing (and
+        // Redis refuses an empty pipeline).
+        if !pipe.is_empty() {
+            pipe.exec(self.connection())
+                .with_context(|| format!("Redis at {url}: writing {}s' values", entity.as_str()))?;
+        }
         Ok((keys, bytes))
     }
 
