@@ -402,6 +402,53 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
             );
         }
     }
+    // Change records in any order (one of a version long gone, one never written, the live
+    // one twice, one from an older trainer): each asks for Redis's live state, so the edge
+    // stays on it, whole.
+    let live = redis.cli(&["GET", "rsn:current"]);
+    let stale = redis.cli(&["ZRANGE", "rsn:versions", "0", "0"]);
+    for (field, value) in [
+        ("version", stale.as_str()),
+        ("version", "1"),
+        ("version", &live),
+        ("model", RETRAINED),
+        ("version", &live),
+    ] {
+        redis.cli(&["XADD", "rsn:changes", "*", field, value]);
+    }
+    succeeded(follow(&redis, &worker, ""));
+    assert_eq!(worker.health()["featuresVersion"].to_string(), live);
+    assert_serves_a_whole_state(&redis, &worker, &models, "records out of order");
+    assert_edge_holds_only(&redis, &worker, "records out of order");
+
+    // A grace period keeps what a switch superseded until it has passed (KV propagation and
+    // the caches, in production); a mirror after it deletes it.
+    let superseded = status_of(&redis.url, &worker.url)["edge"]["recorded"]["previous"].clone();
+    let meta = format!("rsn:v{superseded}:meta");
+    materialize(&redis, &models, 7);
+    let waited = summary_of(
+        Command::new(trainer_path())
+            .args(["mirror", "--full", "--grace", "3600", "--json"])
+            .args(["--worker", &worker.url])
+            .env("REDIS_URL", &redis.url)
+            .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(waited["collected"]["versions"], json!([]), "{waited}");
+    assert!(
+        waited["collected"]["waiting"].as_u64() >= Some(1),
+        "{waited}"
+    );
+    assert_eq!(
+        edge_keys(&worker, &meta),
+        [meta.clone()],
+        "kept for the grace"
+    );
+    succeeded(follow(&redis, &worker, ""));
+    assert!(edge_keys(&worker, &meta).is_empty(), "deleted after it");
+    assert_edge_holds_only(&redis, &worker, "after the grace");
+
     let every: BTreeSet<&str> = failpoint::mirror::ALL.iter().copied().collect();
     assert_eq!(
         killed_at, every,
