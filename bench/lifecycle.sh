@@ -45,7 +45,7 @@ cycle() { # cycle NAME DAYS_BEFORE_END
       console.log('$1'.padEnd(12), 'version', $v, '| materialize wrote', m.keys, 'keys (' + Math.round(m.bytes / 1024), 'KiB): users',
         m.changed.users, 'of', m.users, 'tracks', m.changed.tracks, 'of', m.tracks, '| the mirror wrote', s.features ? s.features.keys : 0, 'feature keys (' + Math.round((s.features ? s.features.bytes : 0) / 1024), 'KiB), model',
         s.model.outcome === 'copied' ? s.model.keys + ' (of which $ek embeddings, $((eb / 1024)) KiB)' : 0,
-        '| deleted', s.collected.keys, 'keys (versions', JSON.stringify(s.collected.versions), 'models', JSON.stringify(s.collected.models) + ')')"
+        '+ listener states', s.states.written, '| deleted', s.collected.keys, 'keys (versions', JSON.stringify(s.collected.versions), 'models', JSON.stringify(s.collected.models) + ')')"
     return
   fi
   read -r uk ub <<< "$(bytes_of "rsn:v$v:user:*")"
@@ -53,7 +53,8 @@ cycle() { # cycle NAME DAYS_BEFORE_END
   node -e "
     const s = require('$STATE/s.json'); const m = s.model;
     console.log('$1'.padEnd(12), 'version', $v, '| writes: users $uk ($((ub / 1024)) KiB), tracks $tk ($((tb / 1024)) KiB), meta 1,',
-      'model', m.outcome === 'copied' ? m.keys + ' (of which $ek embeddings, $((eb / 1024)) KiB)' : 0, '| total', (s.features ? s.features.keys : 0) + (m.outcome === 'copied' ? m.keys : 0),
+      'model', m.outcome === 'copied' ? m.keys + ' (of which $ek embeddings, $((eb / 1024)) KiB)' : 0, '+ listener states', s.states.written,
+      '| total', (s.features ? s.features.keys : 0) + (m.outcome === 'copied' ? m.keys : 0) + s.states.written,
       '| deleted', s.collected.keys, 'keys (versions', JSON.stringify(s.collected.versions), 'models', JSON.stringify(s.collected.models) + ')')"
 }
 
