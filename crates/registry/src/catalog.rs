@@ -4,8 +4,7 @@
 //!
 //! `CURRENT` names the model the next `trainer materialize` carries its embeddings from: a
 //! model is live at the edge once a version materialized with it is mirrored, so promoting
-//! or rolling back here is followed by a materialize (which `trainer models` runs itself
-//! when it is given `--data`).
+//! or rolling back here is followed by the daily job (`trainer rollback` runs it itself).
 
 use std::fs;
 use std::io::Write;
