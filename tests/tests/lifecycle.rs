@@ -442,7 +442,7 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
     );
     assert_eq!(
         edge_keys(&worker, &meta),
-        [meta.clone()],
+        [meta.as_str()],
         "kept for the grace"
     );
     succeeded(follow(&redis, &worker, ""));
