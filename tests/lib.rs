@@ -103,13 +103,16 @@ pub fn assert_same_ranking(
 /// `trainer status --json` against `redis_url` and the Worker at `worker_url`: its report
 /// (the command must succeed, so Redis and the edge agree).
 pub fn status_of(redis_url: &str, worker_url: &str) -> serde_json::Value {
-    summary_of(
-        Command::new(trainer_path())
-            .args(["status", "--json", "--worker", worker_url])
-            .env("REDIS_URL", redis_url)
-            .output()
-            .unwrap(),
-    )
+    summary_of(status_output(redis_url, worker_url))
+}
+
+/// `trainer status --json --worker …`, succeeded or not (it exits 1 on a disagreement).
+pub fn status_output(redis_url: &str, worker_url: &str) -> Output {
+    Command::new(trainer_path())
+        .args(["status", "--json", "--worker", worker_url])
+        .env("REDIS_URL", redis_url)
+        .output()
+        .unwrap()
 }
 
 /// A command run with `--json` that must succeed: its standard output, parsed.

@@ -15,11 +15,12 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use futures_executor::block_on;
-use resonance_e2e::fixture::{AS_OF, MODEL, fixture, s, train_small};
+use resonance_e2e::fixture::{AS_OF, MODEL, fixture, mirror_command, s, train_small};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
 use resonance_e2e::{
-    assert_same_ranking, failed, status_of, succeeded, summary_of, trainer_ok, trainer_path,
+    assert_same_ranking, failed, status_of, status_output, succeeded, summary_of, trainer_ok,
+    trainer_path,
 };
 use resonance_edge::rerank::ModelRef;
 use resonance_edge::{MemorySource, Reranker, TractModel};
@@ -353,11 +354,7 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         }
         if day == 3 {
             // Redis is a version ahead of the edge: `trainer status` says so and exits 1.
-            let out = Command::new(trainer_path())
-                .args(["status", "--json", "--worker", &worker.url])
-                .env("REDIS_URL", &redis.url)
-                .output()
-                .unwrap();
+            let out = status_output(&redis.url, &worker.url);
             assert!(
                 !out.status.success(),
                 "status must fail while they disagree"
@@ -427,11 +424,8 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
     let meta = format!("rsn:v{superseded}:meta");
     materialize(&redis, &models, 7);
     let waited = summary_of(
-        Command::new(trainer_path())
-            .args(["mirror", "--full", "--grace", "3600", "--json"])
-            .args(["--worker", &worker.url])
-            .env("REDIS_URL", &redis.url)
-            .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
+        mirror_command(&redis.url, &worker, "")
+            .args(["--grace", "3600", "--json"])
             .output()
             .unwrap(),
     );

@@ -390,7 +390,12 @@ fn admin_writes_need_the_token_and_a_bad_batch_is_refused_whole() {
         assert_eq!(status, 401, "{token:?}: {answer}");
     }
     // A bulk delete with a bad token deletes nothing (read from wrangler's local KV itself).
-    let key = format!("rsn:v{FEATURES}:user:{}", native().set.users[0].0);
+    let listed: Value = serde_json::from_str(&worker.kv_keys(&format!("rsn:v{FEATURES}:user:")))
+        .expect("wrangler lists keys as JSON");
+    let key = listed[0]["name"]
+        .as_str()
+        .expect("a published listener")
+        .to_string();
     let held = |worker: &Wrangler| worker.kv_keys(&key).contains(&format!("\"{key}\""));
     assert!(held(&worker), "{key} is published");
     for token in [None, Some("wrong")] {

@@ -95,10 +95,15 @@ impl FeatureStore {
 
     /// The layout-3 entity keys the mirror wrote to the edge (its records' sizes).
     pub fn edge_value_keys(&mut self) -> Result<usize> {
+        self.recorded_values(edge_fingerprints_key)
+    }
+
+    /// How many entity values the records `record_of` names (Redis's own, or the edge's).
+    fn recorded_values(&mut self, record_of: fn(Entity) -> String) -> Result<usize> {
         let url = self.url().to_string();
         let mut total = 0;
         for entity in [Entity::User, Entity::Track] {
-            let key = edge_fingerprints_key(entity);
+            let key = record_of(entity);
             let n: usize = self
                 .connection()
                 .hlen(&key)
@@ -140,6 +145,11 @@ impl FeatureStore {
     /// layout 3 (an edge moved back to layout 2), with their records; returns the keys
     /// deleted. The next `--layout 3` then writes every value again, as on its first day.
     pub(crate) fn drop_unread_values(&mut self) -> Result<usize> {
+        // Two HLENs before any meta is read: this runs at every switch and every clean-up
+        // (an idle `mirror --follow` cleans up about once a second), nearly always on none.
+        if self.recorded_values(fingerprints_key)? == 0 {
+            return Ok(0);
+        }
         let held = self.held_versions()?;
         if self.reads_values(held)? {
             return Ok(0);

@@ -52,19 +52,17 @@ pub fn run(args: RollbackArgs) -> Result<()> {
     let resuming = current.as_deref() == Some(target.as_str());
     if !resuming && current.as_deref() != Some(serving.as_str()) {
         bail!(
-            "{} names {}, but the model serving is {}: a move not yet published is pending; \
-             run `trainer daily` to put {} live, or `trainer models promote` to choose another",
+            "{} names {}, but the model serving is {serving}: a move not yet published is \
+             pending; run `trainer daily` to put it live, or `trainer models promote` to choose \
+             another",
             models.join("CURRENT").display(),
             current.as_deref().unwrap_or("nothing"),
-            serving,
-            current.as_deref().unwrap_or("it"),
         );
     }
     if args.dry_run {
         println!(
-            "would roll back {} → {target}: a new feature version with {target}'s embeddings, \
-             live in Redis and at the edge (dry run: nothing changed)",
-            serving
+            "would roll back {serving} → {target}: a new feature version with {target}'s \
+             embeddings, live in Redis and at the edge (dry run: nothing changed)"
         );
         return Ok(());
     }
@@ -84,9 +82,6 @@ pub fn run(args: RollbackArgs) -> Result<()> {
              state, the old or the new); run `trainer rollback` again to finish"
         )
     })?;
-    println!(
-        "rolled back {} → {target}: live in Redis and at the edge",
-        serving
-    );
+    println!("rolled back {serving} → {target}: live in Redis and at the edge");
     Ok(())
 }
