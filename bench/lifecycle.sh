@@ -4,8 +4,8 @@
 # day later), by a retrain (the model's chunks and embeddings, and a version naming it), keys
 # deleted by each clean-up, and the keys the edge holds at the end (five daily cycles and one
 # retrain), listed from wrangler's own local KV. The grace period is 0, so each mirror
-# deletes what it superseded at once. LAYOUT=3 measures layout 3 (values written when they
-# change: one key per entity for every version) instead of the default layout 2.
+# deletes what it superseded at once, in layout 3 (the default: values written when they
+# change, one key per entity for every version); LAYOUT=2 measures whole versions instead.
 #
 # Usage: bench/lifecycle.sh   (after scripts/demo.sh: it uses model/ and runs/sasrec; starts
 #                             its own redis-server on REDIS_PORT, 6399, and its own Worker on
@@ -15,7 +15,7 @@ cd "$REPO_ROOT"
 bench_setup
 need_node_tools
 WPORT="${LIFECYCLE_PORT:-8797}"
-LAYOUT="${LAYOUT:-2}"
+LAYOUT="${LAYOUT:-3}"
 STATE="$(mktemp -d)"
 MODELS="$STATE/model"
 cp -r model "$MODELS"

@@ -30,7 +30,10 @@ case "${1:-}" in
     grep -q '^LISTENER_TOKEN_KEYS=' .dev.vars ||
       echo "LISTENER_TOKEN_KEYS='{\"dev-1\": \"$(random 48)\"}'" >> .dev.vars
     step "starting the Worker on http://127.0.0.1:$PORT (wrangler dev, logs in .wrangler/dev.log)"
+    # Local KV shows an overwritten key at once: no settle (wrangler.toml's 150 s wait out
+    # Cloudflare's propagation, which `wrangler dev` does not have).
     setsid wrangler dev --ip 127.0.0.1 --port "$PORT" --persist-to .wrangler/state \
+      --var SETTLE_SECONDS:0 \
       --show-interactive-dev-session=false > .wrangler/dev.log 2>&1 < /dev/null &
     echo $! > "$PIDFILE"
     for _ in $(seq 1 120); do

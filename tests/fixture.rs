@@ -107,13 +107,19 @@ pub fn train_small(data: &Path, out: &Path, extra: &[&str]) {
     trainer_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
-/// `trainer materialize` of the fixture into Redis at the next version Redis assigns, as of
-/// [`AS_OF`]; callers add flags and environment.
+/// `trainer materialize --layout 2` of the fixture into Redis at the next version Redis
+/// assigns, as of [`AS_OF`]; callers add flags and environment. Layout 2 (whole versions) is
+/// what the tests of switching, pruning, forgetting and the sinks read key by key
+/// (`rsn:v{N}:user:{id}`); the default layout (3) is run by the lifecycle, schedule and
+/// changed-values tests.
 pub fn materialize_latest(redis_url: &str) -> Command {
-    materialize_as_of(redis_url, AS_OF)
+    let mut command = materialize_as_of(redis_url, AS_OF);
+    command.args(["--layout", "2"]);
+    command
 }
 
-/// `trainer materialize` of the fixture into Redis as of `as_of` (RFC 3339 or unix seconds).
+/// `trainer materialize` of the fixture into Redis as of `as_of` (RFC 3339 or unix seconds),
+/// in the default layout unless the caller adds `--layout`.
 pub fn materialize_as_of(redis_url: &str, as_of: &str) -> Command {
     let f = fixture();
     let mut command = Command::new(trainer_path());
@@ -143,8 +149,8 @@ pub fn mirror_command(redis_url: &str, worker: &Wrangler, abort_at: &str) -> Com
     command
 }
 
-/// `trainer materialize` of the fixture into Redis as `version`, as of [`AS_OF`]; callers add
-/// flags and environment.
+/// `trainer materialize --layout 2` of the fixture into Redis as `version`, as of [`AS_OF`];
+/// callers add flags and environment.
 pub fn materialize_command(redis_url: &str, version: u64) -> Command {
     let mut command = materialize_latest(redis_url);
     command.args(["--feature-version", &version.to_string()]);

@@ -7,8 +7,8 @@
 //! Worker serves a state that belongs together (it answers exactly as the native core does on
 //! the version and model it names, within 1e-4), its KV holds only the live and previous
 //! states (listed from wrangler's own local KV), and `trainer status` agrees with what the
-//! test reads. Day 1 is written in the older layout (1), so the days after it are also the
-//! upgrade of a running edge.
+//! test reads. Day 1 is written in the oldest layout (1), the days after it in the default
+//! one (3: values written when they change), so day 2 is also the upgrade of a running edge.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,8 +28,8 @@ use resonance_failpoint as failpoint;
 use resonance_featurestore::store::FeatureStore;
 use resonance_registry::ModelArtifact;
 use resonance_shared::api::{RerankResponse, parse_rerank_request};
-use resonance_shared::features::{self, UserFeatures};
 use resonance_shared::keys::FeatureVersion;
+use resonance_shared::versioned;
 use serde_json::{Value, json};
 
 const DAY: i64 = 86_400;
@@ -109,20 +109,20 @@ fn retrain(models: &Path) {
     );
 }
 
-/// Day 1 is of layout 1 (an edge deployed before layout 2); from day 2 on the mirror moves
-/// the edge to layout 2 (the model's embeddings and listeners' states go with its model).
+/// Day 1 is of layout 1 (an edge deployed before layout 2); from day 2 on, the default layout
+/// (3), so the mirror moves the edge to it (the model's embeddings and listeners' states go
+/// with its model, each listener's and track's values into their own keys).
 fn materialize(redis: &RedisServer, models: &Path, day: i64) {
     let f = fixture();
-    let layout = if day == 1 { "1" } else { "2" };
-    succeeded(
-        Command::new(trainer_path())
-            .args(["materialize", "--data", &s(&f.data), "--models", &s(models)])
-            .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
-            .args(["--layout", layout])
-            .env("REDIS_URL", &redis.url)
-            .output()
-            .unwrap(),
-    );
+    let mut command = Command::new(trainer_path());
+    command
+        .args(["materialize", "--data", &s(&f.data), "--models", &s(models)])
+        .args(["--as-of", &as_of(day), "--interest-graphs", "offline"])
+        .env("REDIS_URL", &redis.url);
+    if day == 1 {
+        command.args(["--layout", "1"]);
+    }
+    succeeded(command.output().unwrap());
 }
 
 /// `trainer mirror --follow` until idle, deleting superseded states at once (`--grace 0`);
@@ -182,6 +182,16 @@ fn assert_serves_a_whole_state(
             Ok(())
         })
         .unwrap();
+    // Layout 3: a version is its meta; each entity's values (an entry per held version) are
+    // one key outside it, of which the reader takes this version's entry.
+    if meta.layout >= versioned::VERSIONED_LAYOUT {
+        for pattern in ["rsn:user:*", "rsn:track:*"] {
+            for key in redis.cli(&["--scan", "--pattern", pattern]).lines() {
+                let value = store.get(key).unwrap().expect("a scanned key");
+                pairs.push((key.to_string(), value));
+            }
+        }
+    }
     let artifact = ModelArtifact::open(models, Some(&model)).unwrap();
     // Layout 2 keeps the embeddings with the model: Redis's copy of it, as the mirror read it.
     let model_pairs = store
@@ -199,19 +209,15 @@ fn assert_serves_a_whole_state(
     )
     .unwrap();
     let scorer = TractModel::from_onnx(&artifact.onnx).unwrap();
-    let users: Vec<(&str, UserFeatures)> = pairs
-        .iter()
-        .filter_map(|(k, v)| Some((k.strip_prefix(&format!("{}user:", version.prefix()))?, v)))
-        .map(|(id, v)| (id, features::decode::<UserFeatures>(v).unwrap()))
+    let mut users: Vec<&str> = (source.users.iter())
         .filter(|(_, u)| u.history.tracks.len() >= 5)
-        .take(2)
+        .map(|(id, _)| id.as_str())
         .collect();
-    let tracks: Vec<&str> = pairs
-        .iter()
-        .filter_map(|(k, _)| k.strip_prefix(&format!("{}track:", version.prefix())))
-        .take(40)
-        .collect();
-    for (user, _) in users {
+    users.sort();
+    let mut tracks: Vec<&str> = source.tracks.keys().map(String::as_str).collect();
+    tracks.sort();
+    tracks.truncate(40);
+    for &user in users.iter().take(2) {
         let body = json!({"user_id": user, "candidates": tracks}).to_string();
         let got: RerankResponse = reqwest::blocking::Client::new()
             .post(format!("{}/v1/rerank", worker.url))
@@ -297,7 +303,8 @@ fn assert_edge_holds_only(redis: &RedisServer, worker: &Wrangler, step: &str) ->
 fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
     let f = fixture();
     let redis = RedisServer::start();
-    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
+    // No settle: local KV shows a written value at once (production waits out propagation).
+    let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0"), ("SETTLE_SECONDS", "0")]);
     // This test moves <models>/CURRENT: it works on its own copy of the models folder.
     let scratch = tempfile::TempDir::new().unwrap();
     let models = scratch.path().join("model");
@@ -384,7 +391,7 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         succeeded(follow(&redis, &worker, ""));
         let step = format!("day {day}");
         let layout = assert_serves_a_whole_state(&redis, &worker, &models, &step);
-        assert_eq!(layout, if day == 1 { 1 } else { 2 }, "{step}");
+        assert_eq!(layout, if day == 1 { 1 } else { 3 }, "{step}");
         let status = assert_edge_holds_only(&redis, &worker, &step);
         let expected_model = if (4..6).contains(&day) {
             RETRAINED

@@ -161,7 +161,7 @@ impl Mirror<'_> {
             bail!(
                 "feature version {version} is of layout {layout}, which the Worker at {} does not \
                  read (its /health lists no such layout): deploy the new Worker first (`wrangler \
-                 deploy`), or materialize with `--layout 1` until it is",
+                 deploy`), or materialize with a `--layout` it lists until it is",
                 self.sink.target()
             );
         }

@@ -208,17 +208,26 @@ pub struct SnapshotFlags {
 }
 
 /// `--layout`, for every command that writes a feature version (`materialize`, `publish`,
-/// `retrain`).
+/// `retrain`). Its default depends on the command ([`LayoutFlag::or`]): the commands that
+/// write through Redis default to layout 3, `publish` (no Redis, no records) to layout 2.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct LayoutFlag {
-    /// The layout of the stored values: 2 keeps each track's embedding once per model
-    /// (`rsn:model:{m}:embedding:{id}`), 1 puts it in every version's track values, for an
-    /// edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag); 3
-    /// (`materialize` and `retrain` only, not yet the default) writes one key per listener
-    /// and track for every version, only when its value changed (`rsn:user:{id}`).
-    #[arg(long, value_name = "N", default_value_t = features::SCHEMA_VERSION,
+    /// The layout of the stored values. 3 (the default through Redis: `materialize`, `daily`,
+    /// `retrain`, `rollback`) writes one key per listener and track for every version, only
+    /// when its value changed (`rsn:user:{id}`); 2 (`publish`'s default) writes every value
+    /// again in each version and keeps each track's embedding once per model
+    /// (`rsn:model:{m}:embedding:{id}`); 1 puts the embedding in every version's track values,
+    /// for an edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag).
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(i64::from(features::OLDEST_SCHEMA)..=i64::from(versioned::VERSIONED_LAYOUT)))]
-    pub layout: u32,
+    pub layout: Option<u32>,
+}
+
+impl LayoutFlag {
+    /// The layout asked for, else the command's `default`.
+    pub fn or(self, default: u32) -> u32 {
+        self.layout.unwrap_or(default)
+    }
 }
 
 impl SnapshotFlags {

@@ -99,7 +99,7 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
     set.users.retain(|(id, _)| !forgotten.contains(id));
     let skipped = before - set.users.len();
     let compute_seconds = computed.elapsed().as_secs_f64();
-    let layout = args.snapshot.layout.layout;
+    let layout = args.snapshot.layout.or(versioned::VERSIONED_LAYOUT);
     // Layout 3 writes only what changed (`values`); the others a whole copy a version.
     let pairs: Vec<(String, String)> = if layout >= versioned::VERSIONED_LAYOUT {
         Vec::new()

@@ -71,7 +71,12 @@ pub fn run(args: PublishArgs) -> Result<()> {
              Worker: `trainer publish` without --model-only"
         );
     }
-    if args.snapshot.layout.layout >= resonance_shared::versioned::VERSIONED_LAYOUT {
+    // Whole versions: a Worker keeps no record of what changed since the last one.
+    let layout = args
+        .snapshot
+        .layout
+        .or(resonance_shared::features::SCHEMA_VERSION);
+    if layout >= resonance_shared::versioned::VERSIONED_LAYOUT {
         anyhow::bail!(
             "--layout 3 writes only what changed since the version before, which needs Redis's \
              records: `trainer materialize --layout 3`, then `trainer mirror --full`; `publish` \
@@ -113,7 +118,6 @@ pub fn run(args: PublishArgs) -> Result<()> {
     )?;
     println!("{}", graphs.describe(args.interest_graphs.into()));
 
-    let layout = args.snapshot.layout.layout;
     let stored: Vec<(String, String)> = set.stored_pairs(version, layout).collect();
     let meta = publication::meta(
         version,
