@@ -43,6 +43,10 @@ try {
         ms(mean).padStart(11), ms(quantile(r.cached, 0.5)).padStart(11)].join(" "),
     );
   }
+  const chose = info.warmUp
+    ? `measured WebGPU ${ms(info.warmUp.webgpuMs)}, CPU ${ms(info.warmUp.cpuMs)} a rerank (median of ${info.warmUp.runs})`
+    : info.fallbackReason;
+  console.log(`the page (engine=auto) chose ${info.engine}: ${chose}`);
   console.log("(WebGPU here is SwiftShader, a CPU emulation; the figure says nothing about real GPUs.)");
 } finally {
   await browser.close();

@@ -32,11 +32,19 @@ import { LatencyHistogram } from "./histogram";
 /** @typedef {import("../lib/resonance").Source} Source */
 
 /**
- * A reranker with the module it came from, why `auto` did not pick WebGPU, and the features
- * it holds.
+ * A reranker with the module it came from, why `auto` did not pick WebGPU, what `auto`
+ * measured when it could run both engines, and the features it holds.
  * @typedef {BrowserReranker & { module: LoadedModule, fallbackReason: string | null,
- *   loadedFeatures?: string }} Reranker
+ *   warmUp?: WarmUp, loadedFeatures?: string }} Reranker
  */
+
+/**
+ * `auto`'s measurement on this device: the median of a few model-path reranks on each engine.
+ * @typedef {{ webgpuMs: number, cpuMs: number, runs: number }} WarmUp
+ */
+
+/** Timed reranks per engine in `auto`'s warm-up (after one untimed call that compiles it). */
+const WARM_UP_RUNS = 5;
 
 /**
  * One rerank as the page shows it.
@@ -109,7 +117,8 @@ class Session {
   }
 
   /** A reranker on `preference`: `webgpu`, `cpu`, or `auto` (WebGPU when the browser offers
-   *  an adapter and the model loads on it, else the CPU, with the reason kept).
+   *  an adapter, the model loads on it and a warm-up measures it faster than the CPU here,
+   *  else the CPU, with the reason kept).
    *  @param {string} preference
    *  @returns {Promise<Reranker>} */
   async reranker(preference) {
@@ -136,14 +145,46 @@ class Session {
     if (preference === "webgpu" || preference === "cpu") return load(preference);
     if (preference !== "auto") throw new Error(`engine: ${preference} is not auto, webgpu or cpu`);
     let reason = await webgpuProblem();
+    let webgpu = null;
     if (!reason) {
       try {
-        return await load("webgpu");
+        webgpu = await load("webgpu");
       } catch (e) {
         reason = `WebGPU failed: ${messageOf(e)}`;
       }
     }
-    return Object.assign(await load("cpu"), { fallbackReason: `No WebGPU: ${reason}` });
+    const cpu = await load("cpu");
+    if (!webgpu) return Object.assign(cpu, { fallbackReason: `No WebGPU: ${reason}` });
+    // Both run here: an adapter says nothing about speed, and for a model this small WebGPU
+    // (dispatch and readback per call) is often slower than wasm. Measure, then pick.
+    const warmUp = {
+      webgpuMs: await this.warmUpMs(webgpu),
+      cpuMs: await this.warmUpMs(cpu),
+      runs: WARM_UP_RUNS,
+    };
+    if (warmUp.webgpuMs <= warmUp.cpuMs) return Object.assign(webgpu, { warmUp });
+    const measured = `${warmUp.cpuMs.toFixed(2)} ms a rerank against WebGPU's ${warmUp.webgpuMs.toFixed(2)} ms`;
+    return Object.assign(cpu, { warmUp, fallbackReason: `The CPU is faster on this device (${measured})` });
+  }
+
+  /** The median ms of WARM_UP_RUNS reranks of the first demo listener on `reranker`, each
+   *  running the model (its encoder-state cache cleared), after one untimed call.
+   *  @param {Reranker} reranker */
+  async warmUpMs(reranker) {
+    const listener = this.demo.listeners[0];
+    const request = rerankRequest(listener, JSON.parse(reranker.mix).transformer);
+    await this.prepare(reranker, listener, request);
+    const body = JSON.stringify(request);
+    await reranker.rerank(body);
+    const times = [];
+    for (let i = 0; i < WARM_UP_RUNS; i++) {
+      reranker.clearStates();
+      const started = performance.now();
+      await reranker.rerank(body);
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
   }
 
   /** @param {string} userId */
@@ -237,6 +278,7 @@ class Session {
       featureVersion: this.source.featureVersion,
       engine: main.engine,
       fallbackReason: main.fallbackReason,
+      warmUp: main.warmUp ?? null,
       wasmBytes: main.module.wasmBytes,
       moduleLoadMs: main.module.loadMs,
       listeners: this.demo.listeners.map((l) => l.userId),
