@@ -10,7 +10,13 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$RESONANCE_CACHE/target}"
 # Made here, not by cargo: a fresh machine has neither, and the prune asks df about the target.
 mkdir -p "$RESONANCE_CACHE" "$CARGO_TARGET_DIR"
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# A step's header, with the minutes and seconds since the outermost script started (where a
+# cold run spends its hour); scripts it runs inherit the start.
+export RESONANCE_STARTED="${RESONANCE_STARTED:-$(date +%s)}"
+step() {
+  local t=$(($(date +%s) - RESONANCE_STARTED))
+  printf '\n\033[1m==> [%d:%02d] %s\033[0m\n' $((t / 60)) $((t % 60)) "$*"
+}
 
 need_cargo() {
   if ! command -v cargo >/dev/null 2>&1; then
