@@ -138,6 +138,16 @@ fn answer_of(request: reqwest::blocking::RequestBuilder) -> (u16, Value) {
     )
 }
 
+/// The first key under `prefix` in the Worker's KV (wrangler's own listing).
+fn first_key(worker: &Wrangler, prefix: &str) -> String {
+    let listed: Value =
+        serde_json::from_str(&worker.kv_keys(prefix)).expect("wrangler lists keys as JSON");
+    listed[0]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a published key under {prefix}"))
+        .to_string()
+}
+
 fn health(worker: &Wrangler) -> Value {
     answer_of(client().get(format!("{}/health", worker.url))).1
 }
@@ -390,12 +400,7 @@ fn admin_writes_need_the_token_and_a_bad_batch_is_refused_whole() {
         assert_eq!(status, 401, "{token:?}: {answer}");
     }
     // A bulk delete with a bad token deletes nothing (read from wrangler's local KV itself).
-    let listed: Value = serde_json::from_str(&worker.kv_keys(&format!("rsn:v{FEATURES}:user:")))
-        .expect("wrangler lists keys as JSON");
-    let key = listed[0]["name"]
-        .as_str()
-        .expect("a published listener")
-        .to_string();
+    let key = first_key(&worker, &format!("rsn:v{FEATURES}:user:"));
     let held = |worker: &Wrangler| worker.kv_keys(&key).contains(&format!("\"{key}\""));
     assert!(held(&worker), "{key} is published");
     for token in [None, Some("wrong")] {
@@ -576,16 +581,16 @@ fn an_incomplete_or_unreadable_feature_version_cannot_go_live() {
     );
     assert_ne!(meta, from_a_newer_trainer, "{meta}");
     worker.kv_put(&newer.meta_key(), &from_a_newer_trainer);
-    let native = native();
-    let body = json!({"user_id": &native.set.users[0].0, "candidates": [&native.set.tracks[0].0]});
+    // A published listener and track, read from the Worker's KV (no need to recompute them).
+    let prefix = FeatureVersion(FEATURES).prefix();
+    let id = |kind: &str| {
+        let key = first_key(&worker, &format!("{prefix}{kind}:"));
+        key.rsplit(':').next().unwrap().to_string()
+    };
+    let body = json!({"user_id": id("user"), "candidates": [id("track")]}).to_string();
     for (pointer, why) in [("99", "99"), (&newer.0.to_string()[..], "layout 4")] {
         worker.kv_put("rsn:current", pointer);
-        let (status, rerank) = post(
-            &worker,
-            "/v1/rerank",
-            &body.to_string(),
-            Some(SERVICE_TOKEN),
-        );
+        let (status, rerank) = post(&worker, "/v1/rerank", &body, Some(SERVICE_TOKEN));
         assert_eq!(status, 200, "{rerank}");
         assert_eq!(
             rerank["features_version"], FEATURES,
@@ -603,12 +608,7 @@ fn an_incomplete_or_unreadable_feature_version_cannot_go_live() {
     }
     // The pointer back on what it serves: healthy again.
     worker.kv_put("rsn:current", &FEATURES.to_string());
-    post(
-        &worker,
-        "/v1/rerank",
-        &body.to_string(),
-        Some(SERVICE_TOKEN),
-    );
+    post(&worker, "/v1/rerank", &body, Some(SERVICE_TOKEN));
     assert_eq!(health(&worker)["status"], "ok");
 }
 
