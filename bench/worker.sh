@@ -40,9 +40,14 @@ build_trainer
 need_node_tools
 
 # wrangler dev writes the KV state (in .wrangler/state) that workerd then reads.
+# Layout 2 and offline interest graphs: the state every earlier figure here was measured on.
+# This is a new version in the demo's Redis (scripts/redis.sh), live in Redis and the Worker.
 scripts/worker.sh start >/dev/null
-RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
-  "$TRAINER" publish --data data/synth --models model --worker "$WRANGLER_URL" >/dev/null
+scripts/redis.sh start >/dev/null
+REDIS_URL="${REDIS_URL:-redis://127.0.0.1:${REDIS_PORT:-6379}/0}" \
+  RESONANCE_ADMIN_TOKEN="$(sed -n 's/^ADMIN_TOKEN=//p' .dev.vars)" \
+  "$TRAINER" daily --data data/synth --models model --layout 2 --interest-graphs offline \
+  --worker "$WRANGLER_URL" >/dev/null
 work="$(mktemp -d)"
 export BODIES_FILE="$work/bodies.jsonl"
 node bench/bodies.mjs data/synth "$BODIES_FILE" 1000 100

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job, end to end on the bundled synthetic data: generate the synthetic music world,
 # print its statistics, train SASRec, evaluate it against the baselines, export the model
-# artifact, start the Worker locally (wrangler dev, workerd), publish the model, build the
-# listeners' interest graphs and materialize the feature views into Redis, mirror both to the Worker's KV, rerank a
-# sample through it, then build and serve the web demo,
+# artifact, start the Worker locally (wrangler dev, workerd), build the listeners' interest
+# graphs and materialize the feature views with the model into Redis, mirror both to the
+# Worker's KV, rerank a sample through it, then build and serve the web demo,
 # which reranks in the browser. The Worker keeps running afterwards on http://127.0.0.1:8787
 # (`scripts/worker.sh stop`), the web demo on http://127.0.0.1:3000 (`scripts/web.sh stop`).
 #

@@ -6,7 +6,7 @@
 #        scripts/worker.sh status
 #
 # WORKER_PORT (8787) picks the port. The Worker's secrets live in .dev.vars (git-ignored; each
-# created at random when missing): ADMIN_TOKEN (`trainer publish` and `mirror` read it from
+# created at random when missing): ADMIN_TOKEN (`trainer mirror` and `daily` read it from
 # RESONANCE_ADMIN_TOKEN), SERVICE_TOKEN (`trainer rerank`: RESONANCE_SERVICE_TOKEN) and
 # LISTENER_TOKEN_KEYS (the web demo's token endpoint signs with it: scripts/web.sh).
 # Logs: .wrangler/dev.log. KV data persists in .wrangler/state between starts.

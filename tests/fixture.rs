@@ -1,5 +1,6 @@
 //! The world the end-to-end tests share: a small synthetic world and a small model (d = 32,
-//! L = 20), trained and exported once per test binary, and its publication into a Worker.
+//! L = 20), trained and exported once per test binary, and its publication into a Worker (through a
+//! Redis of its own and the mirror, the one path to live).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,6 +8,7 @@ use std::sync::OnceLock;
 
 use tempfile::TempDir;
 
+use crate::redis::RedisServer;
 use crate::wrangler::{ADMIN_TOKEN, Wrangler};
 use crate::{trainer_ok, trainer_path};
 
@@ -157,33 +159,71 @@ pub fn materialize_command(redis_url: &str, version: u64) -> Command {
     command
 }
 
+/// Puts the fixture's model and feature version [`FEATURES`] (layout 2, offline interest
+/// graphs) live on `worker` the one way there is: `trainer materialize` into a Redis of its
+/// own, then `trainer mirror --full`. The Redis goes when this returns; the Worker keeps
+/// serving what was mirrored.
 pub fn publish(worker: &Wrangler) {
-    let f = fixture();
+    let redis = RedisServer::start();
+    let out = materialize_command(&redis.url, FEATURES)
+        .args(["--interest-graphs", "offline"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trainer materialize failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = Command::new(trainer_path())
-        .args([
-            "publish",
-            "--data",
-            &s(&f.data),
-            "--models",
-            &s(&f.models),
-            "--worker",
-            &worker.url,
-        ])
-        .args([
-            "--as-of",
-            AS_OF,
-            "--feature-version",
-            &FEATURES.to_string(),
-            "--batch-size",
-            "300",
-        ])
+        .args(["mirror", "--full", "--worker", &worker.url])
+        .args(["--batch-size", "500"])
+        .env("REDIS_URL", &redis.url)
         .env("RESONANCE_ADMIN_TOKEN", ADMIN_TOKEN)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "trainer publish failed:\n{}\n--- wrangler ---\n{}",
+        "trainer mirror failed:\n{}\n--- wrangler ---\n{}",
         String::from_utf8_lossy(&out.stderr),
         worker.log()
     );
+}
+
+/// A copy of the fixture's models folder, for a test that moves `CURRENT` or adds versions;
+/// the folder lives as long as the returned guard.
+pub fn scratch_models() -> (TempDir, PathBuf) {
+    let scratch = TempDir::new().unwrap();
+    let models = scratch.path().join("model");
+    copy_dir(&fixture().models, &models);
+    (scratch, models)
+}
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Exports version `from` of `models` again as version `to` (the same weights under another
+/// name: a second version without a second training); returns its folder.
+pub fn copy_model_as(models: &Path, from: &str, to: &str) -> PathBuf {
+    let folder = models.join(to);
+    copy_dir(&models.join(from), &folder);
+    let manifest = std::fs::read_to_string(folder.join("manifest.json")).unwrap();
+    let renamed = manifest.replacen(
+        &format!("\"version\": \"{from}\""),
+        &format!("\"version\": \"{to}\""),
+        1,
+    );
+    assert_ne!(manifest, renamed, "the manifest names its version");
+    std::fs::write(folder.join("manifest.json"), renamed).unwrap();
+    folder
 }

@@ -313,7 +313,7 @@ fn the_browser_reranks_like_the_worker_on_webgpu_and_cpu() {
     assert_eq!(seen["ui"]["engineBadge"], badge);
     assert_eq!(info["source"], "worker", "{info}");
     assert_eq!(info["modelVersion"], MODEL);
-    // The listener's interest graph (built by `trainer publish`) is shown, and the ranking
+    // The listener's interest graph (built offline by the fixture's publication) is shown, and the ranking
     // below, equal to the Worker's, scores with it (tests/tests/worker.rs shows it matters).
     assert!(
         seen["ui"]["interestEntries"].as_u64().unwrap() > 0,

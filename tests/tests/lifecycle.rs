@@ -15,7 +15,9 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use futures_executor::block_on;
-use resonance_e2e::fixture::{AS_OF, MODEL, fixture, mirror_command, s, train_small};
+use resonance_e2e::fixture::{
+    AS_OF, MODEL, copy_model_as, fixture, mirror_command, s, scratch_models, train_small,
+};
 use resonance_e2e::redis::RedisServer;
 use resonance_e2e::wrangler::{ADMIN_TOKEN, SERVICE_TOKEN, Wrangler};
 use resonance_e2e::{
@@ -301,14 +303,11 @@ fn assert_edge_holds_only(redis: &RedisServer, worker: &Wrangler, step: &str) ->
 
 #[test]
 fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
-    let f = fixture();
     let redis = RedisServer::start();
     // No settle: local KV shows a written value at once (production waits out propagation).
     let worker = Wrangler::start(&[("POINTER_CHECK_SECONDS", "0"), ("SETTLE_SECONDS", "0")]);
     // This test moves <models>/CURRENT: it works on its own copy of the models folder.
-    let scratch = tempfile::TempDir::new().unwrap();
-    let models = scratch.path().join("model");
-    copy_dir(&f.models, &models);
+    let (_scratch, models) = scratch_models();
 
     // Day by day; from day 2 on, the mirror is killed at each failpoint in turn first.
     let mut killed_at = BTreeSet::new();
@@ -465,16 +464,7 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
 
     // `models gc` keeps what a state names (the current and live model, the edge's previous
     // one, which is also the rollback target) and deletes an old version nothing names.
-    let old = models.join("w-0");
-    copy_dir(&models.join(MODEL), &old);
-    let manifest = std::fs::read_to_string(old.join("manifest.json")).unwrap();
-    let renamed = manifest.replacen(
-        &format!("\"version\": \"{MODEL}\""),
-        "\"version\": \"w-0\"",
-        1,
-    );
-    assert_ne!(manifest, renamed);
-    std::fs::write(old.join("manifest.json"), renamed).unwrap();
+    let old = copy_model_as(&models, MODEL, "w-0");
     let gc = |dry: &[&str]| {
         let mut args = vec!["models", "gc", "--keep", "0", "--json", "--reason", "test"];
         args.extend_from_slice(dry);
@@ -505,17 +495,4 @@ fn seven_days_of_the_schedule_keep_the_edge_whole_and_bounded() {
         "{audit}"
     );
     assert_serves_a_whole_state(&redis, &worker, &models, "after gc");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }

@@ -1,5 +1,5 @@
 //! The Worker end to end: a model trained and exported by the trainer, features computed and
-//! published by `trainer publish` into a real `wrangler dev` (workerd), reranks compared with
+//! put live by `trainer materialize` and `trainer mirror` in a real `wrangler dev` (workerd), reranks compared with
 //! the native rerank core on the same inputs; then the faults: bad requests, bad tokens, a
 //! broken model publication (the previous model keeps serving), a half-written batch.
 
@@ -32,7 +32,7 @@ fn native() -> Native {
     let (dataset, _) = data::load(&f.data, BadRowPolicy::Stop).unwrap();
     let as_of = data::events_csv::parse_timestamp(AS_OF).unwrap();
     let mut set = features::compute(&dataset, as_of, Some(&ModelEmbeddings::of(&artifact)));
-    // `trainer publish` gives every user an offline interest graph by default.
+    // The fixture's publication gives every user an offline interest graph.
     graphs::attach_offline(&mut set, &dataset, as_of, DEFAULT_SINCE_DAYS);
     let version = FeatureVersion(FEATURES);
     // Layout 1 (embeddings inside): the native side needs no model keys, and the Worker's

@@ -219,9 +219,9 @@ export async function openWorker(base, engine) {
   const answer = await fetchOk(`${base}/health`, { timeoutMs: 5000, engine }, "the Worker", asText);
   const health = /** @type {HealthResponse} */ (JSON.parse(answer.body));
   if (!health.modelLoaded) {
-    throw new Error(`the Worker has no model${health.modelError ? `: ${health.modelError}` : " (publish one)"}`);
+    throw new Error(`the Worker has no model${health.modelError ? `: ${health.modelError}` : " (run `trainer daily`)"}`);
   }
-  if (!health.featuresVersion) throw new Error("the Worker has no live feature version (publish one)");
+  if (!health.featuresVersion) throw new Error("the Worker has no live feature version (run `trainer daily`)");
   // The model streams from KV chunk by chunk: a cold Worker on a busy machine takes seconds.
   const model = await fetchOk(`${base}/v1/model`, { timeoutMs: 60_000, engine }, "the Worker's model", asBytes);
   return {

@@ -16,7 +16,7 @@ pub enum EdgeError {
     #[error("{0}")]
     FeaturesIncompatible(String),
     /// No feature version is live.
-    #[error("no feature version is live; publish one first")]
+    #[error("no feature version is live; run `trainer daily` to put one live")]
     FeaturesNotPublished,
     /// A switch to a feature version whose meta is missing.
     #[error("feature version {version} is incomplete or absent: {key} is missing")]

@@ -7,7 +7,8 @@
 //!                    first key, so a killed run is recorded too); score = the version
 //! rsn:edge           hash: live, previous (feature versions), liveModel, previousModel (the
 //!                    last model other than the live one), switchedAt (unix s): the edge's
-//!                    state after the mirror's last switch
+//!                    state after the mirror's last switch; stagedModel: the model the mirror
+//!                    staged there (`crate::staging`), serving no traffic
 //! rsn:edge:models    sorted set: models written to the edge; score = when (unix s)
 //! rsn:edge:states:{m} hash: the listeners' states of model m written to the edge
 //!                    (`crate::states`)
@@ -48,6 +49,8 @@ pub struct EdgeState {
     pub previous_model: Option<String>,
     /// When the mirror switched to `live` (unix seconds).
     pub switched_at: Option<i64>,
+    /// The model staged there: loaded and verified, serving no traffic.
+    pub staged_model: Option<String>,
 }
 
 impl EdgeState {
@@ -56,11 +59,12 @@ impl EdgeState {
         self.live.into_iter().chain(self.previous).collect()
     }
 
-    /// The models the edge keeps.
+    /// The models the edge keeps: live, previous and staged.
     pub fn kept_models(&self) -> BTreeSet<String> {
         self.live_model
             .iter()
             .chain(&self.previous_model)
+            .chain(&self.staged_model)
             .cloned()
             .collect()
     }
@@ -83,7 +87,25 @@ impl FeatureStore {
             previous: number("previous"),
             previous_model: fields.get("previousModel").cloned(),
             switched_at: fields.get("switchedAt").and_then(|v| v.parse().ok()),
+            staged_model: fields.get("stagedModel").cloned(),
         })
+    }
+
+    /// Records the model staged at the edge (`None`: none; the one staged before, unless
+    /// live or previous, is collected after the grace period).
+    pub fn record_edge_staged(&mut self, model: Option<&str>) -> Result<()> {
+        let context = self.ledger_context("recording the edge's staged model");
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        match model {
+            Some(model) => pipe
+                .hset(EDGE, "stagedModel", model)
+                .ignore()
+                .hdel(RETIRED, format!("m:{model}"))
+                .ignore(),
+            None => pipe.hdel(EDGE, "stagedModel").ignore(),
+        };
+        pipe.exec(self.connection()).context(context)
     }
 
     /// Records that the edge now serves `version` with `model`; the state it replaced becomes

@@ -13,7 +13,8 @@
 //! - [`store`]: the versioned Redis store, switched atomically;
 //! - [`publication`]: the model's KV pairs and a version's meta;
 //! - [`mirror`]: Redis → the edge KV, once or following the change stream;
-//! - [`sinks`]: the edge KVs the mirror and `publish` write to;
+//! - [`sinks`]: the edge KVs the mirror writes to;
+//! - [`staging`]: the staged model, at the edge beside the live one, serving no traffic;
 //! - [`states`]: listeners' encoder states per model, written when their history changed;
 //! - [`values`]: layout 3, one key per entity for every version, written when it changes.
 
@@ -24,6 +25,7 @@ pub mod lock;
 pub mod mirror;
 pub mod publication;
 pub mod sinks;
+pub mod staging;
 pub mod states;
 pub mod status;
 pub mod store;

@@ -8,7 +8,8 @@
 //! (writes are idempotent).
 //!
 //! The listeners' states of the model (`crate::states`) go before the switch too, only
-//! those the edge lacks.
+//! those the edge lacks. After the switch, the staged model (`crate::staging`), if any, is
+//! copied and verified the same way, serving no traffic.
 //!
 //! Following reads the change stream with a consumer group; each record only wakes the mirror,
 //! which copies whatever is live in Redis then, so records that arrive late, twice or out of
@@ -104,6 +105,10 @@ pub struct Synced {
     pub states: crate::states::MirroredStates,
     /// The feature version, copied and switched; `None` when the edge served it already.
     pub features: Option<MirroredVersion>,
+    /// The staged model, copied or held; `None` when nothing is staged (or it failed).
+    pub staged: Option<MirroredModel>,
+    /// Why the staged model could not be put at the edge (the live state was synced).
+    pub staged_error: Option<String>,
     /// What was deleted from the edge afterwards.
     pub collected: Collected,
 }
@@ -194,15 +199,75 @@ impl Mirror<'_> {
             ));
             None
         } else {
+            self.check_forward(version)?;
             Some(self.version(version, &model, layout)?)
+        };
+        // The live state is whole at the edge now: a staged model that cannot be put there
+        // is reported (and `trainer status` names it), not a reason to skip the clean-up.
+        let (staged, staged_error) = match self.staged(&model) {
+            Ok(staged) => (staged, None),
+            Err(e) => {
+                (self.log)(&format!(
+                    "warning: the staged model was not put at the edge: {e:#}"
+                ));
+                (None, Some(format!("{e:#}")))
+            }
         };
         let collected = self.collect()?;
         Ok(Synced {
             model: model_outcome,
             states,
             features,
+            staged,
+            staged_error,
             collected,
         })
+    }
+
+    /// Refuses to move the edge to a version older than the one it serves (versions only
+    /// increase; a Redis started afresh or restored from an older backup numbers below it).
+    fn check_forward(&self, version: FeatureVersion) -> Result<()> {
+        if let Some(served) = self.sink.served_version()?.filter(|s| *s > version.0) {
+            bail!(
+                "feature version {version} is older than {served}, which {} serves: the edge only \
+                 moves forward (is this Redis new, or restored from an older backup?); \
+                 materialize a version above it (`trainer materialize --feature-version {}`)",
+                self.sink.target(),
+                served + 1
+            );
+        }
+        Ok(())
+    }
+
+    /// Puts Redis's staged model at the edge beside `live_model` (copied unless held, then
+    /// verified), and records it; with nothing staged, or the staged model live now, records
+    /// none, so the one staged before is collected after the grace period.
+    fn staged(&mut self, live_model: &str) -> Result<Option<MirroredModel>> {
+        let staged = self.store.staged()?.filter(|m| m != live_model);
+        let recorded = self.store.edge_state()?.staged_model;
+        let target = self.sink.target();
+        let Some(staged) = staged else {
+            if let Some(before) = recorded {
+                self.store.record_edge_staged(None)?;
+                let now = if before == live_model {
+                    "live now"
+                } else {
+                    "no longer staged"
+                };
+                (self.log)(&format!("model {before} is {now} on {target}"));
+            }
+            return Ok(None);
+        };
+        // Its embeddings too: staging needs layout 2 or above (`trainer models stage`).
+        let outcome = self.model(&staged, versioned::VERSIONED_LAYOUT)?;
+        if recorded.as_deref() != Some(&staged) {
+            self.store.record_edge_staged(Some(&staged))?;
+            (self.log)(&format!(
+                "model {staged} is staged on {target} (stored, and checked where the sink can: \
+                 the Worker loads and verifies it), serving no traffic"
+            ));
+        }
+        Ok(Some(outcome))
     }
 
     /// Copies model `version` from Redis unless the edge holds it (the mirror's record, with
@@ -222,8 +287,9 @@ impl Mirror<'_> {
         }
         let Some(StoredModel { pairs, .. }) = self.store.model(version)? else {
             bail!(
-                "the live feature version needs model {version}, which Redis does not hold \
-                 (rsn:model:{version}:manifest): run `trainer materialize` with that model again"
+                "model {version} (the live feature version's, or the staged one) is not in Redis \
+                 (rsn:model:{version}:manifest): run `trainer materialize` (or `trainer models \
+                 stage`) with that model again"
             );
         };
         let manifest = keys::model_manifest_key(version);
@@ -267,7 +333,7 @@ impl Mirror<'_> {
         self.sink.stage_model(version)?;
         resonance_failpoint::reached(mirror::MODEL_STAGED);
         (self.log)(&format!(
-            "mirrored model {version} to {target} ({keys} keys: {} chunks, {} embeddings); it goes live with the feature version that names it",
+            "mirrored model {version} to {target} ({keys} keys: {} chunks, {} embeddings)",
             chunks.len(),
             embeddings.len()
         ));
@@ -450,7 +516,16 @@ impl Mirror<'_> {
                 continue;
             }
             if records.is_empty() {
-                self.collect()?;
+                // Under the mirror lock, skipped while a `--full` run holds it: a clean-up
+                // must not interleave with a sync recording what it writes.
+                if let Ok(_lock) = crate::lock::Lock::take(
+                    self.store.url(),
+                    crate::lock::MIRROR,
+                    Duration::from_secs(3600),
+                    Duration::ZERO,
+                ) {
+                    self.collect()?;
+                }
                 if let Some(idle) = idle_exit.filter(|idle| idle_since.elapsed() >= *idle) {
                     (self.log)(&format!(
                         "no new version for {} s; stopping",

@@ -33,6 +33,12 @@ pub trait EdgeSink {
         Ok(None)
     }
 
+    /// The feature version the edge serves, when the sink can tell (`None`: it cannot, or
+    /// none).
+    fn served_version(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
+
     /// Whether the edge's readers read values of `layout`, when the sink can tell (`None`: it
     /// cannot, and the operator is trusted to have deployed the Worker first).
     fn reads_layout(&self, _layout: u32) -> Result<Option<bool>> {

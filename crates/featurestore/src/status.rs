@@ -66,6 +66,8 @@ pub struct RedisSide {
     pub versions: Vec<u64>,
     /// Every model Redis holds.
     pub models: Vec<String>,
+    /// The staged model (`rsn:staged`).
+    pub staged: Option<String>,
 }
 
 /// The edge's side.
@@ -132,6 +134,7 @@ pub fn read(store: &mut FeatureStore, worker: Option<HealthResponse>) -> Result<
             .filter_map(|v| v.parse().ok())
             .collect(),
         models: sorted_set(store, MODELS)?,
+        staged: store.staged()?,
     };
     let recorded = store.edge_state()?;
     let versions_held: Vec<u64> = store.mirrored_versions()?.into_iter().collect();
@@ -222,6 +225,19 @@ fn problems(status: &Status, redis_live: Option<u64>) -> Vec<String> {
             recorded.live_model.as_deref().unwrap_or("none"),
             show(redis_live),
             redis_model.as_deref().unwrap_or("none")
+        ));
+    }
+    // A staged model that is live now is simply live.
+    let staged = status
+        .redis
+        .staged
+        .as_ref()
+        .filter(|m| Some(*m) != redis_model.as_ref());
+    if staged != recorded.staged_model.as_ref() {
+        problems.push(format!(
+            "Redis stages model {}, the edge (as last mirrored) {}: run `trainer mirror --full`",
+            staged.map_or("none", |m| m.as_str()),
+            recorded.staged_model.as_deref().unwrap_or("none")
         ));
     }
     if let Some(mirror) = &status.mirror

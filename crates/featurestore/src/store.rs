@@ -204,7 +204,8 @@ impl FeatureStore {
             pipe.exec(&mut self.conn)
                 .with_context(|| self.context("making the new version persistent"))?;
         }
-        let (deleted, models_deleted) = self.switch_to(version, previous)?;
+        let model = meta.model_version.as_deref();
+        let (deleted, models_deleted) = self.switch_to(version, previous, model)?;
         Ok(Published {
             keys: written.len(),
             bytes,
@@ -250,17 +251,23 @@ impl FeatureStore {
         Ok(bytes)
     }
 
-    /// Makes `version` live in one transaction (its previous: `previous`) and records the
-    /// change; then prunes versions and models. Returns what the prune deleted.
+    /// Makes `version` (whose embeddings are `model`'s) live in one transaction (its previous:
+    /// `previous`) and records the change; a staged `model` is live now, no longer staged.
+    /// Then prunes versions and models. Returns what the prune deleted.
     pub(crate) fn switch_to(
         &mut self,
         version: FeatureVersion,
         previous: Option<FeatureVersion>,
+        model: Option<&str>,
     ) -> Result<(Vec<u64>, Vec<String>)> {
+        let staged_goes_live = model.is_some() && self.staged()?.as_deref() == model;
         let mut switch = redis::pipe();
         switch.atomic();
         if let Some(previous) = previous {
             switch.set(PREVIOUS, previous.0.to_string()).ignore();
+        }
+        if staged_goes_live {
+            switch.del(crate::staging::STAGED).ignore();
         }
         switch
             .set(keys::CURRENT_FEATURES, version.0.to_string())
@@ -343,14 +350,15 @@ impl FeatureStore {
         Ok(deleted)
     }
 
-    /// Deletes every model in [`MODELS`] that no version Redis keeps names and the edge no
-    /// longer holds (the mirror reads a model's keys from here to delete it there).
+    /// Deletes every model in [`MODELS`] that no version Redis keeps names, that is not
+    /// staged, and that the edge no longer holds (the mirror reads a model's keys from here to delete it there).
     fn prune_models(&mut self) -> Result<Vec<String>> {
         let held: Vec<String> = self
             .conn
             .zrange(MODELS, 0, -1)
             .with_context(|| self.context("listing models"))?;
         let mut needed = self.edge_models()?;
+        needed.extend(self.staged()?);
         let versions: Vec<u64> = self
             .conn
             .zrange(VERSIONS, 0, -1)

@@ -262,7 +262,8 @@ impl FeatureStore {
             .connection()
             .persist(version.meta_key())
             .context("making the meta persistent")?;
-        let (deleted, models_deleted) = self.switch_to(version, previous)?;
+        let model = meta.model_version.as_deref();
+        let (deleted, models_deleted) = self.switch_to(version, previous, model)?;
         Ok(Published {
             keys: keys + 1,
             bytes,

@@ -210,7 +210,7 @@ fn ask(client: &LlmClient, summary: &ListeningSummary) -> Result<Built, BuildErr
     })
 }
 
-/// The window the offline graphs of `publish` and `snapshot` summarise, as `interest-graph`'s
+/// The window the offline graphs of `materialize --interest-graphs offline` and `snapshot` summarise, as `interest-graph`'s
 /// default.
 pub const DEFAULT_SINCE_DAYS: u32 = 90;
 

@@ -221,11 +221,12 @@ pub struct AuditEntry {
     pub at: String,
     /// Who (`$USER`, else `unknown`).
     pub actor: String,
-    /// `export`, `promote`, `rollback`, or `gc` (the version was deleted).
+    /// `export`, `promote`, `rollback` (they move `CURRENT`), `stage`, `unstage`, or `gc`
+    /// (the version was deleted).
     pub action: String,
-    /// The version made current.
+    /// The version made current (staged, unstaged, deleted).
     pub version: String,
-    /// The version current before.
+    /// The version current (staged) before.
     pub from: Option<String>,
     /// Why (`--reason`).
     pub reason: Option<String>,
@@ -292,11 +293,15 @@ pub fn record(models: &Path, entry: &AuditEntry) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// The audit actions that move `CURRENT` (`stage`, `unstage` and `gc` do not).
+pub const MOVES: [&str; 3] = ["export", "promote", "rollback"];
+
 /// The version a rollback returns to: the one current before the last move to `current`.
 pub fn rollback_target(models: &Path, current: &str) -> Result<String> {
     audit(models)?
         .iter()
         .rev()
+        .filter(|e| MOVES.contains(&e.action.as_str()))
         .find(|e| e.version == current && e.from.as_deref().is_some_and(|f| f != current))
         .and_then(|e| e.from.clone())
         .with_context(|| {
@@ -369,6 +374,8 @@ pub(crate) mod tests {
         for entry in [
             AuditEntry::now("export", "a", None),
             AuditEntry::now("export", "b", Some("a".into())),
+            // Staging names a version and the one staged before: not a move of CURRENT.
+            AuditEntry::now("stage", "b", Some("c".into())),
         ] {
             trail += &serde_json::to_string(&entry).unwrap();
             trail.push('\n');
@@ -376,6 +383,6 @@ pub(crate) mod tests {
         fs::write(dir.path().join(AUDIT_FILE), trail).unwrap();
         assert_eq!(rollback_target(dir.path(), "b").unwrap(), "a");
         assert!(rollback_target(dir.path(), "a").is_err());
-        assert_eq!(audit(dir.path()).unwrap().len(), 2);
+        assert_eq!(audit(dir.path()).unwrap().len(), 3);
     }
 }

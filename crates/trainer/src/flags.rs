@@ -207,14 +207,14 @@ pub struct SnapshotFlags {
     pub layout: LayoutFlag,
 }
 
-/// `--layout`, for every command that writes a feature version (`materialize`, `publish`,
-/// `retrain`). Its default depends on the command ([`LayoutFlag::or`]): the commands that
-/// write through Redis default to layout 3, `publish` (no Redis, no records) to layout 2.
+/// `--layout`, for every command that writes a feature version (`materialize`, `daily`,
+/// `retrain`; `rollback` writes in the live version's). [`LayoutFlag::or`] gives the default,
+/// layout 3.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct LayoutFlag {
     /// The layout of the stored values. 3 (the default through Redis: `materialize`, `daily`,
     /// `retrain`, `rollback`) writes one key per listener and track for every version, only
-    /// when its value changed (`rsn:user:{id}`); 2 (`publish`'s default) writes every value
+    /// when its value changed (`rsn:user:{id}`); 2 writes every value
     /// again in each version and keeps each track's embedding once per model
     /// (`rsn:model:{m}:embedding:{id}`); 1 puts the embedding in every version's track values,
     /// for an edge whose Worker predates layout 2 (upgrade the Worker, then drop this flag).

@@ -17,7 +17,6 @@
 //! trainer retrain      --data …             the weekly job: train, eval, export (gate), materialize, mirror
 //! trainer rollback                          the previous model live again at the edge, in one command
 //! trainer status                            what is live in Redis and at the edge; exit 1 when they disagree
-//! trainer publish      --worker URL               features + model → the Worker's KV, made live
 //! trainer rerank       --worker URL               rerank a sample through the Worker, as a table
 //! ```
 //!
@@ -61,6 +60,8 @@ enum Command {
     Retrain(commands::retrain::RetrainArgs),
     Rollback(commands::rollback::RollbackArgs),
     Status(commands::status::StatusArgs),
+    /// Retired: `trainer daily` (materialize, then mirror --full) is the one path to live.
+    #[command(hide = true)]
     Publish(commands::publish::PublishArgs),
     Rerank(commands::rerank::RerankArgs),
     ListenerToken(commands::listener_token::ListenerTokenArgs),

@@ -1,7 +1,7 @@
 //! Flags several commands share are validated alike in each: a `--layout` this build does
 //! not write is refused by every command that writes a feature version, naming the flag,
-//! before anything is read or connected; `publish`, which writes whole versions, refuses
-//! layout 3 (written only where values changed, against Redis's records) and says what to run.
+//! before anything is read or connected. The retired `publish` refuses whatever it is given
+//! and names the one path to live.
 
 use std::process::{Command, Output};
 
@@ -16,7 +16,7 @@ fn trainer(args: &[&str]) -> Output {
 
 #[test]
 fn every_command_that_writes_a_feature_version_refuses_a_layout_it_cannot_write() {
-    for command in ["materialize", "publish", "retrain"] {
+    for command in ["materialize", "daily", "retrain"] {
         for layout in ["0", "4"] {
             let out = trainer(&[command, "--layout", layout]);
             let stderr = String::from_utf8_lossy(&out.stderr);
@@ -39,24 +39,31 @@ fn every_command_that_writes_a_feature_version_refuses_a_layout_it_cannot_write(
 }
 
 #[test]
-fn publish_refuses_layout_3_and_names_the_commands_that_write_it() {
-    // The refusal comes before anything is read: the folders need not exist.
+fn publish_is_retired_and_names_the_one_path_to_live() {
+    // Its old flags are not a usage error: a cron line that still calls it learns what to run.
     let out = trainer(&[
         "publish",
         "--data",
-        "no-such-data",
+        "data/synth",
         "--models",
-        "no-such-models",
-        "--layout",
-        "3",
+        "model",
+        "--worker",
+        "http://127.0.0.1:8787",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        !out.status.success(),
-        "publish --layout 3 must fail: {stderr}"
+        stderr.contains("retired") && stderr.contains("trainer daily"),
+        "{stderr}"
     );
+    assert!(stderr.contains("trainer mirror --full"), "{stderr}");
+    // And it is no longer taught.
+    let help = trainer(&["--help"]);
+    let help = String::from_utf8_lossy(&help.stdout);
     assert!(
-        stderr.contains("--layout 3") && stderr.contains("trainer materialize --layout 3"),
-        "publish --layout 3: {stderr}"
+        !help
+            .lines()
+            .any(|line| line.trim_start().starts_with("publish ")),
+        "{help}"
     );
 }

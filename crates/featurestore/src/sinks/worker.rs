@@ -85,6 +85,11 @@ impl EdgeSink for WorkerSink {
         Ok(Some(self.health()?.features_version == Some(version)))
     }
 
+    /// `/health`'s `featuresVersion`.
+    fn served_version(&self) -> Result<Option<u64>> {
+        Ok(self.health()?.features_version)
+    }
+
     /// `/health`'s `layouts` (absent, so `[1]`, on Workers older than layouts).
     fn reads_layout(&self, layout: u32) -> Result<Option<bool>> {
         Ok(Some(self.health()?.layouts.contains(&layout)))

@@ -16,6 +16,7 @@ pub mod rerank;
 pub mod retrain;
 pub mod rollback;
 pub mod snapshot;
+pub mod staging;
 pub mod stats;
 pub mod status;
 pub mod synth;
@@ -38,7 +39,7 @@ use resonance_shared::state::{history_fingerprint, history_tail};
 use crate::choices::GraphSourceArg;
 use crate::flags::RedisFlag;
 
-/// The prologue of `materialize`, `publish` and `snapshot`: the views of `dataset` as of
+/// The prologue of `materialize` and `snapshot`: the views of `dataset` as of
 /// `as_of` with `artifact`'s embeddings, and the users' interest graphs from `source`.
 fn views_with_graphs(
     dataset: &Dataset,

@@ -1,5 +1,6 @@
 //! `trainer models`: the registry over a models folder (`resonance_registry::catalog`):
-//! list, show, promote through the gate, roll back, each move in the audit trail.
+//! list, show, promote through the gate, roll back, stage beside the live model, each move in
+//! the audit trail.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,10 +15,13 @@ use crate::flags::RedisFlag;
 
 /// Inspect the exported models, and move `CURRENT` between them (with a gate and an audit trail).
 ///
-/// `<models>/CURRENT` names the model the next `trainer materialize` takes its embeddings
-/// from; a model is live at the edge once a version materialized with it is mirrored
-/// (`trainer status` shows what is live where). Every move is appended to
-/// `<models>/audit.jsonl`: who, when, from which version, why, and the gate's figures.
+/// Stages: a version is a *candidate* once exported; *current* when `<models>/CURRENT` names
+/// it (the model the next `trainer materialize` takes its embeddings from); *live* at the
+/// edge once a version materialized with it is mirrored, and *previous* after that (what
+/// `trainer rollback` returns to); *staged* when `models stage` put it at the edge beside the
+/// live one, serving no traffic. `trainer status` shows what is live where. Every move is
+/// appended to `<models>/audit.jsonl`: who, when, from which version, why, and the gate's
+/// figures.
 #[derive(Args)]
 pub struct ModelsArgs {
     #[command(subcommand)]
@@ -36,6 +40,10 @@ pub enum ModelsCommand {
     /// Make the version current before the current one current again (from the audit trail);
     /// `CURRENT` only: `trainer rollback` also puts it live at the edge, in one command.
     Rollback(RollbackArgs),
+    /// Put a version at the edge beside the live model, serving no traffic (see `stage --help`).
+    Stage(super::staging::StageArgs),
+    /// Take the staged version away from the edge.
+    Unstage(super::staging::UnstageArgs),
     /// Delete the versions and run folders nothing needs any more (see `gc --help`).
     Gc(GcArgs),
 }
@@ -52,7 +60,11 @@ pub struct ModelsDir {
 pub struct ListArgs {
     #[command(flatten)]
     pub dir: ModelsDir,
-    /// Print JSON on stdout.
+    /// Where the edge stages come from (live, previous, staged): the mirror's record in
+    /// Redis. Without it, only candidate and current.
+    #[command(flatten)]
+    pub redis: RedisFlag,
+    /// Print JSON on stdout (each version with its `stages`).
     #[arg(long)]
     pub json: bool,
 }
@@ -112,8 +124,8 @@ pub struct RollbackArgs {
 /// Delete exported versions and run folders that nothing needs.
 ///
 /// Kept: the current version, the one `rollback` would return to, the newest --keep, and
-/// every model a state still names (Redis's live and previous versions, and the models the
-/// edge holds, from the mirror's record), since re-materializing one needs its embeddings
+/// every model a state still names (Redis's live and previous versions and its staged model,
+/// and the models the edge holds, from the mirror's record), since re-materializing one needs its embeddings
 /// from disk. With --runs, a run folder is kept while a kept version came from it or it is
 /// one of the newest --keep runs. Each deleted version is recorded in the audit trail.
 #[derive(Args)]
@@ -145,13 +157,25 @@ pub struct GcArgs {
 pub fn run(args: ModelsArgs) -> Result<()> {
     match args.command {
         ModelsCommand::Gc(a) => gc(a)?,
+        ModelsCommand::Stage(a) => super::staging::stage(a)?,
+        ModelsCommand::Unstage(a) => super::staging::unstage(a)?,
         ModelsCommand::List(a) => {
             let models = catalog::list(&a.dir.models)?;
+            let stages = super::staging::stages(&models, &a.redis);
             if a.json {
-                println!("{}", serde_json::to_string_pretty(&models)?);
+                let listed: Vec<serde_json::Value> = models
+                    .iter()
+                    .zip(&stages)
+                    .map(|(m, stages)| {
+                        let mut shown = serde_json::to_value(m)?;
+                        shown["stages"] = serde_json::json!(stages);
+                        Ok(shown)
+                    })
+                    .collect::<Result<_>>()?;
+                println!("{}", serde_json::to_string_pretty(&listed)?);
             } else {
-                for m in &models {
-                    println!("{}", line(m));
+                for (m, stages) in models.iter().zip(&stages) {
+                    println!("{}  {}", line(m), stages.join(", "));
                 }
                 if models.is_empty() {
                     println!("no model in {}", a.dir.models.display());
@@ -395,6 +419,8 @@ fn needed_by_states(redis: &RedisFlag) -> Result<BTreeMap<String, String>> {
     let edge = store.edge_state()?;
     add(edge.live_model, "live at the edge".into());
     add(edge.previous_model, "previous at the edge".into());
+    add(edge.staged_model, "staged at the edge".into());
+    add(store.staged()?, "staged in Redis".into());
     for model in store.edge_models()? {
         add(Some(model), "held at the edge".into());
     }

@@ -11,7 +11,8 @@ use crate::flags::RedisFlag;
 /// Show the live state in Redis and at the edge, their ages and sizes, and whether they agree.
 ///
 /// Reads Redis (the live and previous feature versions with the model each names, every
-/// version and model held), the mirror's record of the edge (its live and previous state,
+/// version and model held, the staged model), the mirror's record of the edge (its live,
+/// previous and staged state,
 /// the versions and models it holds there), the mirror's lag on `rsn:changes`, and the count
 /// of failed interest graphs; with --worker, also what that Worker says it serves
 /// (`/health`). Exits with status 1 when anything disagrees (each problem is listed), so a
@@ -81,8 +82,10 @@ fn print(status: &Status) {
     println!("Redis     live: {}", describe(&status.redis.live));
     println!("      previous: {}", describe(&status.redis.previous));
     println!(
-        "          holds versions {:?}, models {:?}",
-        status.redis.versions, status.redis.models
+        "          holds versions {:?}, models {:?}; staged {}",
+        status.redis.versions,
+        status.redis.models,
+        status.redis.staged.as_deref().unwrap_or("none")
     );
     let show = |v: Option<u64>, m: &Option<String>| match v {
         Some(v) => format!("version {v} with model {}", m.as_deref().unwrap_or("none")),
@@ -93,11 +96,12 @@ fn print(status: &Status) {
         show(edge.recorded.live, &edge.recorded.live_model)
     );
     println!(
-        "      previous: version {}; rollback model {}",
+        "      previous: version {}; rollback model {}; staged {}",
         edge.recorded
             .previous
             .map_or("none".into(), |v| v.to_string()),
-        edge.recorded.previous_model.as_deref().unwrap_or("none")
+        edge.recorded.previous_model.as_deref().unwrap_or("none"),
+        edge.recorded.staged_model.as_deref().unwrap_or("none")
     );
     println!(
         "          holds versions {:?} ({} keys), models {:?}",
