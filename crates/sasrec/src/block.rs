@@ -68,7 +68,26 @@ impl SelfAttentionBlock {
 
     /// `x`: [B, L, d]; `mask`: [B, 1, L, L] additive; `keep`: [B, L, 1] (1 = real, 0 = padding).
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<4>, keep: Tensor<3>) -> Tensor<3> {
-        let queries = self.attention_norm.forward(x.clone());
+        self.forward_from(x, 0, mask, keep)
+    }
+
+    /// Positions `from..L` of [`Self::forward`]'s output, [B, L − from, d]: every position is
+    /// a key and a value, only these are queries (serving reads the last block's last
+    /// position alone, as the ONNX graph does). `mask`: [B, 1, L − from, L] and `keep`:
+    /// [B, L − from, 1], their rows.
+    pub fn forward_from(
+        &self,
+        x: Tensor<3>,
+        from: usize,
+        mask: Tensor<4>,
+        keep: Tensor<3>,
+    ) -> Tensor<3> {
+        let [batch, len, d_model] = x.dims();
+        let rows = match from {
+            0 => x.clone(),
+            _ => x.clone().slice([0..batch, from..len, 0..d_model]),
+        };
+        let queries = self.attention_norm.forward(rows); // [B, L − from, d]
         let attended = queries.clone() + self.attention.forward(queries, x, mask);
         let normed = self.feed_forward_norm.forward(attended);
         let out = normed.clone() + self.feed_forward.forward(normed);

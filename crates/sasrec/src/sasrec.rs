@@ -78,6 +78,16 @@ impl SasRec {
     /// The encoder: `history` [B, L, d] raw item embeddings, `keep` [B, L] (1 = a real track,
     /// 0 = padding) → states [B, L, d].
     pub fn encode(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<3> {
+        let (mut x, mask, keep_column) = self.embed(history, keep);
+        for block in &self.blocks {
+            x = block.forward(x, mask.clone(), keep_column.clone());
+        }
+        self.final_norm.forward(x)
+    }
+
+    /// The blocks' input: `history` scaled by √d plus the positions, padding zeroed
+    /// ([B, L, d]); the attention mask [B, 1, L, L]; `keep` as a column [B, L, 1].
+    fn embed(&self, history: Tensor<3>, keep: Tensor<2>) -> (Tensor<3>, Tensor<4>, Tensor<3>) {
         let [batch, len, _] = history.dims();
         let device = history.device();
         let positions = self
@@ -88,21 +98,34 @@ impl SasRec {
             .unsqueeze::<3>(); // [1, L, d]
         let keep_column = keep.clone().unsqueeze_dim::<3>(2); // [B, L, 1]
         let x = history * (self.d_model as f32).sqrt() + positions;
-        let mut x = self.dropout.forward(x) * keep_column.clone();
+        let x = self.dropout.forward(x) * keep_column.clone();
         let mask = attention_mask(keep, batch, len, &device);
-        for block in &self.blocks {
-            x = block.forward(x, mask.clone(), keep_column.clone());
-        }
-        self.final_norm.forward(x)
+        (x, mask, keep_column)
     }
 
     /// The listener's state, the encoder's output at the last position (the graph's
-    /// `user_state`): `history` [B, L, d], `keep` [B, L] → [B, d].
+    /// `user_state`): `history` [B, L, d], `keep` [B, L] → [B, d]. Only that position is
+    /// read, so the last block computes it alone (its queries, attention row and feed-forward;
+    /// keys and values still span the history), as the ONNX graph does: the same numbers at
+    /// about half the last block's cost.
     pub fn user_state(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<2> {
         let [batch, len, d_model] = history.dims();
-        self.encode(history, keep)
-            .slice([0..batch, len - 1..len, 0..d_model])
-            .reshape([batch, d_model])
+        let (mut x, mask, keep_column) = self.embed(history, keep);
+        let Some((last_block, earlier)) = self.blocks.split_last() else {
+            let last = x.slice([0..batch, len - 1..len, 0..d_model]);
+            return self.final_norm.forward(last).reshape([batch, d_model]);
+        };
+        for block in earlier {
+            x = block.forward(x, mask.clone(), keep_column.clone());
+        }
+        let last = len - 1..len;
+        let x = last_block.forward_from(
+            x,
+            len - 1,
+            mask.slice([0..batch, 0..1, last.clone(), 0..len]), // [B, 1, 1, L]
+            keep_column.slice([0..batch, last, 0..1]),          // [B, 1, 1]
+        ); // [B, 1, d]
+        self.final_norm.forward(x).reshape([batch, d_model])
     }
 
     /// Serving entry, what the ONNX graph computes: `history` [B, L, d], `keep` [B, L],

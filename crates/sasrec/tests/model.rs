@@ -102,6 +102,34 @@ fn ids_and_embeddings_give_the_same_scores() {
 }
 
 #[test]
+fn the_serving_state_is_the_encoders_last_position() {
+    // `user_state` runs the last block for the last position alone: per listener of a batch
+    // (each padded differently), for one block and for three, it equals the full encoder's.
+    let device = device();
+    for layers in [1, 3] {
+        let model = config().with_layers(layers).init(&device).valid();
+        let history = Tensor::<3>::random([2, 8, 16], Distribution::Normal(0.0, 0.5), &device);
+        let keep = Tensor::<2>::from_data(
+            TensorData::new(
+                vec![
+                    0.0f32, 0., 0., 1., 1., 1., 1., 1., 0., 1., 1., 1., 1., 1., 1., 1.,
+                ],
+                [2, 8],
+            ),
+            &device,
+        );
+        let full = model.encode(history.clone(), keep.clone());
+        let full = to_vec(full.slice([0..2, 7..8, 0..16]).reshape([2, 16]));
+        let served = to_vec(model.user_state(history, keep));
+        assert!(
+            max_diff(&full, &served) < 1e-5,
+            "{layers} blocks: {full:?} vs {served:?}"
+        );
+        assert!(served.iter().any(|x| x.abs() > 1e-3), "{served:?}");
+    }
+}
+
+#[test]
 fn bad_hyperparameters_are_named() {
     assert!(config().check().is_ok());
     assert!(
