@@ -283,6 +283,11 @@ fn mirror_makes_the_worker_serve_what_redis_holds() {
         "{error}"
     );
     assert_eq!(features_version(&worker), 7);
+    assert_eq!(
+        redis.cli(&["ZCARD", "rsn:edge:models"]),
+        "0",
+        "refused before the model was written"
+    );
     interest_graphs(&redis.url);
     ok(materialize(&redis.url, 30));
     let printed = ok(mirror(&redis.url, &worker));

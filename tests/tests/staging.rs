@@ -188,14 +188,38 @@ fn a_staged_model_waits_at_the_edge_serving_nothing_until_it_goes_live_or_is_uns
         stages(&redis, &worker, &models),
         json!({MODEL: ["previous"], CANDIDATE: ["current", "live"]})
     );
+    // A staged model that cannot be put at the edge (its keys gone from Redis): the live
+    // state is still synced and cleaned up, and the run fails, saying so.
+    copy_model_as(&models, MODEL, "w-6");
+    succeeded(models_cmd(&redis, &worker, &models, &["stage", "w-6"]));
+    redis.cli(&["DEL", "rsn:model:w-6:manifest"]);
+    let error = failed(trainer(
+        &redis,
+        &worker,
+        &["mirror", "--full", "--grace", "0"],
+    ));
+    assert!(
+        error.contains("the live state is synced, but the staged model is not at the edge"),
+        "{error}"
+    );
+    assert_eq!(worker.health()["modelVersion"], CANDIDATE);
+    let out = status_output(&redis.url, &worker.url);
+    assert!(
+        !out.status.success(),
+        "status names the missing staged model"
+    );
+    succeeded(models_cmd(&redis, &worker, &models, &["unstage"]));
+    mirror(&redis, &worker);
+    succeeded(status_output(&redis.url, &worker.url));
+
     let audit = std::fs::read_to_string(models.join("audit.jsonl")).unwrap();
     let actions: Vec<Value> = audit
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].clone())
         .collect();
     assert_eq!(
-        actions[actions.len() - 4..],
-        ["stage", "unstage", "stage", "promote"].map(|a| json!(a)),
+        actions[actions.len() - 6..],
+        ["stage", "unstage", "stage", "promote", "stage", "unstage"].map(|a| json!(a)),
         "{audit}"
     );
 }

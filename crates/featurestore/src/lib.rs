@@ -11,6 +11,7 @@
 //! - [`views`]: the feature views, computed as of an instant;
 //! - [`graphs`]: interest graphs in Redis, joined into the users' values;
 //! - [`store`]: the versioned Redis store, switched atomically;
+//! - [`models`]: models in Redis, written once, pruned when nothing needs them;
 //! - [`publication`]: the model's KV pairs and a version's meta;
 //! - [`mirror`]: Redis → the edge KV, once or following the change stream;
 //! - [`sinks`]: the edge KVs the mirror writes to;
@@ -23,6 +24,7 @@ pub mod graphs;
 pub mod ledger;
 pub mod lock;
 pub mod mirror;
+pub mod models;
 pub mod publication;
 pub mod sinks;
 pub mod staging;

@@ -41,7 +41,20 @@ pub struct Lock {
     token: String,
 }
 
+/// How the error of a lock held by another begins.
+const HELD: &str = "another publication holds";
+
 impl Lock {
+    /// Takes `key` at `url` for at most `ttl` if it is free now; `None` while another holds
+    /// it. Other failures (Redis unreachable) are errors.
+    pub fn try_take(url: &str, key: &str, ttl: Duration) -> Result<Option<Lock>> {
+        match Self::take(url, key, ttl, Duration::ZERO) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(e) if e.to_string().starts_with(HELD) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Takes `key` at `url` for at most `ttl`, waiting up to `wait` for its holder to finish;
     /// the error names the holder.
     pub fn take(url: &str, key: &str, ttl: Duration, wait: Duration) -> Result<Lock> {
@@ -90,7 +103,7 @@ impl Lock {
             if began.elapsed() >= wait {
                 let holder: Option<String> = redis::cmd("GET").arg(key).query(&mut conn)?;
                 bail!(
-                    "another publication holds {key} ({}): the daily and weekly jobs must not \
+                    "{HELD} {key} ({}): the daily and weekly jobs must not \
                      publish at once; run again when it is done (it expires by itself within {} s \
                      if its holder died)",
                     holder.unwrap_or_else(|| "just released".into()),

@@ -170,6 +170,8 @@ impl Mirror<'_> {
                 self.sink.target()
             );
         }
+        // Nor move the edge backwards: refused before the model or any state is written.
+        self.check_forward(version)?;
         let model_outcome = self.model(&model, layout)?;
         // Before the switch, so the version goes live with its listeners' states; each is
         // checked against the listener's history where it is read, so order cannot mislead.
@@ -199,7 +201,6 @@ impl Mirror<'_> {
             ));
             None
         } else {
-            self.check_forward(version)?;
             Some(self.version(version, &model, layout)?)
         };
         // The live state is whole at the edge now: a staged model that cannot be put there
@@ -280,7 +281,7 @@ impl Mirror<'_> {
         // The record says the edge holds it; a sink that can check (the Worker) confirms.
         let held = self.store.edge_models()?.contains(version)
             && (!needs_embeddings || self.store.edge_has_embeddings(version)?);
-        if held && self.sink.stage_model(version).is_ok() {
+        if held && self.sink.verify_model(version).is_ok() {
             return Ok(MirroredModel::AtTheEdge {
                 version: version.to_string(),
             });
@@ -312,8 +313,9 @@ impl Mirror<'_> {
         }
         if needs_embeddings && embeddings.is_empty() {
             bail!(
-                "the live feature version keeps its embeddings with model {version}, but Redis \
-                 holds none of them (rsn:model:{version}:embedding:*): run `trainer materialize` again"
+                "model {version} (the live feature version's, or the staged one) needs its \
+                 embeddings, but Redis holds none of them (rsn:model:{version}:embedding:*): run \
+                 `trainer materialize` (or `trainer models stage`) with that model again"
             );
         }
         let keys = chunks.len() + embeddings.len() + manifests.len();
@@ -330,7 +332,7 @@ impl Mirror<'_> {
         if !embeddings.is_empty() {
             self.store.record_edge_embeddings(version)?;
         }
-        self.sink.stage_model(version)?;
+        self.sink.verify_model(version)?;
         resonance_failpoint::reached(mirror::MODEL_STAGED);
         (self.log)(&format!(
             "mirrored model {version} to {target} ({keys} keys: {} chunks, {} embeddings)",
@@ -518,12 +520,12 @@ impl Mirror<'_> {
             if records.is_empty() {
                 // Under the mirror lock, skipped while a `--full` run holds it: a clean-up
                 // must not interleave with a sync recording what it writes.
-                if let Ok(_lock) = crate::lock::Lock::take(
+                // A short lease: a follower killed here holds up no job for long.
+                if let Some(_lock) = crate::lock::Lock::try_take(
                     self.store.url(),
                     crate::lock::MIRROR,
-                    Duration::from_secs(3600),
-                    Duration::ZERO,
-                ) {
+                    Duration::from_secs(60),
+                )? {
                     self.collect()?;
                 }
                 if let Some(idle) = idle_exit.filter(|idle| idle_since.elapsed() >= *idle) {

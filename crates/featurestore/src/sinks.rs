@@ -47,7 +47,7 @@ pub trait EdgeSink {
 
     /// Verifies model `version` once its keys are written, serving nothing yet (the Worker
     /// loads it and checks its checksum; plain KV cannot, so the reader checks it).
-    fn stage_model(&self, _version: &str) -> Result<()> {
+    fn verify_model(&self, _version: &str) -> Result<()> {
         Ok(())
     }
 

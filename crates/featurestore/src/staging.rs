@@ -29,10 +29,9 @@ impl FeatureStore {
     }
 
     /// Names `model` staged (`None`: nothing), with a change record so a following mirror
-    /// copies it (or lets the edge's copy go); returns the model staged before. The model's
-    /// keys must be in Redis already ([`FeatureStore::stage_model`]).
-    pub fn set_staged(&mut self, model: Option<&str>) -> Result<Option<String>> {
-        let before = self.staged()?;
+    /// copies it (or lets the edge's copy go). The model's keys must be in Redis already
+    /// ([`FeatureStore::write_model`]).
+    pub fn set_staged(&mut self, model: Option<&str>) -> Result<()> {
         let live = self.current()?;
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -56,7 +55,6 @@ impl FeatureStore {
             .ignore();
         }
         let context = format!("Redis at {}: writing {STAGED}", self.url());
-        pipe.exec(self.connection()).context(context)?;
-        Ok(before)
+        pipe.exec(self.connection()).context(context)
     }
 }

@@ -262,8 +262,7 @@ impl FeatureStore {
             .connection()
             .persist(version.meta_key())
             .context("making the meta persistent")?;
-        let model = meta.model_version.as_deref();
-        let (deleted, models_deleted) = self.switch_to(version, previous, model)?;
+        let (deleted, models_deleted) = self.switch_to(version, previous, meta)?;
         Ok(Published {
             keys: keys + 1,
             bytes,

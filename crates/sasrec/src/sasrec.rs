@@ -75,6 +75,13 @@ impl SasRec {
         self.encode(self.item_embedding.forward(ids), keep)
     }
 
+    /// Evaluation entry: `ids` [B, L] (left-padded with 0) → the last states [B, d], by
+    /// [`SasRec::user_state`] (the last block for the last position alone).
+    pub fn state_ids(&self, ids: Tensor<2, Int>) -> Tensor<2> {
+        let keep = ids.clone().not_equal_elem(0).float();
+        self.user_state(self.item_embedding.forward(ids), keep)
+    }
+
     /// The encoder: `history` [B, L, d] raw item embeddings, `keep` [B, L] (1 = a real track,
     /// 0 = padding) → states [B, L, d].
     pub fn encode(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<3> {

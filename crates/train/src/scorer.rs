@@ -38,11 +38,7 @@ impl SasRecScorer {
             .collect();
         let ids =
             Tensor::<2, Int>::from_data(TensorData::new(ids, [histories.len(), len]), &self.device);
-        let states = self.model.forward_ids(ids);
-        let [batch, _, d] = states.dims();
-        states
-            .slice([0..batch, len - 1..len, 0..d])
-            .reshape([batch, d])
+        self.model.state_ids(ids)
     }
 }
 

@@ -9,7 +9,7 @@
 //! trainer train        --data data/synth          SASRec → runs/sasrec/
 //! trainer eval         --run runs/sasrec          HR@10, NDCG@10 vs baselines
 //! trainer export       --run runs/sasrec          model/<version>/ (ONNX, manifest), current if the gate passes
-//! trainer models list|show|promote|rollback       the registry: stages, the gate, the audit trail
+//! trainer models list|show|promote|rollback|stage|unstage|gc   the registry: stages, the gate, the audit trail
 //! trainer interest-graph --all-users         interest graphs (LLM or offline) → Redis
 //! trainer materialize                       feature views (+ graphs) → Redis, a new version
 //! trainer mirror --full                     Redis → the edge KV (the live state; superseded ones deleted)

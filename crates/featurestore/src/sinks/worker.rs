@@ -96,7 +96,7 @@ impl EdgeSink for WorkerSink {
     }
 
     /// `PUT /admin/model/staged`: the Worker loads and verifies the model, serving nothing.
-    fn stage_model(&self, version: &str) -> Result<()> {
+    fn verify_model(&self, version: &str) -> Result<()> {
         self.send(
             reqwest::Method::PUT,
             "/admin/model/staged",

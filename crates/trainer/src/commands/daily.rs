@@ -42,5 +42,5 @@ pub fn run(args: DailyArgs) -> Result<()> {
         let summary = serde_json::json!({ "materialized": materialized, "mirrored": mirrored });
         println!("{}", serde_json::to_string_pretty(&summary)?);
     }
-    Ok(())
+    mirror::staged_outcome(&mirrored)
 }

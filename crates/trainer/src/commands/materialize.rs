@@ -121,7 +121,7 @@ pub fn publish(args: &MaterializeArgs) -> Result<serde_json::Value> {
         .map(|w| (w.key, w.value))
         .collect();
     let model_version = &artifact.manifest.version;
-    let model_written = store.stage_model(model_version, model_pairs)?;
+    let model_written = store.write_model(model_version, model_pairs)?;
     // Before the switch: the listeners whose history changed get their state for the model.
     let states = if layout >= 2 {
         let known = store.state_index(model_version)?;

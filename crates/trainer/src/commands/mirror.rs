@@ -68,7 +68,18 @@ pub fn run(args: MirrorArgs) -> Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&synced)?);
     }
-    Ok(())
+    staged_outcome(&synced)
+}
+
+/// Fails when the staged model could not be put at the edge, after the live state was
+/// synced: a cron line sees it, though what is live is whole.
+pub fn staged_outcome(synced: &Synced) -> Result<()> {
+    match &synced.staged_error {
+        Some(e) => {
+            anyhow::bail!("the live state is synced, but the staged model is not at the edge: {e}")
+        }
+        None => Ok(()),
+    }
 }
 
 /// One `--full` sync: the live state in Redis copied to the edge and made live there, then

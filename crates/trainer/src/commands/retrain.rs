@@ -101,7 +101,7 @@ pub fn run(args: RetrainArgs) -> Result<()> {
         batch_size: materialize::DEFAULT_BATCH_SIZE,
         json: false,
     })?;
-    mirror::sync(&args.redis, &args.edge, args.edge_batch_size, false)?;
+    let synced = mirror::sync(&args.redis, &args.edge, args.edge_batch_size, false)?;
     println!("retrained: {version} is live with its embeddings");
-    Ok(())
+    mirror::staged_outcome(&synced)
 }

@@ -117,7 +117,7 @@ pub fn stage(args: StageArgs) -> Result<()> {
         .into_iter()
         .map(|w| (w.key, w.value))
         .collect();
-    store.stage_model(&model, pairs)?;
+    store.write_model(&model, pairs)?;
     store.set_staged(Some(&model))?;
     let mut entry = AuditEntry::now("stage", &model, before);
     entry.reason = reason;
@@ -161,7 +161,8 @@ pub fn unstage(args: UnstageArgs) -> Result<()> {
 
 /// Each version's stages: `current` (`CURRENT`), and, from Redis and the mirror's record,
 /// `live`, `previous` and `staged` at the edge (`staged, not yet mirrored` while only Redis
-/// names it); `candidate` when none applies. Without Redis (none named, or unreachable: said
+/// names it, `unstaged, not yet mirrored` while only the edge does); `candidate` when none
+/// applies. Without Redis (none named, or unreachable: said
 /// on stderr), only the folder's stages.
 pub fn stages(summaries: &[ModelSummary], redis: &RedisFlag) -> Vec<Vec<String>> {
     let read = || -> Result<_> {
@@ -185,10 +186,12 @@ pub fn stages(summaries: &[ModelSummary], redis: &RedisFlag) -> Vec<Vec<String>>
             }
             if edge.live_model.as_ref() == v {
                 stages.push("live".into());
-            } else if edge.staged_model.as_ref() == v {
+            } else if edge.staged_model.as_ref() == v && staged.as_ref() == v {
                 stages.push("staged".into());
             } else if staged.as_ref() == v {
                 stages.push("staged, not yet mirrored".into());
+            } else if edge.staged_model.as_ref() == v {
+                stages.push("unstaged, not yet mirrored".into());
             }
             if edge.previous_model.as_ref() == v {
                 stages.push("previous".into());

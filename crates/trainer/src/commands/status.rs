@@ -96,11 +96,14 @@ fn print(status: &Status) {
         show(edge.recorded.live, &edge.recorded.live_model)
     );
     println!(
-        "      previous: version {}; rollback model {}; staged {}",
+        "      previous: version {}; rollback model {}",
         edge.recorded
             .previous
             .map_or("none".into(), |v| v.to_string()),
-        edge.recorded.previous_model.as_deref().unwrap_or("none"),
+        edge.recorded.previous_model.as_deref().unwrap_or("none")
+    );
+    println!(
+        "        staged: model {} (serving no traffic)",
         edge.recorded.staged_model.as_deref().unwrap_or("none")
     );
     println!(
