@@ -41,23 +41,34 @@ pub struct Lock {
     token: String,
 }
 
-/// How the error of a lock held by another begins.
-const HELD: &str = "another publication holds";
-
 impl Lock {
     /// Takes `key` at `url` for at most `ttl` if it is free now; `None` while another holds
     /// it. Other failures (Redis unreachable) are errors.
     pub fn try_take(url: &str, key: &str, ttl: Duration) -> Result<Option<Lock>> {
-        match Self::take(url, key, ttl, Duration::ZERO) {
-            Ok(lock) => Ok(Some(lock)),
-            Err(e) if e.to_string().starts_with(HELD) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(Self::acquire(url, key, ttl, Duration::ZERO)?.ok())
     }
 
     /// Takes `key` at `url` for at most `ttl`, waiting up to `wait` for its holder to finish;
     /// the error names the holder.
     pub fn take(url: &str, key: &str, ttl: Duration, wait: Duration) -> Result<Lock> {
+        match Self::acquire(url, key, ttl, wait)? {
+            Ok(lock) => Ok(lock),
+            Err(holder) => bail!(
+                "another publication holds {key} ({holder}): the daily and weekly jobs must not \
+                 publish at once; run again when it is done (it expires by itself within {} s \
+                 if its holder died)",
+                ttl.as_secs()
+            ),
+        }
+    }
+
+    /// The lock, or (inner `Err`) who still holds it after `wait`; the outer error is Redis's.
+    fn acquire(
+        url: &str,
+        key: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<std::result::Result<Lock, String>> {
         let client = redis::Client::open(url)
             .with_context(|| format!("REDIS_URL: `{url}` is not a Redis URL"))?;
         let mut conn = client
@@ -81,11 +92,11 @@ impl Lock {
                 .query(&mut conn)
                 .with_context(|| format!("Redis at {url}: taking {key}"))?;
             if taken.is_some() {
-                return Ok(Lock {
+                return Ok(Ok(Lock {
                     conn,
                     key: key.to_string(),
                     token,
-                });
+                }));
             }
             let holder: Option<String> = redis::cmd("GET").arg(key).query(&mut conn)?;
             if let Some(dead) = holder.filter(|h| died_here(h, host.trim())) {
@@ -102,13 +113,7 @@ impl Lock {
             }
             if began.elapsed() >= wait {
                 let holder: Option<String> = redis::cmd("GET").arg(key).query(&mut conn)?;
-                bail!(
-                    "{HELD} {key} ({}): the daily and weekly jobs must not \
-                     publish at once; run again when it is done (it expires by itself within {} s \
-                     if its holder died)",
-                    holder.unwrap_or_else(|| "just released".into()),
-                    ttl.as_secs()
-                );
+                return Ok(Err(holder.unwrap_or_else(|| "just released".into())));
             }
             std::thread::sleep(Duration::from_millis(500));
         }

@@ -118,10 +118,10 @@ impl SasRec {
     pub fn user_state(&self, history: Tensor<3>, keep: Tensor<2>) -> Tensor<2> {
         let [batch, len, d_model] = history.dims();
         let (mut x, mask, keep_column) = self.embed(history, keep);
-        let Some((last_block, earlier)) = self.blocks.split_last() else {
-            let last = x.slice([0..batch, len - 1..len, 0..d_model]);
-            return self.final_norm.forward(last).reshape([batch, d_model]);
-        };
+        let (last_block, earlier) = self
+            .blocks
+            .split_last()
+            .expect("a model has at least one block (SasRecConfig::check)");
         for block in earlier {
             x = block.forward(x, mask.clone(), keep_column.clone());
         }
