@@ -2,7 +2,8 @@
 // Node proxy that `wrangler dev` puts in front, reading the KV state `wrangler dev` persisted
 // in .wrangler/state. Prints "ready <url>" and runs until SIGTERM.
 //
-// Usage (from the repository root, Node 22): PORT=8788 [FLOOR=1] node bench/miniflare.mjs
+// Usage (from the repository root, Node 22):
+//   PORT=8788 [FLOOR=1] [INSPECTOR_PORT=9229] [WORKER_BUILD=dir] node bench/miniflare.mjs
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Miniflare, convertV4MiniflareOptions } from "miniflare";
@@ -39,6 +40,10 @@ const options = convertV4MiniflareOptions({
   },
   host: "127.0.0.1",
   port: Number(process.env.PORT ?? 8788),
+  // INSPECTOR_PORT: V8's inspector on that port (bench/profile.mjs samples through it).
+  ...(process.env.INSPECTOR_PORT
+    ? { inspectorPort: Number(process.env.INSPECTOR_PORT) }
+    : {}),
 });
 // FLOOR=1: a Worker that answers "ok" and does nothing else, on the same workerd and port:
 // the latency this machine's workerd gives any Worker, against which the rerank's is read.

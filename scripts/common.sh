@@ -91,14 +91,16 @@ build_trainer() {
 # wasm-opt -Oz with the features our wasm modules use, in place or to OUT: the Worker's, the
 # browser's and bench/forward.sh's builds go through the same pass. Extra flags (e.g.
 # --enable-relaxed-simd) come after IN and OUT; an OUT that starts with "-" is a flag, never a
-# file. Usage: optimise_wasm IN [OUT] [FLAG...]
+# file. WASM_OPT_STRIP (default --strip-debug, which drops the name section too) set empty
+# keeps the functions' names, for profiles (bench/profile.sh, with -g).
+# Usage: optimise_wasm IN [OUT] [FLAG...]
 optimise_wasm() {
   local in="$1" out="$1"
   shift
   if [ $# -gt 0 ] && [[ "$1" != -* ]]; then out="$1"; shift; fi
   wasm-opt -Oz --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \
     --enable-sign-ext --enable-mutable-globals --enable-reference-types --enable-multivalue \
-    --strip-debug --strip-producers "$@" "$in" -o "$out"
+    ${WASM_OPT_STRIP---strip-debug} --strip-producers "$@" "$in" -o "$out"
 }
 
 # The JavaScript tools of package.json (wrangler, Node 22 to run it, binaryen's wasm-opt),

@@ -41,6 +41,12 @@ struct Inner {
     features: RefCell<Rc<MemorySource>>,
 }
 
+/// At instantiation: the static constructors, once (see the function for why not per call).
+#[wasm_bindgen(start)]
+pub fn start() {
+    resonance_edge::run_static_constructors();
+}
+
 #[wasm_bindgen]
 pub struct BrowserReranker {
     inner: Rc<Inner>,

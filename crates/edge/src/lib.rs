@@ -53,3 +53,22 @@ pub use snapshot::FeatureSnapshot;
 pub use source::{FeatureSource, MemorySource, SourceError};
 #[cfg(feature = "tract")]
 pub use tract::TractModel;
+
+/// Runs the module's static constructors (tract registers its operators through `inventory`),
+/// once. Each wasm module that links this crate calls it from its start function.
+///
+/// Why: wasm-ld, linking a module that never calls `__wasm_call_ctors` itself, wraps *every*
+/// exported function in a call to it, so every call from JavaScript into the module (each
+/// allocation of a string passed in, each poll of a future) ran all the constructors again:
+/// 8 % of the Worker's CPU under load (`bench/profile.sh`). With this call in the module,
+/// wasm-ld wraps nothing.
+#[cfg(target_arch = "wasm32")]
+pub fn run_static_constructors() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: wasm-ld synthesises `__wasm_call_ctors`; it is run once, before the module's
+    // own code needs what the constructors register.
+    ONCE.call_once(|| unsafe { __wasm_call_ctors() });
+}

@@ -27,6 +27,13 @@ mod http;
 #[cfg(target_arch = "wasm32")]
 mod kv;
 
+/// At instantiation: the static constructors, once (see the function for why not per call).
+#[cfg(target_arch = "wasm32")]
+#[worker::event(start)]
+fn start() {
+    resonance_edge::run_static_constructors();
+}
+
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
