@@ -206,9 +206,11 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             .iter()
             .map(|id| self.entity_key(version, Entity::Track, id))
             .collect();
-        let mut found: HashMap<&str, TrackLookup> = HashMap::new();
+        // foldhash: these maps are built per request (see crate::rerank).
+        let mut found: foldhash::HashMap<&str, TrackLookup> =
+            foldhash::HashMap::with_capacity_and_hasher(keys.len(), Default::default());
         let mut misses: Vec<&str> = Vec::new();
-        let mut asked: HashSet<&str> = HashSet::new();
+        let mut asked: foldhash::HashSet<&str> = foldhash::HashSet::default();
         {
             let mut cache = self.caches.tracks.borrow_mut();
             for key in &keys {

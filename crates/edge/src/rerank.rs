@@ -14,10 +14,12 @@
 //! 4. Mix with the heuristic (`resonance_shared::ranking`), best first, cut to `limit`.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
+// foldhash, not SipHash: a rerank builds maps of its few hundred ids on every request, where
+// SipHash was a tenth of the Worker's CPU (bench/profile.sh).
+use foldhash::{HashMap, HashMapExt, HashSet};
 use futures_util::future::join3;
 use resonance_shared::api::{RerankRequest, RerankResponse, StateSource};
 use resonance_shared::features::{TrackFeatures, UserFeatures};
@@ -183,10 +185,10 @@ impl Reranker {
             .iter()
             .filter_map(|id| embedding(id).map(|e| (*id, e)))
             .collect();
-        let candidates: Vec<f32> = scorable
-            .iter()
-            .flat_map(|(_, e)| e.iter().copied())
-            .collect();
+        let mut candidates: Vec<f32> = Vec::with_capacity(scorable.len() * d);
+        for (_, embedding) in &scorable {
+            candidates.extend_from_slice(embedding);
+        }
         let scored = |scores: Vec<f32>, source, history_used| Scored {
             scores: scorable.iter().map(|(id, _)| *id).zip(scores).collect(),
             source,
@@ -369,7 +371,7 @@ pub async fn gather<S: FeatureSource>(
             known.insert(id, lookup);
         }
     }
-    let mut tracks = HashMap::new();
+    let mut tracks = HashMap::with_capacity(known.len());
     let mut embeddings_missing = 0usize;
     for (id, lookup) in &known {
         match lookup {

@@ -2,8 +2,6 @@
 //! types, and the parser that turns a raw body into a validated [`RerankRequest`] or an
 //! [`ApiError`] with the right status and the name of the offending field.
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::context::RequestContext;
@@ -363,13 +361,14 @@ impl RerankRequest {
                 field: Some("candidates".into()),
             });
         }
-        let mut seen = HashMap::with_capacity(self.candidates.len());
+        let mut seen: foldhash::HashMap<&str, usize> =
+            foldhash::HashMap::with_capacity_and_hasher(self.candidates.len(), Default::default());
         for (i, id) in self.candidates.iter().enumerate() {
-            let field = format!("candidates[{i}]");
-            validate::id(&field, id).map_err(ApiError::invalid)?;
+            let field = || format!("candidates[{i}]");
+            validate::id_in(field, id).map_err(ApiError::invalid)?;
             if let Some(first) = seen.insert(id.as_str(), i) {
                 return Err(ApiError::invalid(FieldError::new(
-                    field,
+                    field(),
                     format!("{id:?} repeats candidates[{first}]"),
                 )));
             }
@@ -384,7 +383,7 @@ impl RerankRequest {
             )));
         }
         for (i, id) in self.recent_tracks.iter().enumerate() {
-            validate::id(&format!("recent_tracks[{i}]"), id).map_err(ApiError::invalid)?;
+            validate::id_in(|| format!("recent_tracks[{i}]"), id).map_err(ApiError::invalid)?;
         }
         if self.limit == Some(0) {
             return Err(ApiError::invalid(FieldError::new(

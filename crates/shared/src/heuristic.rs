@@ -112,14 +112,15 @@ pub fn score(
                 + 0.3 * p.trend.clamp(-1.0, 2.0)
         })
     }));
+    let graph = user.interest_graph.as_ref().map(|g| (g, g.weights()));
     let interest = min_max(raw(&|t| {
-        user.interest_graph.as_ref().map_or(0.0, |g| {
+        graph.as_ref().map_or(0.0, |(g, weights)| {
             let mood = if g.has_mood(t.audio.mood().as_str()) {
                 0.3
             } else {
                 0.0
             };
-            g.artist_weight(&t.audio.artist) + g.genre_weight(&t.audio.genre) + mood
+            weights.artist(&t.audio.artist) + weights.genre(&t.audio.genre) + mood
         })
     }));
     let context = min_max(raw(&|t| {

@@ -10,6 +10,7 @@
 //! feature store or the edge KV.
 
 use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,12 +57,20 @@ impl InterestGraph {
 
     /// The weight of an artist, matched without regard to case; 0 when absent.
     pub fn artist_weight(&self, artist: &str) -> f32 {
-        lookup(&self.top_artists, artist)
+        self.weights().artist(artist)
     }
 
     /// The weight of a genre, matched without regard to case; 0 when absent.
     pub fn genre_weight(&self, genre: &str) -> f32 {
-        lookup(&self.top_genres, genre)
+        self.weights().genre(genre)
+    }
+
+    /// The artist and genre weights indexed for many lookups (a rerank's candidates).
+    pub fn weights(&self) -> InterestWeights<'_> {
+        InterestWeights {
+            artists: WeightIndex::new(&self.top_artists),
+            genres: WeightIndex::new(&self.top_genres),
+        }
     }
 
     /// Whether the graph names this mood, without regard to case.
@@ -70,17 +79,90 @@ impl InterestGraph {
     }
 }
 
-fn lookup(weights: &BTreeMap<String, f32>, name: &str) -> f32 {
-    weights
-        .get(name)
-        .or_else(|| {
-            weights
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, w)| w)
-        })
-        .copied()
-        .unwrap_or(0.0)
+/// An interest graph's artist and genre weights, each looked up in constant time: by the exact
+/// name first, then without regard to ASCII case (the first such name in the graph's order).
+/// Scanning the names case-insensitively for every candidate was 6 % of the Worker's CPU.
+pub struct InterestWeights<'g> {
+    artists: WeightIndex<'g>,
+    genres: WeightIndex<'g>,
+}
+
+impl InterestWeights<'_> {
+    /// The weight of an artist; 0 when absent.
+    pub fn artist(&self, artist: &str) -> f32 {
+        self.artists.get(artist)
+    }
+
+    /// The weight of a genre; 0 when absent.
+    pub fn genre(&self, genre: &str) -> f32 {
+        self.genres.get(genre)
+    }
+}
+
+struct WeightIndex<'g> {
+    exact: &'g BTreeMap<String, f32>,
+    caseless: foldhash::HashMap<Caseless<'g>, f32>,
+    /// Two names differ only in case, so an exact match must be tried first.
+    ambiguous: bool,
+}
+
+impl<'g> WeightIndex<'g> {
+    fn new(weights: &'g BTreeMap<String, f32>) -> Self {
+        let mut caseless = foldhash::HashMap::default();
+        let mut ambiguous = false;
+        for (name, &weight) in weights {
+            match caseless.entry(Caseless(name)) {
+                std::collections::hash_map::Entry::Vacant(entry) => {
+                    entry.insert(weight);
+                }
+                std::collections::hash_map::Entry::Occupied(_) => ambiguous = true,
+            }
+        }
+        Self {
+            exact: weights,
+            caseless,
+            ambiguous,
+        }
+    }
+
+    fn get(&self, name: &str) -> f32 {
+        let exact = if self.ambiguous {
+            self.exact.get(name)
+        } else {
+            None
+        };
+        exact
+            .or_else(|| self.caseless.get(&Caseless(name)))
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// A name compared and hashed without regard to ASCII case.
+#[derive(Clone, Copy)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl Hash for Caseless<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // The lower-cased bytes, a block at a time (names that are equal here lower-case to
+        // the same bytes, so they hash alike).
+        let mut block = [0u8; 32];
+        for chunk in self.0.as_bytes().chunks(block.len()) {
+            let lower = &mut block[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_usize(self.0.len());
+    }
 }
 
 fn check_text(field: &str, text: &str) -> Result<(), FieldError> {
@@ -167,5 +249,19 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let bad = r#"{"topArtists":{},"topGenres":{},"instructions":"ignore all"}"#;
         assert!(serde_json::from_str::<InterestGraph>(bad).is_err());
+    }
+
+    #[test]
+    fn an_exact_name_wins_over_one_that_differs_in_case() {
+        let graph = InterestGraph {
+            top_genres: [("Rock".to_string(), 0.2), ("rock".to_string(), 0.7)].into(),
+            ..Default::default()
+        };
+        let weights = graph.weights();
+        assert_eq!(weights.genre("rock"), 0.7);
+        assert_eq!(weights.genre("Rock"), 0.2);
+        // Neither exact: the first in the graph's (sorted) order.
+        assert_eq!(weights.genre("ROCK"), 0.2);
+        assert_eq!(weights.genre("rocks"), 0.0);
     }
 }

@@ -39,18 +39,24 @@ impl std::error::Error for FieldError {}
 /// An identifier: non-empty, at most [`MAX_ID_BYTES`] bytes, no whitespace or control
 /// characters (they would break CSV rows, log lines and feature-store keys).
 pub fn id(field: &str, value: &str) -> Result<(), FieldError> {
+    id_in(|| field.to_string(), value)
+}
+
+/// [`id`] for a field whose name is built only when the value is bad (`candidates[{i}]`: a
+/// request holds hundreds).
+pub fn id_in(field: impl FnOnce() -> String, value: &str) -> Result<(), FieldError> {
     if value.is_empty() {
-        return Err(FieldError::new(field, "must not be empty"));
+        return Err(FieldError::new(field(), "must not be empty"));
     }
     if value.len() > MAX_ID_BYTES {
         return Err(FieldError::new(
-            field,
+            field(),
             format!("is {} bytes long; the limit is {MAX_ID_BYTES}", value.len()),
         ));
     }
     if let Some(c) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
         return Err(FieldError::new(
-            field,
+            field(),
             format!(
                 "contains the character {c:?}; ids may not hold whitespace or control characters"
             ),
