@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use resonance_access::{Access, Caller};
 use resonance_shared::api::ApiError;
-use worker::{Env, Request, console_log};
+use worker::{Env, console_log};
+
+use crate::request::Incoming;
 
 /// Counts requests per client address (`CF-Connecting-IP`).
 pub const CLIENT_LIMITER: &str = "CLIENT_LIMITER";
@@ -50,12 +52,12 @@ pub fn problems(env: &Env) -> Vec<String> {
 }
 
 /// The request's `Authorization` header.
-pub fn authorization(req: &Request) -> Option<String> {
-    req.headers().get("Authorization").ok().flatten()
+pub fn authorization(req: &Incoming) -> Option<String> {
+    req.header("Authorization")
 }
 
 /// Who is asking about a listener (the token checked at the current time).
-pub fn caller(req: &Request, env: &Env) -> Result<Caller, ApiError> {
+pub fn caller(req: &Incoming, env: &Env) -> Result<Caller, ApiError> {
     let now_s = (js_sys::Date::now() / 1000.0).floor() as i64;
     access(env).caller(authorization(req).as_deref(), now_s)
 }
@@ -64,15 +66,12 @@ pub fn caller(req: &Request, env: &Env) -> Result<Caller, ApiError> {
 /// listener for listener tokens (and anonymous reads of the model); none for the service,
 /// whose backend sits behind few addresses and is trusted. 429 `rate_limited` when over.
 /// A limiter that is missing or fails lets the request through (logged; `/health` says so).
-pub async fn limit(req: &Request, env: &Env, caller: Option<&Caller>) -> Result<(), ApiError> {
+pub async fn limit(req: &Incoming, env: &Env, caller: Option<&Caller>) -> Result<(), ApiError> {
     if caller == Some(&Caller::Service) {
         return Ok(());
     }
     let address = req
-        .headers()
-        .get("CF-Connecting-IP")
-        .ok()
-        .flatten()
+        .header("CF-Connecting-IP")
         .unwrap_or_else(|| "unknown".into());
     let mut checks = vec![(CLIENT_LIMITER, format!("address:{address}"))];
     if let Some(Caller::Listener(sub)) = caller {

@@ -12,11 +12,12 @@ use resonance_edge::isolate::{Isolate, Settings};
 use resonance_shared::api::{self, ApiError};
 use resonance_shared::mixer::MixWeights;
 use serde::Serialize;
-use worker::{Env, Method, Request, Response, console_log};
+use worker::{Env, Method, Response, console_log};
 
 use crate::access::{self, authorization};
 use crate::http::{self, now_ms};
 use crate::kv::{KV_BINDING, WorkerKv};
+use crate::request::Incoming;
 
 thread_local! {
     static ISOLATE: Rc<Isolate> = Rc::new(Isolate::new(FEATURE_CACHE_MS, |line| console_log!("{line}")));
@@ -59,8 +60,8 @@ enum Handler {
 }
 
 /// Answers one request.
-pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
-    let origin_header = req.headers().get("Origin").ok().flatten();
+pub async fn route(req: Incoming, env: Env) -> worker::Result<Response> {
+    let origin_header = req.header("Origin");
     let access = access::access(&env);
     let origin = access.allow_origin(origin_header.as_deref());
     if req.method() == Method::Options {
@@ -68,9 +69,7 @@ pub async fn route(mut req: Request, env: Env) -> worker::Result<Response> {
     }
     let path = req.path();
     let outcome = match ROUTES.iter().find(|(p, _, _)| *p == path) {
-        Some((_, method, handler)) if *method == req.method() => {
-            run(*handler, &mut req, &env).await
-        }
+        Some((_, method, handler)) if *method == req.method() => run(*handler, &req, &env).await,
         Some(_) => Err(ApiError::new(
             405,
             "method_not_allowed",
@@ -113,7 +112,7 @@ fn ok<T: Serialize>(value: &T) -> Result<Answer, ApiError> {
         .map_err(|e| ApiError::new(500, "internal", e.to_string()))
 }
 
-async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, ApiError> {
+async fn run(handler: Handler, req: &Incoming, env: &Env) -> Result<Answer, ApiError> {
     // The binding is asked for after the request is authorised and parsed, so a bad or
     // unauthorised request is told so whatever the KV's state.
     let kv = || {
@@ -203,7 +202,7 @@ async fn run(handler: Handler, req: &mut Request, env: &Env) -> Result<Answer, A
 
 /// The body of a route about a listener, once its caller may ask: the token (401), the rate
 /// limits (429), the body (400/413/422), then the token's listener against `user_id` (403).
-async fn listener_request(req: &mut Request, env: &Env) -> Result<api::RerankRequest, ApiError> {
+async fn listener_request(req: &Incoming, env: &Env) -> Result<api::RerankRequest, ApiError> {
     let caller = access::caller(req, env)?;
     access::limit(req, env, Some(&caller)).await?;
     let request = api::parse_rerank_request(&http::body(req, api::MAX_BODY_BYTES).await?)?;
@@ -270,6 +269,6 @@ pub fn model_pending() -> bool {
 }
 
 /// Checks the admin token, before the body is read.
-fn admin(req: &Request, env: &Env) -> Result<(), ApiError> {
+fn admin(req: &Incoming, env: &Env) -> Result<(), ApiError> {
     access::access(env).admin(authorization(req).as_deref())
 }

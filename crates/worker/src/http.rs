@@ -4,6 +4,8 @@ use resonance_shared::api::ApiError;
 use resonance_shared::mixer::MixWeights;
 use worker::{Headers, Response};
 
+use crate::request::Incoming;
+
 /// The headers of every answer: JSON, and CORS when the request's origin is allowed
 /// (`origin`: the allowed origin, echoed; none for any other, so the browser withholds it).
 pub fn headers(origin: Option<&str>) -> Headers {
@@ -66,7 +68,7 @@ pub fn preflight(origin: Option<&str>) -> worker::Result<Response> {
 
 /// Reads a body of at most `limit` bytes (checking Content-Length first, so an oversized
 /// body is refused before it is read).
-pub async fn body(req: &mut worker::Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+pub async fn body(req: &Incoming, limit: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = |n: usize| {
         ApiError::new(
             413,
@@ -74,7 +76,7 @@ pub async fn body(req: &mut worker::Request, limit: usize) -> Result<Vec<u8>, Ap
             format!("the body is {n} bytes; the limit is {limit}"),
         )
     };
-    if let Ok(Some(length)) = req.headers().get("Content-Length")
+    if let Some(length) = req.header("Content-Length")
         && let Ok(n) = length.parse::<usize>()
         && n > limit
     {
@@ -83,7 +85,7 @@ pub async fn body(req: &mut worker::Request, limit: usize) -> Result<Vec<u8>, Ap
     let bytes = req
         .bytes()
         .await
-        .map_err(|e| ApiError::new(400, "unreadable_body", e.to_string()))?;
+        .map_err(|e| ApiError::new(400, "unreadable_body", e))?;
     if bytes.len() > limit {
         return Err(too_large(bytes.len()));
     }

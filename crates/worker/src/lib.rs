@@ -14,7 +14,8 @@
 //!
 //! The workers-rs template's shape: the fetch event, one route table (`handlers`), the HTTP
 //! mapping of the core's errors (`http`, `handlers::to_http`), the access configuration and
-//! rate-limiting bindings (`access`, over `resonance-access`) and a thin KV adapter (`kv`).
+//! rate-limiting bindings (`access`, over `resonance-access`), a thin KV adapter (`kv`) and the
+//! incoming request (`request`).
 //! Everything else (parsing, validation, the isolate's pointers and caches, model loads and
 //! switches, ranking) lives in `resonance-edge` and `resonance-shared`, tested natively.
 
@@ -26,6 +27,8 @@ mod handlers;
 mod http;
 #[cfg(target_arch = "wasm32")]
 mod kv;
+#[cfg(target_arch = "wasm32")]
+mod request;
 
 /// At instantiation: the static constructors, once (see the function for why not per call).
 #[cfg(target_arch = "wasm32")]
@@ -37,11 +40,11 @@ fn start() {
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    req: web_sys::Request,
     env: worker::Env,
     ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
-    let response = handlers::route(req, env.clone()).await;
+    let response = handlers::route(request::Incoming::new(req), env.clone()).await;
     if handlers::model_pending() {
         ctx.wait_until(handlers::prepare_model(env));
     }
