@@ -20,21 +20,9 @@ INSPECTOR_PORT="${INSPECTOR_PORT:-9239}" # wrangler dev's inspector takes 9229
 [ -f model/CURRENT ] && [ -d data/synth ] || { echo "error: run scripts/demo.sh, then bench/worker.sh, first" >&2; exit 1; }
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo; $sudo apt-get install -y --no-install-recommends wrk; }
 need_node_tools
-need_wasm_bindgen
-scripts/build-worker.sh >/dev/null
-
 step "the Worker with its functions' names (build/worker-profile)"
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/worker/resonance_worker.wasm"
-stamp="$(cat "$wasm" crates/worker/js/shim.mjs | sha256sum | cut -d' ' -f1)"
+NAMES=1 scripts/build-worker.sh >/dev/null
 out=build/worker-profile
-if [ "$(cat "$out/.stamp" 2>/dev/null)" != "$stamp" ] && ! restore_wasm_build worker-profile "$stamp" "$out"; then
-  rm -rf "$out" && mkdir -p "$out"
-  wasm-bindgen --target bundler --out-dir "$out" --out-name resonance_worker "$wasm"
-  WASM_OPT_STRIP="" optimise_wasm "$out/resonance_worker_bg.wasm" -g
-  cp crates/worker/js/shim.mjs "$out/shim.mjs"
-  echo "$stamp" > "$out/.stamp"
-  save_wasm_build worker-profile "$stamp" "$out"
-fi
 
 work="$(mktemp -d)"
 direct=""

@@ -4,6 +4,8 @@
 # (Debian's wasm-opt 108 breaks this module), and the entry shim. Prints the sizes.
 #
 # Usage: scripts/build-worker.sh
+#        NAMES=1 scripts/build-worker.sh   the same wasm into build/worker-profile, keeping the
+#                                          functions' names (bench/profile.sh)
 source "$(dirname "$0")/common.sh"
 cd "$REPO_ROOT"
 need_cargo
@@ -15,22 +17,26 @@ step "building the Worker (wasm32, profile worker)"
 cargo build --locked --profile worker --target wasm32-unknown-unknown -p resonance-worker
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/worker/resonance_worker.wasm"
 
-out=build/worker
+out=build/worker name=worker names=()
+if [ "${NAMES:-0}" = 1 ]; then
+  out=build/worker-profile name=worker-profile names=(-g)
+  export WASM_OPT_STRIP=""
+fi
 # wasm-opt takes minutes: skip the rest when neither the wasm nor the shim changed.
 stamp="$(cat "$wasm" crates/worker/js/shim.mjs | sha256sum | cut -d' ' -f1)"
 if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ]; then
-  echo "build/worker is up to date"
+  echo "$out is up to date"
   exit 0
 fi
 tmp="$out.tmp"
-if ! restore_wasm_build worker "$stamp" "$tmp"; then
+if ! restore_wasm_build "$name" "$stamp" "$tmp"; then
   rm -rf "$tmp"
   mkdir -p "$tmp"
   wasm-bindgen --target bundler --out-dir "$tmp" --out-name resonance_worker "$wasm"
-  optimise_wasm "$tmp/resonance_worker_bg.wasm"
+  optimise_wasm "$tmp/resonance_worker_bg.wasm" "${names[@]}"
   cp crates/worker/js/shim.mjs "$tmp/shim.mjs"
   echo "$stamp" > "$tmp/.stamp"
-  save_wasm_build worker "$stamp" "$tmp"
+  save_wasm_build "$name" "$stamp" "$tmp"
 fi
 # Swap the new build in whole, so a failed build leaves the previous one runnable.
 rm -rf "$out.old"

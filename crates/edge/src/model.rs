@@ -108,12 +108,12 @@ pub fn dot_scores(user_state: &[f32], candidates: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// A dot product in wasm's 128-bit SIMD, four lanes of two independent sums: the Worker's
-/// build optimises for size, where LLVM vectorises no loop.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+/// Elements a block of the dot product holds: eight independent sums, where one running sum
+/// could not use SIMD lanes (float addition does not reassociate).
+const LANES: usize = 8;
+
+/// A dot product: whole blocks of [`LANES`], then the rest.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128_load};
-    const LANES: usize = 8;
     let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = a_blocks
         .remainder()
@@ -121,8 +121,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         .zip(b_blocks.remainder())
         .map(|(x, y)| x * y)
         .sum();
+    blocks_dot(a_blocks, b_blocks) + tail
+}
+
+/// The blocks' part in wasm's 128-bit SIMD, two vectors of four: the Worker's build optimises
+/// for size, where LLVM vectorises no loop.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn blocks_dot(a: std::slice::ChunksExact<'_, f32>, b: std::slice::ChunksExact<'_, f32>) -> f32 {
+    use core::arch::wasm32::{f32x4_add, f32x4_extract_lane, f32x4_mul, f32x4_splat, v128_load};
     let (mut low, mut high) = (f32x4_splat(0.0), f32x4_splat(0.0));
-    for (x, y) in a_blocks.zip(b_blocks) {
+    for (x, y) in a.zip(b) {
         // SAFETY: each block holds eight f32s, so both loads of four stay inside it; v128_load
         // needs no alignment.
         unsafe {
@@ -136,26 +144,16 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
         + f32x4_extract_lane::<1>(sums)
         + f32x4_extract_lane::<2>(sums)
         + f32x4_extract_lane::<3>(sums)
-        + tail
 }
 
-/// A dot product in eight independent sums, which the compiler turns into SIMD lanes (one
-/// running sum cannot be: float addition does not reassociate).
+/// The blocks' part in eight scalar sums, which an optimising build vectorises.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
+fn blocks_dot(a: std::slice::ChunksExact<'_, f32>, b: std::slice::ChunksExact<'_, f32>) -> f32 {
     let mut sums = [0.0f32; LANES];
-    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a_blocks
-        .remainder()
-        .iter()
-        .zip(b_blocks.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a_blocks.zip(b_blocks) {
+    for (x, y) in a.zip(b) {
         for lane in 0..LANES {
             sums[lane] += x[lane] * y[lane];
         }
     }
-    sums.iter().sum::<f32>() + tail
+    sums.iter().sum()
 }

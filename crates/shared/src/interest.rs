@@ -55,17 +55,8 @@ impl InterestGraph {
         Ok(())
     }
 
-    /// The weight of an artist, matched without regard to case; 0 when absent.
-    pub fn artist_weight(&self, artist: &str) -> f32 {
-        self.weights().artist(artist)
-    }
-
-    /// The weight of a genre, matched without regard to case; 0 when absent.
-    pub fn genre_weight(&self, genre: &str) -> f32 {
-        self.weights().genre(genre)
-    }
-
-    /// The artist and genre weights indexed for many lookups (a rerank's candidates).
+    /// The artist and genre weights, matched without regard to case (0 when absent), indexed
+    /// for many lookups (a rerank's candidates).
     pub fn weights(&self) -> InterestWeights<'_> {
         InterestWeights {
             artists: WeightIndex::new(&self.top_artists),
@@ -226,9 +217,10 @@ mod tests {
     fn parses_the_seed_shape_and_looks_up_without_case() {
         let graph: InterestGraph = serde_json::from_str(SAMPLE).unwrap();
         assert_eq!(graph.validate(), Ok(()));
-        assert_eq!(graph.artist_weight("nova lights"), 0.9);
-        assert_eq!(graph.genre_weight("House"), 0.4);
-        assert_eq!(graph.genre_weight("jazz"), 0.0);
+        let weights = graph.weights();
+        assert_eq!(weights.artist("nova lights"), 0.9);
+        assert_eq!(weights.genre("House"), 0.4);
+        assert_eq!(weights.genre("jazz"), 0.0);
         assert!(graph.has_mood("Chill"));
         let round: InterestGraph =
             serde_json::from_str(&serde_json::to_string(&graph).unwrap()).unwrap();
