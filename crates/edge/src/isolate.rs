@@ -333,6 +333,7 @@ impl Isolate {
         Ok(FeatureSnapshot::from_gathered(
             version,
             &request.user_id,
+            &candidates,
             &gathered,
         ))
     }

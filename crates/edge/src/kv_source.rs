@@ -202,27 +202,56 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
         let Some(version) = self.version else {
             return ids.iter().map(|_| Ok(None)).collect();
         };
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| self.entity_key(version, Entity::Track, id))
-            .collect();
-        // foldhash: these maps are built per request (see crate::rerank).
-        let mut found: foldhash::HashMap<&str, TrackLookup> =
-            foldhash::HashMap::with_capacity_and_hasher(keys.len(), Default::default());
-        let mut misses: Vec<&str> = Vec::new();
-        let mut asked: foldhash::HashSet<&str> = foldhash::HashSet::default();
+        // A cache hit is answered in its place; only misses are keyed by map (a warm
+        // isolate's rerank then builds none: bench/profile.sh).
+        let mut answers: Vec<Option<TrackLookup>> = Vec::with_capacity(ids.len());
+        let mut missed: Vec<(usize, String)> = Vec::new();
         {
             let mut cache = self.caches.tracks.borrow_mut();
-            for key in &keys {
-                match cache.get(self.cache_key(key).as_ref(), self.now) {
-                    Some(hit) => {
-                        found.insert(key, Ok(hit));
+            for (i, id) in ids.iter().enumerate() {
+                let key = self.entity_key(version, Entity::Track, id);
+                match cache.get(self.cache_key(&key).as_ref(), self.now) {
+                    Some(hit) => answers.push(Some(Ok(hit))),
+                    None => {
+                        answers.push(None);
+                        missed.push((i, key));
                     }
-                    None if asked.insert(key) => misses.push(key),
-                    None => {}
                 }
             }
         }
+        if !missed.is_empty() {
+            let mut misses: Vec<&str> = missed.iter().map(|(_, key)| key.as_str()).collect();
+            misses.sort_unstable();
+            misses.dedup();
+            let found = self.read_misses(version, &misses).await;
+            for (i, key) in &missed {
+                // `get`, not `remove`: an id asked for twice gets its answer twice.
+                answers[*i] = Some(found.get(key.as_str()).cloned().unwrap_or(Ok(None)));
+            }
+        }
+        answers
+            .into_iter()
+            .map(|answer| answer.expect("every id is answered"))
+            .collect()
+    }
+}
+
+/// One bulk get's keys and what KV answered for them.
+type BulkAnswer<'k> = (
+    &'k [&'k str],
+    Result<HashMap<String, Option<String>>, KvError>,
+);
+
+impl<K: Kv> KvSource<'_, K> {
+    /// Reads the tracks of `misses` (distinct keys no cache holds) with their embeddings, in
+    /// one round of bulk gets, and caches what was read.
+    async fn read_misses<'k>(
+        &self,
+        version: FeatureVersion,
+        misses: &[&'k str],
+    ) -> foldhash::HashMap<&'k str, TrackLookup> {
+        let mut found: foldhash::HashMap<&str, TrackLookup> =
+            foldhash::HashMap::with_capacity_and_hasher(misses.len(), Default::default());
         // The misses' embeddings ride in the same round as their values.
         let embedding_keys: Vec<String> = match self.model {
             Some((model, _)) if self.embeddings_apart => misses
@@ -232,30 +261,34 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
                 .collect(),
             _ => Vec::new(),
         };
-        let mut wanted: Vec<&str> = misses.clone();
+        let mut wanted: Vec<&str> = misses.to_vec();
         wanted.extend(embedding_keys.iter().map(String::as_str));
         let batches = self.bulk_get(&wanted).await;
+        // `wanted` is the misses, then their embeddings' keys: a key's place says which.
         let mut prefetched: HashMap<String, Option<String>> = HashMap::new();
         let mut decoded: Vec<(&str, Result<Option<TrackFeatures>, SourceError>)> = Vec::new();
+        let mut offset = 0;
         for (batch, result) in batches {
+            let start = offset;
+            offset += batch.len();
             match result {
                 Ok(mut values) => {
-                    for key in batch {
+                    for (j, key) in batch.iter().enumerate() {
                         let text = values.remove(*key).flatten();
-                        if key.starts_with("rsn:model:") {
+                        let Some(&miss) = misses.get(start + j) else {
                             prefetched.insert(key.to_string(), text);
                             continue;
-                        }
+                        };
                         let lookup = match text {
-                            Some(text) => self.decode_track(version, key, &text),
+                            Some(text) => self.decode_track(version, miss, &text),
                             None => Ok(None),
                         };
-                        decoded.push((key, lookup));
+                        decoded.push((miss, lookup));
                     }
                 }
                 Err(e) => {
-                    for key in batch.iter().filter(|k| !k.starts_with("rsn:model:")) {
-                        found.insert(key, Err(SourceError::Unavailable(e.to_string())));
+                    for &miss in misses.iter().skip(start).take(batch.len()) {
+                        found.insert(miss, Err(SourceError::Unavailable(e.to_string())));
                     }
                 }
             }
@@ -288,20 +321,9 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             }
             found.insert(key, lookup);
         }
-        // `get`, not `remove`: an id asked for twice gets its answer twice.
-        keys.iter()
-            .map(|key| found.get(key.as_str()).cloned().unwrap_or(Ok(None)))
-            .collect()
+        found
     }
-}
 
-/// One bulk get's keys and what KV answered for them.
-type BulkAnswer<'k> = (
-    &'k [&'k str],
-    Result<HashMap<String, Option<String>>, KvError>,
-);
-
-impl<K: Kv> KvSource<'_, K> {
     /// Reads `keys` with KV's bulk get, [`BULK_GET_KEYS`] a call, the calls concurrent.
     async fn bulk_get<'k>(&self, keys: &'k [&'k str]) -> Vec<BulkAnswer<'k>> {
         join_all(keys.chunks(BULK_GET_KEYS).map(|batch| async move {

@@ -89,37 +89,25 @@ impl Reranker {
             state_of: model.as_ref().map(|m| (m.version, m.scorer.d_model())),
         };
         let gathered = gather(source, &wanted).await?;
-        let Gathered {
-            user,
-            tracks,
-            history,
-            failures,
-            state,
-        } = &gathered;
-        let history_ids: Vec<&str> = history.iter().map(String::as_str).collect();
-        let tracks: HashMap<&str, Arc<TrackFeatures>> = tracks
-            .iter()
-            .map(|(id, track)| (id.as_str(), track.clone()))
-            .collect();
-
         let scored = match &model {
             Some(model) => {
                 let inputs = ScoreInputs {
-                    history: &history_ids,
-                    stored: state.as_deref(),
-                    candidates: &candidate_ids,
-                    tracks: &tracks,
+                    candidate_ids: &candidate_ids,
+                    gathered: &gathered,
                 };
                 self.transformer_scores(model, &inputs, &clock).await
             }
             None => Scored::default(),
         };
+        // Everything below is indexed by the candidate's position: no map per request.
         let inputs: Vec<CandidateInput<'_>> = candidate_ids
             .iter()
-            .map(|id| CandidateInput {
+            .zip(&gathered.candidates)
+            .enumerate()
+            .map(|(i, (id, track))| CandidateInput {
                 track_id: id,
-                features: tracks.get(id).map(|t| t.as_ref()),
-                transformer: scored.scores.get(id).copied(),
+                features: track.as_deref(),
+                transformer: scored.scores.get(i).copied().flatten(),
             })
             .collect();
         // The request's mix, else the model's own, else the default (heuristic-only answers
@@ -133,10 +121,14 @@ impl Reranker {
             explain: request.explain,
             ..Default::default()
         };
-        let (mut ranked, mut degraded) =
-            ranking::rank(user.as_deref(), &inputs, &request.context, &settings)
-                .map_err(EdgeError::Invalid)?;
-        degraded.features_partial = *failures > 0;
+        let (mut ranked, mut degraded) = ranking::rank(
+            gathered.user.as_deref(),
+            &inputs,
+            &request.context,
+            &settings,
+        )
+        .map_err(EdgeError::Invalid)?;
+        degraded.features_partial = gathered.failures > 0;
         degraded.model_warming = scored.warming;
         if let Some(limit) = request.limit {
             ranked.truncate(limit);
@@ -164,49 +156,64 @@ impl Reranker {
         })
     }
 
-    /// The model's logit for every candidate that has an embedding; none when the user has
-    /// no usable history or the model fails (the answer then degrades to the heuristic).
-    async fn transformer_scores<'a, M: SequenceScorer>(
+    /// The model's logit for every candidate that has an embedding, by position; none when
+    /// the user has no usable history or the model fails (the answer then degrades to the
+    /// heuristic).
+    async fn transformer_scores<M: SequenceScorer>(
         &self,
         model: &ModelRef<'_, M>,
-        inputs: &ScoreInputs<'_, 'a>,
+        inputs: &ScoreInputs<'_>,
         clock: &impl Fn() -> f64,
-    ) -> Scored<'a> {
+    ) -> Scored {
         let d = model.scorer.d_model();
-        let embedding = |id: &str| {
-            inputs
-                .tracks
-                .get(id)
-                .map(|t| t.audio.embedding.as_slice())
-                .filter(|e| e.len() == d)
-        };
-        let scorable: Vec<(&'a str, &[f32])> = inputs
-            .candidates
-            .iter()
-            .filter_map(|id| embedding(id).map(|e| (*id, e)))
-            .collect();
-        let mut candidates: Vec<f32> = Vec::with_capacity(scorable.len() * d);
-        for (_, embedding) in &scorable {
-            candidates.extend_from_slice(embedding);
+        fn of_width(track: &TrackFeatures, d: usize) -> Option<&[f32]> {
+            Some(track.audio.embedding.as_slice()).filter(|e| e.len() == d)
         }
-        let scored = |scores: Vec<f32>, source, history_used| Scored {
-            scores: scorable.iter().map(|(id, _)| *id).zip(scores).collect(),
-            source,
-            history_used,
-            warming: false,
-        };
+        let candidates = &inputs.gathered.candidates;
+        let scorable: Vec<(usize, &[f32])> = candidates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, track)| Some((i, of_width(track.as_deref()?, d)?)))
+            .collect();
         if scorable.is_empty() {
             return Scored::default();
         }
-        if let Some(stored) = inputs.stored.filter(|s| s.state.len() == d) {
-            let scores = dot_scores(&stored.state, &candidates);
+        let mut rows: Vec<f32> = Vec::with_capacity(scorable.len() * d);
+        for (_, embedding) in &scorable {
+            rows.extend_from_slice(embedding);
+        }
+        let scored = |scores: Vec<f32>, source, history_used| {
+            let mut by_position = vec![None; candidates.len()];
+            for ((i, _), score) in scorable.iter().zip(scores) {
+                by_position[*i] = Some(score);
+            }
+            Scored {
+                scores: by_position,
+                source,
+                history_used,
+                warming: false,
+            }
+        };
+        if let Some(stored) = inputs
+            .gathered
+            .state
+            .as_deref()
+            .filter(|s| s.state.len() == d)
+        {
+            let scores = dot_scores(&stored.state, &rows);
             return scored(scores, StateSource::Stored, stored.tracks);
         }
-        // Tracks without an embedding (newer than the model) are left out of the history.
+        // The model path: the history's embeddings by id, wherever they were read. Tracks
+        // without an embedding (newer than the model) are left out of the history.
+        let by_id = inputs.tracks_by_id();
         let history: Vec<(&str, &[f32])> = inputs
+            .gathered
             .history
             .iter()
-            .filter_map(|id| embedding(id).map(|e| (*id, e)))
+            .filter_map(|id| {
+                let track = by_id.get(id.as_str())?;
+                of_width(track, d).map(|e| (id.as_str(), e))
+            })
             .collect();
         if history.is_empty() {
             return Scored::default();
@@ -220,14 +227,14 @@ impl Reranker {
         let cached = self.states.borrow_mut().get(&key, clock());
         if let Some(state) = cached {
             return scored(
-                dot_scores(&state, &candidates),
+                dot_scores(&state, &rows),
                 StateSource::Cached,
                 history.len(),
             );
         }
-        let rows: Vec<&[f32]> = history.iter().map(|(_, e)| *e).collect();
-        let (input, mask) = history_inputs(model.scorer.max_len(), d, &rows);
-        match model.scorer.score(&input, &mask, &candidates).await {
+        let history_rows: Vec<&[f32]> = history.iter().map(|(_, e)| *e).collect();
+        let (input, mask) = history_inputs(model.scorer.max_len(), d, &history_rows);
+        match model.scorer.score(&input, &mask, &rows).await {
             Ok(ModelOutput { scores, user_state }) => {
                 self.states
                     .borrow_mut()
@@ -247,18 +254,34 @@ impl Reranker {
     }
 }
 
-/// What the transformer scores: the session's history (ids), the listener's stored state
-/// when it encoded exactly that history, the candidates, and every track value at hand.
-struct ScoreInputs<'r, 'a> {
-    history: &'r [&'r str],
-    stored: Option<&'r UserState>,
-    candidates: &'r [&'a str],
-    tracks: &'r HashMap<&'r str, Arc<TrackFeatures>>,
+/// What the transformer scores: the candidates (ids in request order) and what was
+/// gathered for them.
+struct ScoreInputs<'r> {
+    candidate_ids: &'r [&'r str],
+    gathered: &'r Gathered,
+}
+
+impl<'r> ScoreInputs<'r> {
+    /// Every track read, by id: what the model path looks the history up in.
+    fn tracks_by_id(&self) -> HashMap<&'r str, &'r TrackFeatures> {
+        let candidates = self
+            .candidate_ids
+            .iter()
+            .zip(&self.gathered.candidates)
+            .filter_map(|(id, track)| Some((*id, track.as_deref()?)));
+        let others = self
+            .gathered
+            .others
+            .iter()
+            .map(|(id, track)| (id.as_str(), track.as_ref()));
+        candidates.chain(others).collect()
+    }
 }
 
 #[derive(Default)]
-struct Scored<'a> {
-    scores: HashMap<&'a str, f32>,
+struct Scored {
+    /// The model's logit by candidate position (empty: the model scored none).
+    scores: Vec<Option<f32>>,
     source: StateSource,
     history_used: usize,
     /// The model was needed but is still loading ([`ModelError::Warming`]).
@@ -270,8 +293,10 @@ struct Scored<'a> {
 pub struct Gathered {
     /// The user's stored value (`None`: unknown or unreadable).
     pub user: Option<Arc<UserFeatures>>,
-    /// Every candidate, recent and history track the store holds and the rerank read, by id.
-    pub tracks: HashMap<String, Arc<TrackFeatures>>,
+    /// The candidates' values in request order (`None`: not stored, or the read failed).
+    pub candidates: Vec<Option<Arc<TrackFeatures>>>,
+    /// The recent and history tracks read that are not candidates, by id.
+    pub others: HashMap<String, Arc<TrackFeatures>>,
     /// The ids of the session's history the model reads (the last `max_len` of the stored
     /// history followed by the recent tracks it lacks), oldest first.
     pub history: Vec<String>,
@@ -305,12 +330,17 @@ pub async fn gather<S: FeatureSource>(
     source: &S,
     wanted: &Wanted<'_>,
 ) -> Result<Gathered, EdgeError> {
+    // The candidates (distinct: the request is validated), then the recent tracks that are
+    // not among them.
+    let candidate_count = wanted.candidates.len();
     let mut first: Vec<&str> = wanted.candidates.to_vec();
-    let mut asked: HashSet<&str> = first.iter().copied().collect();
     let recent_read = &wanted.recent[wanted.recent.len().saturating_sub(wanted.max_len)..];
-    for id in recent_read {
-        if asked.insert(id) {
-            first.push(id);
+    if !recent_read.is_empty() {
+        let mut asked: HashSet<&str> = first.iter().copied().collect();
+        for id in recent_read {
+            if asked.insert(id) {
+                first.push(id);
+            }
         }
     }
     let state_read = async {
@@ -352,28 +382,31 @@ pub async fn gather<S: FeatureSource>(
     let state = stored_state.ok().flatten().filter(|s| {
         added == 0 && !stored.is_empty() && s.history == state::history_fingerprint(stored)
     });
-    let mut known: HashMap<&str, TrackLookup> = HashMap::new();
-    for (id, lookup) in first.iter().zip(lookups) {
-        known.insert(id, lookup);
-    }
-    let mut missing: Vec<&str> = match state {
-        Some(_) => Vec::new(),
-        None => history
+    let mut lookups = lookups.into_iter();
+    let candidate_lookups: Vec<TrackLookup> = lookups.by_ref().take(candidate_count).collect();
+    let mut other_lookups: Vec<(&str, TrackLookup)> = first[candidate_count..]
+        .iter()
+        .copied()
+        .zip(lookups)
+        .collect();
+    if state.is_none() && !history.is_empty() {
+        // The model runs: the history tracks not read yet, each once.
+        let at_hand: HashSet<&str> = first.iter().copied().collect();
+        let mut missing: Vec<&str> = history
             .iter()
             .map(String::as_str)
-            .filter(|id| !known.contains_key(id))
-            .collect(),
-    };
-    missing.sort_unstable();
-    missing.dedup();
-    if !missing.is_empty() {
-        for (id, lookup) in missing.iter().zip(source.tracks(&missing).await) {
-            known.insert(id, lookup);
+            .filter(|id| !at_hand.contains(id))
+            .collect();
+        missing.sort_unstable();
+        missing.dedup();
+        if !missing.is_empty() {
+            let read = source.tracks(&missing).await;
+            other_lookups.extend(missing.iter().copied().zip(read));
         }
     }
-    let mut tracks = HashMap::with_capacity(known.len());
+    let looked_up = candidate_count + other_lookups.len();
     let mut embeddings_missing = 0usize;
-    for (id, lookup) in &known {
+    let mut found = |lookup: TrackLookup| -> Result<Option<Arc<TrackFeatures>>, EdgeError> {
         match lookup {
             Ok(Some(track)) => {
                 // Its model has an embedding the read did not bring (a key not yet visible,
@@ -381,21 +414,35 @@ pub async fn gather<S: FeatureSource>(
                 if wanted.max_len > 0 && track.audio.embedded && track.audio.embedding.is_empty() {
                     embeddings_missing += 1;
                 }
-                tracks.insert(id.to_string(), track.clone());
+                Ok(Some(track))
             }
-            Ok(None) => {}
-            Err(SourceError::Unavailable(_)) => failures += 1,
-            Err(e) => return Err(store_error(e.clone())),
+            Ok(None) => Ok(None),
+            Err(SourceError::Unavailable(_)) => {
+                failures += 1;
+                Ok(None)
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    };
+    let candidates = candidate_lookups
+        .into_iter()
+        .map(&mut found)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut others = HashMap::with_capacity(other_lookups.len());
+    for (id, lookup) in other_lookups {
+        if let Some(track) = found(lookup)? {
+            others.insert(id.to_string(), track);
         }
     }
-    if failures > 0 && failures == known.len() + 1 {
+    if failures > 0 && failures == looked_up + 1 {
         return Err(EdgeError::FeaturesUnavailable(
             "the feature store did not answer any read; try again shortly".into(),
         ));
     }
     Ok(Gathered {
         user,
-        tracks,
+        candidates,
+        others,
         history,
         failures: failures + embeddings_missing,
         state,

@@ -36,8 +36,22 @@ pub struct FeatureSnapshot {
 }
 
 impl FeatureSnapshot {
-    /// What one rerank read, re-encoded as the store holds it.
-    pub fn from_gathered(version: FeatureVersion, user_id: &str, gathered: &Gathered) -> Self {
+    /// What one rerank of `candidates` (in request order) read, re-encoded as the store
+    /// holds it.
+    pub fn from_gathered(
+        version: FeatureVersion,
+        user_id: &str,
+        candidates: &[&str],
+        gathered: &Gathered,
+    ) -> Self {
+        let candidates = candidates
+            .iter()
+            .zip(&gathered.candidates)
+            .filter_map(|(id, track)| Some((*id, track.as_ref()?)));
+        let others = gathered
+            .others
+            .iter()
+            .map(|(id, track)| (id.as_str(), track));
         Self {
             feature_version: version.0,
             users: gathered
@@ -45,10 +59,9 @@ impl FeatureSnapshot {
                 .iter()
                 .map(|u| (user_id.to_string(), features::encode(u.as_ref())))
                 .collect(),
-            tracks: gathered
-                .tracks
-                .iter()
-                .map(|(id, t)| (id.clone(), features::encode(t.as_ref())))
+            tracks: candidates
+                .chain(others)
+                .map(|(id, t)| (id.to_string(), features::encode(t.as_ref())))
                 .collect(),
         }
     }

@@ -136,10 +136,7 @@ pub fn encode_value<T: Serialize>(value: &T) -> String {
 /// A value's fingerprint: the first 16 bytes of SHA-256 of its [`encode_value`] text, as
 /// hex. A writer compares it with the one it recorded to know whether the value changed.
 pub fn fingerprint(value_text: &str) -> String {
-    Sha256::digest(value_text.as_bytes())[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(&Sha256::digest(value_text.as_bytes())[..16])
 }
 
 fn malformed(field: impl Into<String>, message: impl Into<String>) -> DecodeError {

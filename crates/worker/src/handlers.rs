@@ -230,9 +230,18 @@ fn to_http(e: EdgeError) -> ApiError {
     ApiError::new(status, e.code(), e.to_string())
 }
 
-/// Tunables from `[vars]` in wrangler.toml. A rerank never loads the model's graph or builds
-/// its plan: the isolate does both after answering (`route`'s caller, through `waitUntil`).
+/// Tunables from `[vars]` in wrangler.toml, read once per isolate (its vars do not change
+/// while it lives; reading them was two calls into JavaScript and two parses per request). A
+/// rerank never loads the model's graph or builds its plan: the isolate does both after
+/// answering (`route`'s caller, through `waitUntil`).
 fn settings(env: &Env) -> Settings {
+    thread_local! {
+        static SETTINGS: std::cell::OnceCell<Settings> = const { std::cell::OnceCell::new() };
+    }
+    SETTINGS.with(|cell| *cell.get_or_init(|| read_settings(env)))
+}
+
+fn read_settings(env: &Env) -> Settings {
     let seconds = |name: &str| {
         env.var(name)
             .ok()
