@@ -1,5 +1,6 @@
-//! The training curve as an SVG a person can open: training loss and validation NDCG@10 per
-//! epoch, one panel each, the best epoch marked.
+//! The training curve as an SVG a person can open: training loss per epoch, and validation
+//! NDCG@10 against wall-clock time (what a quality target costs to reach), one panel each, the
+//! best epoch marked.
 
 use std::path::Path;
 
@@ -20,12 +21,22 @@ pub fn training_curve(
         root.fill(&WHITE)?;
         let root = root.titled(title, ("sans-serif", 20))?;
         let (left, right) = root.split_horizontally(450);
-        let last = epochs.len().max(2) as f64;
+        // Each epoch's end, in seconds since training began.
+        let elapsed: Vec<f64> = epochs
+            .iter()
+            .scan(0.0, |total, e| {
+                *total += e.seconds;
+                Some(*total)
+            })
+            .collect();
         let panel = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
                      caption: &str,
-                     values: Vec<(f64, f64)>,
+                     (x_desc, x_from): (&str, f64),
+                     values: &[(f64, f64)],
+                     best: Option<(f64, f64)>,
                      color: RGBColor|
          -> Result<(), Box<dyn std::error::Error>> {
+            let last = values.last().map_or(x_from, |&(x, _)| x).max(x_from + 1e-3);
             let (lo, hi) = values
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
@@ -37,30 +48,41 @@ pub fn training_curve(
                 .margin(12)
                 .x_label_area_size(30)
                 .y_label_area_size(50)
-                .build_cartesian_2d(1.0..last, (lo - pad)..(hi + pad))?;
-            chart.configure_mesh().x_desc("epoch").draw()?;
-            chart.draw_series(LineSeries::new(values.clone(), color.stroke_width(2)))?;
+                .build_cartesian_2d(x_from..last, (lo - pad)..(hi + pad))?;
+            chart.configure_mesh().x_desc(x_desc).draw()?;
+            chart.draw_series(LineSeries::new(values.to_vec(), color.stroke_width(2)))?;
             chart.draw_series(
                 values
                     .iter()
-                    .filter(|(e, _)| *e as usize == best_epoch)
-                    .map(|&(e, v)| Circle::new((e, v), 5, color.filled())),
+                    .map(|&(x, v)| Circle::new((x, v), 2, color.filled())),
             )?;
+            chart.draw_series(best.map(|(x, v)| Circle::new((x, v), 6, color.filled())))?;
             Ok(())
         };
-        let loss = epochs
-            .iter()
-            .map(|e| (e.epoch as f64, e.train_loss))
-            .collect();
-        let ndcg = epochs
-            .iter()
-            .map(|e| (e.epoch as f64, e.validation_ndcg_at_10))
-            .collect();
-        panel(&left, "training loss (BCE)", loss, RED)?;
+        let points = |x: &dyn Fn(usize) -> f64, y: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
+            epochs
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (x(i), y(e)))
+                .collect()
+        };
+        let loss = points(&|i| epochs[i].epoch as f64, |e| e.train_loss);
+        let ndcg = points(&|i| elapsed[i], |e| e.validation_ndcg_at_10);
+        let best = epochs.iter().position(|e| e.epoch == best_epoch);
+        panel(
+            &left,
+            "training loss (BCE)",
+            ("epoch", 1.0),
+            &loss,
+            best.map(|i| loss[i]),
+            RED,
+        )?;
         panel(
             &right,
             "validation NDCG@10 (sampled-100), • best",
-            ndcg,
+            ("seconds since training began (validation included)", 0.0),
+            &ndcg,
+            best.map(|i| ndcg[i]),
             BLUE,
         )?;
         root.present()?;
