@@ -132,7 +132,16 @@ impl<K: Kv> KvSource<'_, K> {
             .version
             .filter(|_| self.versioned() && !key.starts_with("rsn:model:"))
         {
-            Some(version) => Cow::Owned(format!("{key}@{version}")),
+            Some(version) => {
+                // `{key}@{version}`, without format!: one per candidate of every rerank.
+                let mut digits = itoa::Buffer::new();
+                let version = digits.format(version.0);
+                let mut cached = String::with_capacity(key.len() + 1 + version.len());
+                for part in [key, "@", version] {
+                    cached.push_str(part);
+                }
+                Cow::Owned(cached)
+            }
             None => Cow::Borrowed(key),
         }
     }

@@ -174,7 +174,13 @@ impl FeatureVersion {
 /// The key of one entity's values across versions (layout 3, [`crate::versioned`]):
 /// `rsn:user:{id}` or `rsn:track:{id}`, written only when the entity's value changes.
 pub fn values_key(entity: Entity, id: &str) -> String {
-    format!("{NAMESPACE}:{}:{id}", entity.as_str())
+    // By hand, like `FeatureVersion::entity_key`: a rerank builds one per candidate.
+    let entity = entity.as_str();
+    let mut key = String::with_capacity(NAMESPACE.len() + entity.len() + id.len() + 2);
+    for part in [NAMESPACE, ":", entity, ":", id] {
+        key.push_str(part);
+    }
+    key
 }
 
 /// A model version: `[A-Za-z0-9._-]{1,64}`, so it is safe in keys, paths and URLs.
