@@ -53,7 +53,8 @@ for e in epochs:
     if reached is None and e["validation_ndcg_at_10"] >= target:
         reached = (e["epoch"], elapsed)
 best = max(epochs, key=lambda e: e["validation_ndcg_at_10"])
-when = f"at epoch {reached[0]}, {reached[1]:.0f} s" if reached else f"never in {len(epochs)} epochs"
-print(f"ml-100k    validation NDCG@10 {target} reached {when} after a cold start; "
+when = (f"reached at epoch {reached[0]}, {reached[1]:.0f} s after a cold start" if reached
+        else f"not reached in {len(epochs)} epochs")
+print(f"ml-100k    validation NDCG@10 {target} {when}; "
       f"best {best['validation_ndcg_at_10']:.4f} (epoch {best['epoch']}), {elapsed:.0f} s in all; plot: {curve}")
 PY
