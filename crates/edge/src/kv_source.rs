@@ -229,9 +229,13 @@ impl<K: Kv> FeatureSource for KvSource<'_, K> {
             }
         }
         if !missed.is_empty() {
-            let mut misses: Vec<&str> = missed.iter().map(|(_, key)| key.as_str()).collect();
-            misses.sort_unstable();
-            misses.dedup();
+            // Each key once, in request order (which keys share a bulk call stays as it was).
+            let mut asked = foldhash::HashSet::default();
+            let misses: Vec<&str> = missed
+                .iter()
+                .map(|(_, key)| key.as_str())
+                .filter(|key| asked.insert(*key))
+                .collect();
             let found = self.read_misses(version, &misses).await;
             for (i, key) in &missed {
                 // `get`, not `remove`: an id asked for twice gets its answer twice.

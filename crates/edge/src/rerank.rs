@@ -17,8 +17,9 @@ use std::cell::RefCell;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
-// foldhash, not SipHash: a rerank builds maps of its few hundred ids on every request, where
-// SipHash was a tenth of the Worker's CPU (bench/profile.sh).
+// foldhash, not SipHash: the maps of ids a rerank still builds (the recent tracks, the model
+// path's history) are per request, where SipHash was a tenth of the Worker's CPU
+// (bench/profile.sh). A stored-state rerank builds none: it works by candidate position.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use futures_util::future::join3;
 use resonance_shared::api::{RerankRequest, RerankResponse, StateSource};
@@ -383,7 +384,10 @@ pub async fn gather<S: FeatureSource>(
         added == 0 && !stored.is_empty() && s.history == state::history_fingerprint(stored)
     });
     let mut lookups = lookups.into_iter();
-    let candidate_lookups: Vec<TrackLookup> = lookups.by_ref().take(candidate_count).collect();
+    let mut candidate_lookups: Vec<TrackLookup> = lookups.by_ref().take(candidate_count).collect();
+    // A source owes one lookup per id; one short of that leaves a candidate unknown, never
+    // missing from the answer.
+    candidate_lookups.resize_with(candidate_count, || Ok(None));
     let mut other_lookups: Vec<(&str, TrackLookup)> = first[candidate_count..]
         .iter()
         .copied()

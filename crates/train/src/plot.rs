@@ -1,6 +1,6 @@
 //! The training curve as an SVG a person can open: training loss per epoch, and validation
-//! NDCG@10 against wall-clock time (what a quality target costs to reach), one panel each, the
-//! best epoch marked.
+//! NDCG@10 against the seconds of training so far (the epochs' wall-clock time, validation
+//! included: what a quality target costs to reach), one panel each, the best epoch marked.
 
 use std::path::Path;
 
@@ -36,7 +36,7 @@ pub fn training_curve(
                      best: Option<(f64, f64)>,
                      color: RGBColor|
          -> Result<(), Box<dyn std::error::Error>> {
-            let last = values.last().map_or(x_from, |&(x, _)| x).max(x_from + 1e-3);
+            let last = values.last().map_or(x_from, |&(x, _)| x).max(x_from + 1.0);
             let (lo, hi) = values
                 .iter()
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(_, v)| {
@@ -79,8 +79,8 @@ pub fn training_curve(
         )?;
         panel(
             &right,
-            "validation NDCG@10 (sampled-100), • best",
-            ("seconds since training began (validation included)", 0.0),
+            "validation NDCG@10 (sampled-100), large dot: best",
+            ("seconds of training, validation included", 0.0),
             &ndcg,
             best.map(|i| ndcg[i]),
             BLUE,

@@ -5,7 +5,7 @@
 //! vocabulary.json      the track of each embedding row (row 0 is padding)
 //! sasrec.bpk           the best epoch's weights (burnpack)
 //! metrics.jsonl        one line per epoch: loss, validation HR/NDCG@10, seconds, sequences/s
-//! training_curve.svg   loss and validation NDCG@10 per epoch
+//! training_curve.svg   loss per epoch, validation NDCG@10 against training seconds
 //! evaluation.json      test metrics of SASRec and the baselines (written by `trainer eval`)
 //! ```
 
