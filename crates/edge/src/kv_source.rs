@@ -135,12 +135,7 @@ impl<K: Kv> KvSource<'_, K> {
             Some(version) => {
                 // `{key}@{version}`, without format!: one per candidate of every rerank.
                 let mut digits = itoa::Buffer::new();
-                let version = digits.format(version.0);
-                let mut cached = String::with_capacity(key.len() + 1 + version.len());
-                for part in [key, "@", version] {
-                    cached.push_str(part);
-                }
-                Cow::Owned(cached)
+                Cow::Owned(keys::concat(&[key, "@", digits.format(version.0)]))
             }
             None => Cow::Borrowed(key),
         }

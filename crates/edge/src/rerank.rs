@@ -265,17 +265,10 @@ struct ScoreInputs<'r> {
 impl<'r> ScoreInputs<'r> {
     /// Every track read, by id: what the model path looks the history up in.
     fn tracks_by_id(&self) -> HashMap<&'r str, &'r TrackFeatures> {
-        let candidates = self
-            .candidate_ids
-            .iter()
-            .zip(&self.gathered.candidates)
-            .filter_map(|(id, track)| Some((*id, track.as_deref()?)));
-        let others = self
-            .gathered
-            .others
-            .iter()
-            .map(|(id, track)| (id.as_str(), track.as_ref()));
-        candidates.chain(others).collect()
+        self.gathered
+            .tracks(self.candidate_ids)
+            .map(|(id, track)| (id, track.as_ref()))
+            .collect()
     }
 }
 
@@ -306,6 +299,22 @@ pub struct Gathered {
     /// The listener's stored encoder state, only when it encoded exactly `history`: the
     /// history tracks were then not read.
     pub state: Option<Arc<UserState>>,
+}
+
+impl Gathered {
+    /// Every track read, with its id: the candidates the store holds (`candidate_ids`: the
+    /// request's, in order), then the others.
+    pub fn tracks<'a>(
+        &'a self,
+        candidate_ids: &'a [&'a str],
+    ) -> impl Iterator<Item = (&'a str, &'a Arc<TrackFeatures>)> {
+        let candidates = candidate_ids
+            .iter()
+            .zip(&self.candidates)
+            .filter_map(|(id, track)| Some((*id, track.as_ref()?)));
+        let others = self.others.iter().map(|(id, track)| (id.as_str(), track));
+        candidates.chain(others)
+    }
 }
 
 /// What a rerank asks the store for.

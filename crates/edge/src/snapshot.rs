@@ -44,14 +44,6 @@ impl FeatureSnapshot {
         candidates: &[&str],
         gathered: &Gathered,
     ) -> Self {
-        let candidates = candidates
-            .iter()
-            .zip(&gathered.candidates)
-            .filter_map(|(id, track)| Some((*id, track.as_ref()?)));
-        let others = gathered
-            .others
-            .iter()
-            .map(|(id, track)| (id.as_str(), track));
         Self {
             feature_version: version.0,
             users: gathered
@@ -59,8 +51,8 @@ impl FeatureSnapshot {
                 .iter()
                 .map(|u| (user_id.to_string(), features::encode(u.as_ref())))
                 .collect(),
-            tracks: candidates
-                .chain(others)
+            tracks: gathered
+                .tracks(candidates)
                 .map(|(id, t)| (id.to_string(), features::encode(t.as_ref())))
                 .collect(),
         }

@@ -132,17 +132,10 @@ impl FeatureVersion {
 
     /// The key of one entity's views in this version.
     pub fn entity_key(&self, entity: Entity, id: &str) -> String {
-        // Built by hand, not with format!: a rerank builds one per candidate, and the
-        // formatting machinery was a tenth of the native request path.
+        // Built with `concat`, not format!: a rerank builds one per candidate.
         let mut digits = itoa::Buffer::new();
         let version = digits.format(self.0);
-        let entity = entity.as_str();
-        let mut key =
-            String::with_capacity(NAMESPACE.len() + version.len() + entity.len() + id.len() + 4);
-        for part in [NAMESPACE, ":v", version, ":", entity, ":", id] {
-            key.push_str(part);
-        }
-        key
+        concat(&[NAMESPACE, ":v", version, ":", entity.as_str(), ":", id])
     }
 
     /// The key of the version's [`crate::features::FeatureSetMeta`], written after every
@@ -175,12 +168,17 @@ impl FeatureVersion {
 /// `rsn:user:{id}` or `rsn:track:{id}`, written only when the entity's value changes.
 pub fn values_key(entity: Entity, id: &str) -> String {
     // By hand, like `FeatureVersion::entity_key`: a rerank builds one per candidate.
-    let entity = entity.as_str();
-    let mut key = String::with_capacity(NAMESPACE.len() + entity.len() + id.len() + 2);
-    for part in [NAMESPACE, ":", entity, ":", id] {
-        key.push_str(part);
+    concat(&[NAMESPACE, ":", entity.as_str(), ":", id])
+}
+
+/// `parts` joined into one string allocated once: the keys a rerank builds per candidate,
+/// where `format!`'s machinery was a tenth of the native request path.
+pub fn concat(parts: &[&str]) -> String {
+    let mut joined = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for part in parts {
+        joined.push_str(part);
     }
-    key
+    joined
 }
 
 /// A model version: `[A-Za-z0-9._-]{1,64}`, so it is safe in keys, paths and URLs.
